@@ -1,0 +1,113 @@
+"""``switch run``: wire the core, the channels and the HTTP server; stop cleanly on signals.
+
+Start order: store and actors, channel services, then HTTP (so nothing is accepted
+before it can be stored). Stop order is the reverse: stop HTTP intake, stop channel
+services (modems finish the command in flight), drain actor mailboxes, flush the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import structlog
+import uvicorn
+from fastapi import APIRouter
+
+from switch.api.app import create_api
+from switch.config import Config
+from switch.core import Core
+
+log = structlog.get_logger("app")
+
+
+class Service(Protocol):
+    """A channel service (modems, SMS, SIP) the app starts and stops."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def routers(self) -> list[APIRouter]: ...
+
+
+def build_services(core: Core) -> list[Service]:
+    """The channel services this config asks for (imported lazily: heavy extras)."""
+    services: list[Service] = []
+    config = core.config
+    if config.modems:
+        from switch.sms import SmsService
+
+        services.append(SmsService(core))
+    if config.sip is not None:
+        from switch.calls import CallService
+
+        services.append(CallService(core))
+    return services
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: the app owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    core = await Core.open(config)
+    services = build_services(core)
+    started: list[Service] = []
+    server: _Server | None = None
+    server_task: asyncio.Task[Any] | None = None
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+            core.services[service.name] = service
+        routers = [r for s in services for r in s.routers()]
+        api = create_api(core, routers)
+        server = _Server(
+            uvicorn.Config(
+                api,
+                host=config.http.host,
+                port=config.http.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        server_task = asyncio.create_task(server.serve(), name="http")
+        while not server.started:
+            if server_task.done():
+                server_task.result()
+                raise SystemExit(f"HTTP server could not listen on {config.http.listen}")
+            await asyncio.sleep(0.01)
+        log.info("switch_started", http=config.http.listen, services=[s.name for s in started])
+        if ready is not None:
+            ready.set()
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({stop_task, server_task}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("switch_stopping")
+    finally:
+        if server is not None and server_task is not None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await server_task
+        for service in reversed(started):
+            try:
+                await service.stop()
+            except Exception as exc:  # keep stopping the rest; say what failed
+                log.error("service_stop_failed", service=service.name, error=repr(exc))
+        await core.close()
+        log.info("switch_stopped")

@@ -1,0 +1,220 @@
+"""Command line: ``switch run``, ``switch check-config``, and technician tools.
+
+Technician tools (``switch modem ...``, ``switch simulate ...``, ``switch trunk ...``)
+talk to the running switch over its HTTP API, with the token from ``--token`` or
+``$SWITCH_TOKEN`` (default: the config's first technician token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from switch.config import Config, load_config
+from switch.errors import ConfigError
+
+
+def _load(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for key, message in exc.errors:
+            print(f"config error: {key}: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from switch.app import serve
+    from switch.logs import configure_logging
+
+    config = _load(args.config)
+    configure_logging(config.log.level)
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for key, message in exc.errors:
+            print(f"{key}: {message}")
+        print(f"{len(exc.errors)} error(s) in {args.config or 'demo config'}", file=sys.stderr)
+        return 1
+    print(
+        f"ok: {len(config.modems)} modem(s), {len(config.trunks)} trunk(s), "
+        f"{len(config.agents)} agent(s)"
+    )
+    return 0
+
+
+# --------------------------------------------------------------- API client
+
+
+class ApiClient:
+    def __init__(self, config: Config, token: str | None) -> None:
+        host = config.http.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        self.base = f"http://{host}:{config.http.port}"
+        self.token = (
+            token
+            or os.environ.get("SWITCH_TOKEN")
+            or next(iter(config.api.technician_tokens), None)
+            or next(iter(config.api.tokens), None)
+            or ""
+        )
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 90) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read())["error"]
+                message = f"{err['code']}: {err['message']}"
+            except (ValueError, KeyError, TypeError):
+                message = str(exc)
+            raise SystemExit(f"error: {message}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SystemExit(f"error: the switch is not reachable at {self.base} ({exc})") from None
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(_load(args.config), args.token)
+
+
+def cmd_modem_list(args: argparse.Namespace) -> int:
+    modems = _client(args).call("GET", "/api/v1/modems")
+    if not modems:
+        print("no modems configured")
+    for m in modems:
+        signal = f"{m['signal']} dBm" if m.get("signal") is not None else "unknown"
+        print(
+            f"{m['id']:<10} {m['state']:<14} operator={m.get('operator') or '-'} "
+            f"signal={signal} registered={'yes' if m.get('registered') else 'no'} "
+            f"imei={m.get('imei') or '-'} iccid={m.get('iccid') or '-'}"
+        )
+    return 0
+
+
+def cmd_modem_diagnose(args: argparse.Namespace) -> int:
+    report = _client(args).call("POST", f"/api/v1/modems/{args.id}/diagnose")
+    failed = 0
+    for check in report["checks"]:
+        mark = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}.get(check["status"], "?   ")
+        failed += check["status"] == "fail"
+        print(f"[{mark}] {check['name']}: {check['detail']}")
+    return 1 if failed else 0
+
+
+def cmd_modem_at(args: argparse.Namespace) -> int:
+    result = _client(args).call("POST", f"/api/v1/modems/{args.id}/at", {"command": args.command})
+    for line in result["lines"]:
+        print(line)
+    return 0
+
+
+def cmd_modem_ussd(args: argparse.Namespace) -> int:
+    result = _client(args).call("POST", f"/api/v1/modems/{args.id}/ussd", {"code": args.code})
+    print(result["text"])
+    return 0
+
+
+def cmd_simulate_sms(args: argparse.Namespace) -> int:
+    body = {"from": args.sender, "text": args.text, "modem": args.modem}
+    result = _client(args).call("POST", "/api/v1/simulator/sms", body)
+    print(f"delivered to simulated modem {result['modem']} ({result['parts']} part(s))")
+    return 0
+
+
+def cmd_trunk_test(args: argparse.Namespace) -> int:
+    body = {"call": args.call} if args.call else {}
+    report = _client(args).call("POST", f"/api/v1/trunks/{args.id}/test", body, timeout=120)
+    failed = 0
+    for check in report["checks"]:
+        mark = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}.get(check["status"], "?   ")
+        failed += check["status"] == "fail"
+        print(f"[{mark}] {check['name']}: {check['detail']}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switch", description="Edge telephony switch")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the switch in the foreground")
+    run.add_argument("--config", help="config file (default: built-in demo config)")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_check_config)
+
+    def tool(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="config of the running switch (default: demo)")
+        p.add_argument("--token", help="API token (default: $SWITCH_TOKEN or from config)")
+
+    modem = sub.add_parser("modem", help="technician tools for GSM modems")
+    msub = modem.add_subparsers(dest="modem_command", required=True)
+    p = msub.add_parser("list", help="modems and their state")
+    tool(p)
+    p.set_defaults(func=cmd_modem_list)
+    p = msub.add_parser("diagnose", help="plain-language checks of one modem")
+    p.add_argument("id")
+    tool(p)
+    p.set_defaults(func=cmd_modem_diagnose)
+    p = msub.add_parser("at", help="send one raw AT command (technician token)")
+    p.add_argument("id")
+    p.add_argument("command")
+    tool(p)
+    p.set_defaults(func=cmd_modem_at)
+    p = msub.add_parser("ussd", help="send a USSD code, print the answer")
+    p.add_argument("id")
+    p.add_argument("code")
+    tool(p)
+    p.set_defaults(func=cmd_modem_ussd)
+
+    simulate = sub.add_parser("simulate", help="drive the simulated modem (demo, tests)")
+    ssub = simulate.add_subparsers(dest="simulate_command", required=True)
+    p = ssub.add_parser("sms", help="make the simulated modem receive an SMS")
+    p.add_argument("--from", dest="sender", required=True, help="sender number")
+    p.add_argument("--modem", help="simulated modem id (default: the first)")
+    p.add_argument("text")
+    tool(p)
+    p.set_defaults(func=cmd_simulate_sms)
+
+    trunk = sub.add_parser("trunk", help="technician tools for SIP trunks")
+    tsub = trunk.add_subparsers(dest="trunk_command", required=True)
+    p = tsub.add_parser("test", help="registration, OPTIONS round trip, optional test call")
+    p.add_argument("id")
+    p.add_argument("--call", help="number to place a test call to")
+    tool(p)
+    p.set_defaults(func=cmd_trunk_test)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The core: store + actor runtime + directory, the things every channel builds on.
+
+The HTTP API and the channel drivers receive a :class:`Core`; they reach actors through
+it (by messages), never through each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from actors.clock import Clock, RealClock
+from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
+from actors.directory import Directory
+from actors.messages import GetContact
+from actors.runtime import Registry
+from switch.config import Config
+from switch.errors import Rejected
+from switch.phone import normalize_phone, phone_identity
+from switch.store import Store
+
+log = structlog.get_logger("core")
+
+
+class Core:
+    def __init__(self, config: Config, store: Store, clock: Clock) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        rt = config.runtime
+        self.registry = Registry(
+            clock,
+            mailbox_size=rt.mailbox_size,
+            hibernate_after=rt.hibernate_after,
+            restart_max=rt.restart_max,
+            restart_window=rt.restart_window,
+        )
+        snapshot_every = config.store.snapshot_every
+        self.registry.register_kind(
+            "contact",
+            lambda aid, reg: ContactActor(aid, reg, store, snapshot_every=snapshot_every),
+        )
+        self.directory = Directory(self.registry, store)
+        # Channel services register themselves here (sms, modems, calls...).
+        self.services: dict[str, Any] = {}
+
+    @classmethod
+    async def open(cls, config: Config, clock: Clock | None = None) -> Core:
+        store = await Store.open(Path(config.store.path), max_batch=config.store.group_commit_max)
+        core = cls(config, store, clock or RealClock())
+        core.registry.start_sweeper()
+        return core
+
+    async def close(self) -> None:
+        await self.registry.close()
+        await self.store.close()
+
+    # ------------------------------------------------------------ contacts
+
+    def normalize(self, raw: str) -> str:
+        return normalize_phone(raw, self.config.numbers.default_region)
+
+    async def contact_state(self, contact_id: str) -> ContactState:
+        if not _valid_id(contact_id):
+            raise Rejected("not_found", f"contact {contact_id!r} not found", 404)
+        state: ContactState = await self.registry.ask(f"contact:{contact_id}", GetContact())
+        if not state.exists:
+            self.registry.hibernate(f"contact:{contact_id}")
+            raise Rejected("not_found", f"contact {contact_id!r} not found", 404)
+        return state
+
+    def contacts_by_phone(self, raw: str) -> list[str]:
+        identity = phone_identity(self.normalize(raw))
+        found = self.directory.lookup(identity)
+        return [found] if found else []
+
+    async def journey(self, contact_id: str) -> list[dict[str, Any]]:
+        await self.contact_state(contact_id)
+        events = self.store.events_for(journey_actor_ids(self.store, contact_id))
+        return journey_view(events)
+
+
+def _valid_id(contact_id: str) -> bool:
+    return 0 < len(contact_id) <= 64 and all(c.isalnum() or c in "-_" for c in contact_id)

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the switch (served at ``GET /metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STORE_EVENTS = Counter("switch_store_events_total", "Events committed to the store")
+STORE_COMMIT_SECONDS = Histogram(
+    "switch_store_commit_seconds",
+    "Duration of one group commit (fsync included)",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0),
+)
+STORE_BATCH_SIZE = Histogram(
+    "switch_store_batch_writes",
+    "Writes per group commit",
+    buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000),
+)
+ACTORS_LIVE = Gauge("switch_actors_live", "Actors in memory", ["kind"])
+ACTOR_RESTARTS = Counter("switch_actor_restarts_total", "Actor restarts after a crash", ["kind"])
+ACTOR_CUT_OFF = Counter(
+    "switch_actor_cut_off_total", "Actors stopped after a crash loop", ["kind"]
+)
+ACTORS_HIBERNATED = Counter("switch_actors_hibernated_total", "Actors evicted when idle", ["kind"])
+MAILBOX_REJECTED = Counter(
+    "switch_mailbox_rejected_total", "Messages refused by a full mailbox", ["kind"]
+)
+MAILBOX_DROPPED = Counter(
+    "switch_mailbox_dropped_total", "Messages dropped (drop-oldest policy)", ["kind"]
+)
+HTTP_REQUESTS = Counter(
+    "switch_http_requests_total", "HTTP API requests", ["method", "route", "status"]
+)
+JOURNEY_EVENTS = Counter(
+    "switch_journey_events_total", "Journey events recorded", ["channel", "kind"]
+)
+SMS_IN = Counter("switch_sms_received_total", "SMS received (complete messages)", ["modem"])
+SMS_OUT = Counter("switch_sms_sent_parts_total", "SMS parts sent", ["modem"])
+SMS_FAILED = Counter("switch_sms_failed_total", "Outgoing SMS failed for good", ["modem"])
+MODEM_SIGNAL = Gauge("switch_modem_signal_dbm", "Modem signal strength (dBm)", ["modem"])
+MODEM_READY = Gauge("switch_modem_ready", "1 when the modem is ready", ["modem"])
+CALLS_ACTIVE = Gauge("switch_calls_active", "Calls not yet ended")
+CALLS_TOTAL = Counter("switch_calls_total", "Calls started", ["direction"])

@@ -1,0 +1,324 @@
+"""The embedded store: SQLite in WAL mode, one writer thread doing group commit.
+
+Theory of operation
+-------------------
+Every durable change is a :class:`Write`: events appended to actors' logs, keyed records
+put or deleted (the projections the API reads: identities, messages, calls...), an
+optional snapshot, and an optional idempotency key. Writes queue up in memory; one
+writer task takes everything queued, commits it in ONE transaction on a dedicated
+thread (``synchronous=FULL``: the commit is fsync'd), and only then resolves each
+write's future. So "acknowledged" always means "on disk", and a burst of writes costs
+one fsync, not one each (group commit).
+
+A write whose idempotency key was already committed changes nothing and reports
+``duplicate=True``: a modem re-delivering an SMS, or a client retrying a POST, is
+recorded once.
+
+Reads run on the caller's thread on a separate connection; WAL lets them proceed while
+the writer commits, and they see every acknowledged write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from switch.errors import ChannelUnavailable, SwitchError
+from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS
+from switch.store.schema import migrate
+
+log = structlog.get_logger("store")
+
+JSON = Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    actor: str
+    kind: str
+    at: float
+    data: dict[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Set (or, with ``value=None``, delete) one keyed record."""
+
+    ns: str
+    key: str
+    value: JSON | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    actor: str
+    state: dict[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    events: Sequence[Event] = ()
+    puts: Sequence[Put] = ()
+    snapshots: Sequence[Snapshot] = ()
+    idem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    seqs: tuple[int, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    actor: str
+    kind: str
+    at: float
+    data: dict[str, JSON]
+
+
+@dataclass(slots=True)
+class _Pending:
+    write: Write
+    future: asyncio.Future[Committed]
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class StoreClosed(ChannelUnavailable):
+    """The store no longer takes writes (shutting down)."""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class Store:
+    """Embedded event store; create with :meth:`open`, finish with :meth:`close`."""
+
+    def __init__(self, path: str, *, max_batch: int = 4096) -> None:
+        self.path = path
+        self._max_batch = max_batch
+        self._queue: deque[_Pending] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._closing = False
+        self._writer_task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._rlock = threading.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path, *, max_batch: int = 4096) -> Store:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(str(path), max_batch=max_batch)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(store._executor, store._open_writer)
+        store._rconn = _connect(store.path)
+        store._writer_task = asyncio.create_task(store._writer(), name="store-writer")
+        return store
+
+    def _open_writer(self) -> None:
+        self._wconn = _connect(self.path)
+        found = migrate(self._wconn)
+        log.info("store_opened", path=self.path, schema_found=found)
+
+    # ------------------------------------------------------------------ writes
+
+    def submit(self, write: Write) -> asyncio.Future[Committed]:
+        """Queue ``write``; the future resolves once it is committed and fsync'd."""
+        if self._closing:
+            raise StoreClosed("store is shutting down")
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(write, future))
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+        return future
+
+    async def write(self, write: Write) -> Committed:
+        return await self.submit(write)
+
+    async def append(
+        self, actor: str, kind: str, data: dict[str, JSON], at: float, *, idem: str | None = None
+    ) -> Committed:
+        return await self.submit(Write(events=(Event(actor, kind, at, data),), idem=idem))
+
+    async def put(self, ns: str, key: str, value: JSON | None) -> Committed:
+        return await self.submit(Write(puts=(Put(ns, key, value),)))
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                continue
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
+            started = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(self._executor, self._commit, batch)
+            except Exception as exc:  # disk full, I/O error: every write in the batch fails
+                log.error("store_commit_failed", error=str(exc), writes=len(batch))
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(SwitchError(f"store commit failed: {exc}"))
+                continue
+            done = time.perf_counter()
+            STORE_COMMIT_SECONDS.observe(done - started)
+            STORE_BATCH_SIZE.observe(len(batch))
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.future.done():
+                    pending.future.set_result(result)
+
+    def _commit(self, batch: list[_Pending]) -> list[Committed]:
+        conn = self._wconn
+        assert conn is not None
+        results: list[Committed] = []
+        events = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seen_in_batch: set[str] = set()
+            for pending in batch:
+                write = pending.write
+                if write.idem is not None:
+                    cur = conn.execute(
+                        "INSERT OR IGNORE INTO idempotency (key) VALUES (?)", (write.idem,)
+                    )
+                    if cur.rowcount == 0 or write.idem in seen_in_batch:
+                        results.append(Committed((), duplicate=True))
+                        continue
+                    seen_in_batch.add(write.idem)
+                seqs = []
+                for ev in write.events:
+                    cur = conn.execute(
+                        "INSERT INTO events (actor, kind, at, data) VALUES (?, ?, ?, ?)",
+                        (ev.actor, ev.kind, ev.at, json.dumps(ev.data, ensure_ascii=False)),
+                    )
+                    seqs.append(int(cur.lastrowid or 0))
+                events += len(seqs)
+                for put in write.puts:
+                    if put.value is None:
+                        conn.execute(
+                            "DELETE FROM records WHERE ns = ? AND key = ?", (put.ns, put.key)
+                        )
+                    else:
+                        conn.execute(
+                            "INSERT OR REPLACE INTO records (ns, key, value) VALUES (?, ?, ?)",
+                            (put.ns, put.key, json.dumps(put.value, ensure_ascii=False)),
+                        )
+                for snap in write.snapshots:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO snapshots (actor, seq, state) VALUES "
+                        "(?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE actor = ?), ?)",
+                        (snap.actor, snap.actor, json.dumps(snap.state, ensure_ascii=False)),
+                    )
+                if write.idem is not None and seqs:
+                    conn.execute(
+                        "UPDATE idempotency SET seq = ? WHERE key = ?", (seqs[0], write.idem)
+                    )
+                results.append(Committed(tuple(seqs)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        STORE_EVENTS.inc(events)
+        return results
+
+    # ------------------------------------------------------------------- reads
+
+    def _read(self, sql: str, args: Iterable[object] = ()) -> list[tuple[Any, ...]]:
+        conn = self._rconn
+        if conn is None:
+            raise StoreClosed("store is closed")
+        with self._rlock:
+            return conn.execute(sql, tuple(args)).fetchall()
+
+    def load_actor(self, actor: str) -> tuple[dict[str, JSON] | None, list[StoredEvent]]:
+        """The actor's last snapshot (or None) and every event after it, oldest first."""
+        rows = self._read("SELECT seq, state FROM snapshots WHERE actor = ?", (actor,))
+        snap_seq, state = (rows[0][0], json.loads(rows[0][1])) if rows else (0, None)
+        events = self._read(
+            "SELECT seq, actor, kind, at, data FROM events WHERE actor = ? AND seq > ? "
+            "ORDER BY seq",
+            (actor, snap_seq),
+        )
+        return state, [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in events]
+
+    def events_for(self, actors: Sequence[str], *, limit: int = 10_000) -> list[StoredEvent]:
+        """Events of several actors merged, oldest first (by time, then commit order)."""
+        if not actors:
+            return []
+        marks = ",".join("?" for _ in actors)
+        rows = self._read(
+            f"SELECT seq, actor, kind, at, data FROM events WHERE actor IN ({marks}) "
+            "ORDER BY at, seq LIMIT ?",
+            (*actors, limit),
+        )
+        return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def count_events(self, actor: str | None = None) -> int:
+        if actor is None:
+            return int(self._read("SELECT COUNT(*) FROM events")[0][0])
+        return int(self._read("SELECT COUNT(*) FROM events WHERE actor = ?", (actor,))[0][0])
+
+    def get(self, ns: str, key: str) -> JSON | None:
+        rows = self._read("SELECT value FROM records WHERE ns = ? AND key = ?", (ns, key))
+        return json.loads(rows[0][0]) if rows else None
+
+    def scan(self, ns: str, prefix: str = "") -> list[tuple[str, JSON]]:
+        rows = self._read(
+            "SELECT key, value FROM records WHERE ns = ? AND key >= ? AND key < ? ORDER BY key",
+            (ns, prefix, prefix + "\U0010ffff"),
+        )
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def seen(self, idem: str) -> bool:
+        return bool(self._read("SELECT 1 FROM idempotency WHERE key = ?", (idem,)))
+
+    # --------------------------------------------------------------- lifecycle
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def close(self) -> None:
+        """Stop taking writes, commit everything queued, close the database."""
+        self._closing = True
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+        if self._writer_task is not None:
+            await self._writer_task
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close_writer)
+        self._executor.shutdown(wait=True)
+        if self._rconn is not None:
+            self._rconn.close()
+            self._rconn = None
+        log.info("store_closed", path=self.path)
+
+    def _close_writer(self) -> None:
+        if self._wconn is not None:
+            self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._wconn.close()
+            self._wconn = None

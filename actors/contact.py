@@ -282,8 +282,11 @@ class ContactActor(Actor):
         new_state = self.state
         for kind, data in decision.events:
             new_state = evolve(new_state, kind, at, data)
-        snapshots = ()
-        if new_state.journey_len // self.snapshot_every > self.state.journey_len // self.snapshot_every:
+        snapshots: tuple[Snapshot, ...] = ()
+        if (
+            new_state.journey_len // self.snapshot_every
+            > self.state.journey_len // self.snapshot_every
+        ):
             snapshots = (Snapshot(self.actor_id, new_state.snapshot_json()),)
         write = Write(
             events=tuple(Event(self.actor_id, kind, at, data) for kind, data in decision.events),

@@ -301,10 +301,12 @@ class Registry:
             cell.started = False
             return False
         ACTOR_RESTARTS.labels(cell.kind).inc()
-        delay = self.restart_backoff * (2 ** (len(cell.crashes) - 1)) if len(cell.crashes) > 1 else 0
+        delay = (
+            self.restart_backoff * 2 ** (len(cell.crashes) - 2) if len(cell.crashes) > 1 else 0.0
+        )
         if delay:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.clock.call_later(delay, lambda: waiter.done() or waiter.set_result(None))
+            self.clock.call_later(delay, lambda: _resolve(waiter))
             await waiter
         cell.actor = self._kinds[cell.kind].factory(cell.actor_id, self)
         cell.started = False
@@ -344,8 +346,11 @@ class Registry:
     def hibernate(self, actor_id: str) -> bool:
         """Evict one idle actor now (tests, benchmarks, memory pressure)."""
         cell = self._cells.get(actor_id)
-        if cell is None or len(cell.mailbox) or cell.task is not None or not cell.actor.idle():
+        if cell is None or len(cell.mailbox) or not cell.actor.idle():
             return False
+        if cell.task is not None:  # waiting for mail: let it finish
+            cell.parking = True
+            cell.mailbox.wake()
         del self._cells[actor_id]
         ACTORS_LIVE.labels(cell.kind).dec()
         ACTORS_HIBERNATED.labels(cell.kind).inc()
@@ -377,3 +382,8 @@ class Registry:
             for cell in self._cells.values():
                 if cell.task is not None:
                     cell.task.cancel()
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

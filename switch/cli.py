@@ -8,6 +8,7 @@ talk to the running switch over its HTTP API, with the token from ``--token`` or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import json
 import os
@@ -35,10 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     configure_logging(config.log.level)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -17,9 +17,7 @@ STORE_BATCH_SIZE = Histogram(
 )
 ACTORS_LIVE = Gauge("switch_actors_live", "Actors in memory", ["kind"])
 ACTOR_RESTARTS = Counter("switch_actor_restarts_total", "Actor restarts after a crash", ["kind"])
-ACTOR_CUT_OFF = Counter(
-    "switch_actor_cut_off_total", "Actors stopped after a crash loop", ["kind"]
-)
+ACTOR_CUT_OFF = Counter("switch_actor_cut_off_total", "Actors stopped after a crash loop", ["kind"])
 ACTORS_HIBERNATED = Counter("switch_actors_hibernated_total", "Actors evicted when idle", ["kind"])
 MAILBOX_REJECTED = Counter(
     "switch_mailbox_rejected_total", "Messages refused by a full mailbox", ["kind"]

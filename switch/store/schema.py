@@ -49,7 +49,12 @@ def migrate(conn: sqlite3.Connection) -> int:
     found = int(row[0]) if row else 0
     if found > SCHEMA_VERSION:
         raise ConfigError(
-            [("store.path", f"database schema {found} is newer than this switch ({SCHEMA_VERSION})")]
+            [
+                (
+                    "store.path",
+                    f"database schema {found} is newer than this switch ({SCHEMA_VERSION})",
+                )
+            ]
         )
     for version in range(found, SCHEMA_VERSION):
         with conn:

@@ -8,8 +8,8 @@ talk to the running switch over its HTTP API, with the token from ``--token`` or
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import os
 import sys

@@ -96,6 +96,10 @@ class _Pending:
     queued_at: float = field(default_factory=time.perf_counter)
 
 
+_INSERT_EVENT = "INSERT INTO events (actor, kind, at, data) VALUES (?, ?, ?, ?)"
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class StoreClosed(ChannelUnavailable):
     """The store no longer takes writes (shutting down)."""
 
@@ -211,8 +215,7 @@ class Store:
                 seqs = []
                 for ev in write.events:
                     cur = conn.execute(
-                        "INSERT INTO events (actor, kind, at, data) VALUES (?, ?, ?, ?)",
-                        (ev.actor, ev.kind, ev.at, json.dumps(ev.data, ensure_ascii=False)),
+                        _INSERT_EVENT, (ev.actor, ev.kind, ev.at, _dumps(ev.data))
                     )
                     seqs.append(int(cur.lastrowid or 0))
                 events += len(seqs)
@@ -224,13 +227,13 @@ class Store:
                     else:
                         conn.execute(
                             "INSERT OR REPLACE INTO records (ns, key, value) VALUES (?, ?, ?)",
-                            (put.ns, put.key, json.dumps(put.value, ensure_ascii=False)),
+                            (put.ns, put.key, _dumps(put.value)),
                         )
                 for snap in write.snapshots:
                     conn.execute(
                         "INSERT OR REPLACE INTO snapshots (actor, seq, state) VALUES "
                         "(?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE actor = ?), ?)",
-                        (snap.actor, snap.actor, json.dumps(snap.state, ensure_ascii=False)),
+                        (snap.actor, snap.actor, _dumps(snap.state)),
                     )
                 if write.idem is not None and seqs:
                     conn.execute(

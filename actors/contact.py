@@ -182,6 +182,7 @@ def decide(state: ContactState, message: Any, now: float) -> Decision:
             }
             return Decision(
                 events=tuple(_journey(state, message.channel, "message_in", data)),
+                puts=message.puts,
                 idem=message.idem,
             )
         case OutboundMessage():
@@ -194,6 +195,7 @@ def decide(state: ContactState, message: Any, now: float) -> Decision:
             }
             return Decision(
                 events=tuple(_journey(state, message.channel, "message_out", data)),
+                puts=message.puts,
                 idem=message.idem,
             )
         case CallEvent():

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from switch.store import Put
+
 Channel = Literal["sms", "voice", "chat", "note"]
 CallPhase = Literal["started", "answered", "ended", "transferred"]
 
@@ -39,6 +41,8 @@ class InboundMessage:
     parts: int = 1
     incomplete: bool = False
     idem: str | None = None
+    # Records committed atomically with the journey event (e.g. the message's API record).
+    puts: tuple[Put, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class OutboundMessage:
     message_id: str
     parts: int = 1
     idem: str | None = None
+    puts: tuple[Put, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

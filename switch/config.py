@@ -130,6 +130,8 @@ class SipConfig(_Model):
     recordings: str = "data/recordings"
     greeting: str | None = None
     hold_music: str | None = None
+    # DTMF digit pressed during the greeting -> skill of the agents to ring (e.g. "1" = "km").
+    menu: dict[str, str] = Field(default_factory=dict)
     tls_listen: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -214,9 +214,7 @@ class Store:
                     seen_in_batch.add(write.idem)
                 seqs = []
                 for ev in write.events:
-                    cur = conn.execute(
-                        _INSERT_EVENT, (ev.actor, ev.kind, ev.at, _dumps(ev.data))
-                    )
+                    cur = conn.execute(_INSERT_EVENT, (ev.actor, ev.kind, ev.at, _dumps(ev.data)))
                     seqs.append(int(cur.lastrowid or 0))
                 events += len(seqs)
                 for put in write.puts:

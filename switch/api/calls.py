@@ -1,0 +1,63 @@
+"""API routes for calls, agents and trunk tests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from switch.api.auth import require_token
+from switch.errors import Rejected
+
+
+class CallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: Annotated[str, Field(min_length=1, max_length=64)]
+    to: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class TrunkTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    call: Annotated[str | None, Field(max_length=32)] = None
+
+
+def _calls(request: Request) -> Any:
+    service = request.app.state.core.services.get("calls")
+    if service is None:
+        raise Rejected("unavailable", "SIP is not configured ([sip] section)", 503)
+    return service
+
+
+def call_routers() -> list[APIRouter]:
+    router = APIRouter(dependencies=[Depends(require_token)])
+
+    @router.get("/calls", summary="Calls (active=true: not yet ended)")
+    async def list_calls(
+        request: Request, active: Annotated[bool | None, Query()] = None
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = _calls(request).list_calls(active)
+        return result
+
+    @router.get("/calls/{call_id}", summary="One call")
+    async def get_call(request: Request, call_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = _calls(request).call_record(call_id)
+        return result
+
+    @router.post(
+        "/calls", status_code=202, summary="Click-to-call: ring the agent, then the number"
+    )
+    async def click_to_call(request: Request, body: CallIn) -> dict[str, str]:
+        return {"id": await _calls(request).click_to_call(body.agent, body.to)}
+
+    @router.get("/agents", summary="Agents and their availability")
+    async def agents(request: Request) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = _calls(request).agents_json()
+        return result
+
+    @router.post("/trunks/{trunk_id}/test", summary="Registration, OPTIONS, optional test call")
+    async def trunk_test(request: Request, trunk_id: str, body: TrunkTestIn) -> dict[str, Any]:
+        result: dict[str, Any] = await _calls(request).trunk_test(trunk_id, body.call)
+        return result
+
+    return [router]

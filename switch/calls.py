@@ -1,0 +1,754 @@
+"""Voice calls as a channel of the switch: the core side of Kamailio + media workers.
+
+The core decides; workers execute. Every conversation lives in one media worker (the
+caller's leg arrives there through Kamailio's dispatcher; agent and customer legs are
+dialled from the same worker so it can bridge them locally).
+
+Inbound from a trunk: find the caller's contact (E.164), record ``call_started``, answer,
+play the greeting (a DTMF digit picks a skill from ``[sip].menu``), hold music while the
+available agents are rung one after another, longest idle first, each for
+``ring_timeout`` seconds; the first to answer is bridged (``call_answered`` with the
+agent's id). Either side hanging up ends the other (``call_ended`` with the cause).
+
+From an agent phone: the dialled number goes out through a trunk chosen by prefix;
+click-to-call (API) rings the agent first, then the customer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+
+from actors.agent_state import AgentState, apply, can, ring_order
+from actors.messages import CallEvent
+from drivers.sip import KamailioSupervisor, WorkerPool, from_provider, to_provider
+from switch.config import AgentConfig, TrunkConfig
+from switch.core import Core
+from switch.errors import ChannelUnavailable, Rejected
+from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
+from switch.phone import phone_identity
+
+log = structlog.get_logger("calls")
+
+CALL_NS = "call"
+WRAP_UP_SECONDS = 3.0
+QUEUE_RETRY_SECONDS = 2.0
+GREETING_WAIT_SECONDS = 6.0
+_USER_RE = re.compile(r"sip:([^@;>]+)@")
+
+
+@dataclass
+class Call:
+    id: str
+    worker: int
+    direction: str  # "in" | "out"
+    contact_id: str
+    number: str  # the customer's E.164 (or raw)
+    via: str  # trunk id or modem id
+    started_at: float
+    state: str = "ringing"
+    caller_leg: str | None = None  # inbound: the customer's leg; outbound: the agent's leg
+    customer_leg: str | None = None  # outbound: the leg to the customer
+    agent: str | None = None
+    agent_leg: str | None = None
+    tried: set[str] = field(default_factory=set)
+    ring_timer: asyncio.TimerHandle | None = None
+    waiting_greeting: bool = False
+    skill: str | None = None
+    recording: str | None = None
+    record_done: asyncio.Future[tuple[str, float]] | None = None
+    ended: bool = False
+    legs: set[str] = field(default_factory=set)
+    answered_legs: set[str] = field(default_factory=set)
+    kind: str = "inbound"  # inbound | agent_out | click
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "contact_id": self.contact_id,
+            "direction": self.direction,
+            "from": self.number if self.direction == "in" else (self.agent or self.via),
+            "to": self.via if self.direction == "in" else self.number,
+            "state": self.state,
+            "agent": self.agent if self.state != "ringing" or self.direction == "out" else None,
+            "via": self.via,
+            "started_at": self.started_at,
+            "recording": self.recording,
+        }
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _uri_user(uri: str | None) -> str | None:
+    if not uri:
+        return None
+    m = _USER_RE.search(uri)
+    return m.group(1) if m else None
+
+
+class CallService:
+    name = "calls"
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        config = core.config
+        assert config.sip is not None
+        self.sip = config.sip
+        self.trunks: dict[str, TrunkConfig] = {t.id: t for t in config.trunks}
+        self.agents_cfg: dict[str, AgentConfig] = {a.id: a for a in config.agents}
+        self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
+        self.agents: dict[str, AgentState] = {a.id: AgentState(a.id) for a in config.agents}
+        self.calls: dict[str, Call] = {}
+        self.leg_owner: dict[str, str] = {}
+        data_dir = Path(config.store.path).parent
+        self.rundir = data_dir / "sip"
+        self.recordings = Path(self.sip.recordings)
+        self.kamailio = KamailioSupervisor(
+            self.sip, config.trunks, config.agents, rundir=self.rundir
+        )
+        self.pool = WorkerPool(
+            self.sip.workers,
+            socket_dir=self.rundir / "workers",
+            proxy=self.sip.listen,
+            sip_port_base=self.sip.worker_port_base,
+            rtp_port_base=self.sip.rtp_port_base,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._test_legs: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        if self.sip.record_calls:
+            self.recordings.mkdir(parents=True, exist_ok=True)
+        await self.pool.start()
+        await self.kamailio.start()
+        self._tasks = [
+            asyncio.create_task(self._events(), name="calls:events"),
+            asyncio.create_task(self._watch_registrations(), name="calls:registrations"),
+        ]
+        log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for call in list(self.calls.values()):
+            await self._finish(call, "switch_shutdown", hangup=True)
+        await self.kamailio.stop()
+        await self.pool.stop()
+
+    def routers(self) -> list[APIRouter]:
+        from switch.api.calls import call_routers
+
+        return call_routers()
+
+    # ------------------------------------------------------- registrations
+
+    async def _watch_registrations(self) -> None:
+        while True:
+            try:
+                contacts = await self.kamailio.registered_contacts()
+            except Exception as exc:
+                log.warning("registrations_unavailable", error=repr(exc))
+                contacts = None
+            if contacts is not None:
+                now = self.core.clock.now()
+                for user, agent_id in self.agent_by_user.items():
+                    event = "registered" if contacts.get(user) else "unregistered"
+                    agent = self.agents[agent_id]
+                    if can(agent, event):
+                        self.agents[agent_id] = apply(agent, event, now)
+            await asyncio.sleep(1.0)
+
+    # ----------------------------------------------------------------- events
+
+    async def _events(self) -> None:
+        while True:
+            worker, event = await self.pool.events.get()
+            try:
+                await self._on_event(worker, event.name, dict(event.data))
+            except Exception as exc:  # one bad event must not stop the call plane
+                log.error(
+                    "call_event_failed",
+                    worker=worker,
+                    event=event.name,
+                    error=repr(exc),
+                    exc_info=exc,
+                )
+
+    async def _on_event(self, worker: int, name: str, data: dict[str, Any]) -> None:
+        leg = str(data.get("call", ""))
+        waiter = self._test_legs.get(leg)
+        if waiter is not None:
+            if name in ("answered", "ended") and not waiter.done():
+                waiter.set_result((name, data))
+            return
+        if name == "incoming":
+            await self._incoming(worker, leg, data)
+            return
+        call_id = self.leg_owner.get(leg)
+        call = self.calls.get(call_id) if call_id else None
+        if call is None:
+            if name == "record_done":
+                self._record_done_orphan(data)
+            return
+        if name == "answered":
+            call.answered_legs.add(leg)
+            await self._answered(call, leg)
+        elif name == "ended":
+            call.legs.discard(leg)
+            self.leg_owner.pop(leg, None)
+            await self._leg_ended(call, leg, data)
+        elif name == "dtmf":
+            await self._dtmf(call, leg, str(data.get("digit", "")))
+        elif name == "play_done":
+            if call.waiting_greeting and leg == call.caller_leg:
+                call.waiting_greeting = False
+                await self._start_ringing(call)
+        elif name == "record_done" and call.record_done is not None:
+            if not call.record_done.done():
+                call.record_done.set_result((str(data.get("path")), float(data.get("duration", 0))))
+
+    def _record_done_orphan(self, data: dict[str, Any]) -> None:
+        log.info("recording_done", path=data.get("path"), duration=data.get("duration"))
+
+    async def _cmd(self, call: Call, op: str, **args: Any) -> dict[str, Any] | None:
+        try:
+            reply: dict[str, Any] = await self.pool.command(call.worker, op, **args)
+            return reply
+        except (ChannelUnavailable, Exception) as exc:
+            log.warning("worker_command_failed", call_id=call.id, op=op, error=repr(exc))
+            return None
+
+    def _new_leg(self, call: Call, tag: str) -> str:
+        leg = f"{call.id}-{tag}{len(call.legs) + len(call.tried)}"
+        call.legs.add(leg)
+        self.leg_owner[leg] = call.id
+        return leg
+
+    async def _incoming(self, worker: int, leg: str, data: dict[str, Any]) -> None:
+        headers = {str(k): str(v) for k, v in dict(data.get("headers") or {}).items()}
+        origin = _header(headers, "X-Switch-Origin") or ""
+        kind, _, params = origin.partition(";")
+        attrs = dict(p.split("=", 1) for p in params.split(";") if "=" in p)
+        if kind == "trunk" and attrs.get("id") in self.trunks:
+            await self._incoming_trunk(worker, leg, data, self.trunks[attrs["id"]])
+        elif kind == "agent" and attrs.get("user") in self.agent_by_user:
+            await self._incoming_agent(worker, leg, data, self.agent_by_user[attrs["user"]])
+        else:
+            log.warning("incoming_unknown_origin", worker=worker, origin=origin)
+            await self.pool.command(worker, "reject", call=leg, code=403)
+
+    async def _open_call(
+        self, worker: int, direction: str, number_raw: str, via: str, kind: str
+    ) -> Call:
+        try:
+            number = self.core.normalize(number_raw)
+            identity = phone_identity(number)
+        except Rejected:
+            number = number_raw or "anonymous"
+            identity = f"sip:{number}"
+        contact_id = await self.core.directory.contact_for(identity)
+        call = Call(
+            id="c" + secrets.token_hex(6),
+            worker=worker,
+            direction=direction,
+            contact_id=contact_id,
+            number=number,
+            via=via,
+            started_at=self.core.clock.now(),
+            kind=kind,
+        )
+        self.calls[call.id] = call
+        CALLS_ACTIVE.set(len(self.calls))
+        CALLS_TOTAL.labels(direction).inc()
+        await self._journey(call, "started")
+        await self._save(call)
+        return call
+
+    async def _incoming_trunk(
+        self, worker: int, leg: str, data: dict[str, Any], trunk: TrunkConfig
+    ) -> None:
+        caller_user = _uri_user(str(data.get("from", ""))) or ""
+        caller = from_provider(caller_user, trunk, self.core.config.numbers.default_region)
+        call = await self._open_call(worker, "in", caller or caller_user, trunk.id, "inbound")
+        call.caller_leg = leg
+        call.legs.add(leg)
+        self.leg_owner[leg] = call.id
+        log.info("call_incoming", call_id=call.id, contact_id=call.contact_id, trunk=trunk.id)
+        await self._cmd(call, "answer", call=leg)
+        if self.sip.greeting:
+            call.waiting_greeting = True
+            await self._cmd(call, "play", call=leg, file=self.sip.greeting, loop=False)
+            loop = asyncio.get_running_loop()
+            loop.call_later(GREETING_WAIT_SECONDS, self._greeting_timeout, call.id)
+        else:
+            await self._start_ringing(call)
+
+    def _greeting_timeout(self, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None and call.waiting_greeting:
+            call.waiting_greeting = False
+            self._spawn(self._start_ringing(call))
+
+    async def _dtmf(self, call: Call, leg: str, digit: str) -> None:
+        log.info("call_dtmf", call_id=call.id, digit=digit)
+        if leg == call.caller_leg and call.waiting_greeting:
+            call.waiting_greeting = False
+            call.skill = self.sip.menu.get(digit)
+            await self._start_ringing(call)
+
+    async def _start_ringing(self, call: Call) -> None:
+        if call.ended or call.state != "ringing":
+            return
+        if self.sip.hold_music and call.caller_leg:
+            await self._cmd(call, "play", call=call.caller_leg, file=self.sip.hold_music, loop=True)
+        await self._ring_next(call)
+
+    async def _ring_next(self, call: Call) -> None:
+        if call.ended or call.state != "ringing":
+            return
+        skills = {a.id: a.skills for a in self.agents_cfg.values()}
+        candidates = [
+            a
+            for a in ring_order(
+                list(self.agents.values()), {call.skill} if call.skill else None, skills
+            )
+            if a.agent_id not in call.tried
+        ]
+        if not candidates:
+            call.tried.clear()  # everyone was tried: start over when someone is free
+            asyncio.get_running_loop().call_later(
+                QUEUE_RETRY_SECONDS, lambda: self._spawn(self._ring_next(call))
+            )
+            return
+        agent = candidates[0]
+        call.tried.add(agent.agent_id)
+        self.agents[agent.agent_id] = apply(agent, "ring", self.core.clock.now(), call.id)
+        leg = self._new_leg(call, "a")
+        call.agent_leg = leg
+        user = self.agents_cfg[agent.agent_id].sip_user
+        log.info("call_ringing_agent", call_id=call.id, agent=agent.agent_id)
+        reply = await self._cmd(
+            call, "dial", call=leg, uri=f"sip:{user}@{self.sip.listen}", from_user=call.number
+        )
+        if reply is None:
+            await self._agent_no_answer(call, leg)
+            return
+        call.ring_timer = asyncio.get_running_loop().call_later(
+            self.sip.ring_timeout, lambda: self._spawn(self._ring_timeout(call, leg))
+        )
+
+    async def _ring_timeout(self, call: Call, leg: str) -> None:
+        if call.agent_leg == leg and call.state == "ringing" and not call.ended:
+            log.info("call_ring_timeout", call_id=call.id, agent=call.agent_leg)
+            await self._cmd(call, "hangup", call=leg)
+
+    async def _agent_no_answer(self, call: Call, leg: str) -> None:
+        if call.agent_leg != leg:
+            return
+        call.agent_leg = None
+        for agent_id, agent in self.agents.items():
+            if agent.current_call == call.id and agent.status == "ringing":
+                self.agents[agent_id] = apply(agent, "no_answer", self.core.clock.now())
+        await self._ring_next(call)
+
+    async def _answered(self, call: Call, leg: str) -> None:
+        now = self.core.clock.now()
+        if call.kind == "inbound" and leg == call.agent_leg and call.state == "ringing":
+            if call.ring_timer:
+                call.ring_timer.cancel()
+            agent_id = self._ringing_agent(call)
+            if agent_id:
+                self.agents[agent_id] = apply(self.agents[agent_id], "answered", now, call.id)
+            call.agent = agent_id
+            call.state = "answered"
+            assert call.caller_leg is not None
+            if self.sip.hold_music or self.sip.greeting:
+                await self._cmd(call, "stop_play", call=call.caller_leg)
+            await self._cmd(call, "bridge", a=call.caller_leg, b=leg)
+            await self._start_recording(call, call.caller_leg)
+            await self._journey(call, "answered")
+            await self._save(call)
+        elif call.kind == "click" and leg == call.caller_leg:
+            # the agent picked up: now call the customer
+            await self._dial_customer(call)
+        elif call.kind in ("agent_out", "click") and leg == call.customer_leg:
+            call.state = "answered"
+            if call.kind == "agent_out" and call.caller_leg:
+                await self._cmd(call, "answer", call=call.caller_leg)
+            assert call.caller_leg is not None
+            await self._cmd(call, "bridge", a=call.caller_leg, b=leg)
+            await self._start_recording(call, leg)
+            await self._journey(call, "answered")
+            await self._save(call)
+
+    def _ringing_agent(self, call: Call) -> str | None:
+        for agent_id, agent in self.agents.items():
+            if agent.current_call == call.id and agent.status == "ringing":
+                return agent_id
+        return None
+
+    async def _start_recording(self, call: Call, leg: str) -> None:
+        if not self.sip.record_calls:
+            return
+        path = (self.recordings / f"{call.id}.wav").resolve()
+        call.recording = str(path)
+        call.record_done = asyncio.get_running_loop().create_future()
+        await self._cmd(call, "record_start", call=leg, path=str(path))
+
+    async def _leg_ended(self, call: Call, leg: str, data: dict[str, Any]) -> None:
+        code = data.get("code")
+        reason = str(data.get("reason") or "")
+        if reason == "worker_died":
+            await self._finish(call, "worker_died", hangup=True)
+            return
+        if call.kind == "inbound":
+            if leg == call.caller_leg:
+                await self._finish(call, "caller_hangup", hangup=True)
+            elif leg == call.agent_leg and call.state == "ringing":
+                if call.ring_timer:
+                    call.ring_timer.cancel()
+                await self._agent_no_answer(call, leg)
+            elif leg == call.agent_leg:
+                await self._finish(call, "agent_hangup", hangup=True)
+            return
+        # outbound / click-to-call
+        if leg == call.customer_leg:
+            cause = "customer_hangup" if call.state == "answered" else _cause(code, reason)
+            await self._finish(call, cause, hangup=True, reject_code=code)
+        elif leg == call.caller_leg:
+            await self._finish(call, "agent_hangup", hangup=True)
+
+    async def _finish(
+        self, call: Call, cause: str, *, hangup: bool, reject_code: Any = None
+    ) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        if call.ring_timer:
+            call.ring_timer.cancel()
+        recorded_leg = call.caller_leg if call.kind == "inbound" else call.customer_leg
+        if call.record_done is not None and recorded_leg in call.legs:
+            await self._cmd(call, "record_stop", call=recorded_leg)
+        for leg in list(call.legs):
+            if hangup:
+                if call.kind == "agent_out" and leg == call.caller_leg and call.state == "ringing":
+                    code = (
+                        int(reject_code)
+                        if isinstance(reject_code, int) and reject_code >= 400
+                        else 486
+                    )
+                    await self._cmd(call, "reject", call=leg, code=code)
+                else:
+                    await self._cmd(call, "hangup", call=leg)
+            self.leg_owner.pop(leg, None)
+        call.legs.clear()
+        seconds = None
+        if call.record_done is not None:
+            try:
+                path, seconds = await asyncio.wait_for(call.record_done, 3.0)
+                call.recording = path
+            except TimeoutError:
+                log.warning("recording_not_confirmed", call_id=call.id)
+        now = self.core.clock.now()
+        for agent_id, agent in self.agents.items():
+            if agent.current_call == call.id:
+                if agent.status == "busy":
+                    self.agents[agent_id] = apply(agent, "hangup", now)
+                    asyncio.get_running_loop().call_later(
+                        WRAP_UP_SECONDS, self._wrap_up_done, agent_id
+                    )
+                elif agent.status == "ringing":
+                    self.agents[agent_id] = apply(agent, "no_answer", now)
+        call.state = "ended"
+        await self._journey(call, "ended", cause=cause, recording_seconds=seconds)
+        await self._save(call)
+        self.calls.pop(call.id, None)
+        CALLS_ACTIVE.set(len(self.calls))
+        log.info("call_ended", call_id=call.id, contact_id=call.contact_id, cause=cause)
+
+    def _wrap_up_done(self, agent_id: str) -> None:
+        agent = self.agents[agent_id]
+        if can(agent, "wrap_up_done") and agent.status == "wrap_up":
+            self.agents[agent_id] = apply(agent, "wrap_up_done", self.core.clock.now())
+
+    async def _journey(
+        self,
+        call: Call,
+        phase: str,
+        *,
+        cause: str | None = None,
+        recording_seconds: float | None = None,
+    ) -> None:
+        await self.core.registry.ask(
+            f"contact:{call.contact_id}",
+            CallEvent(
+                call.id,
+                phase,  # type: ignore[arg-type]
+                self.core.clock.now(),
+                via=call.via,
+                direction="in" if call.direction == "in" else "out",
+                agent=call.agent,
+                cause=cause,
+                number=call.number,
+                recording=call.recording if phase == "ended" else None,
+                recording_seconds=recording_seconds,
+            ),
+        )
+
+    async def _save(self, call: Call) -> None:
+        await self.core.store.put(CALL_NS, call.id, call.record())
+
+    # ------------------------------------------------------------- outbound
+
+    def choose_trunk(self, number: str) -> TrunkConfig:
+        best: tuple[int, TrunkConfig] | None = None
+        for trunk in self.trunks.values():
+            for prefix in trunk.prefixes or [""]:
+                if number.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                    best = (len(prefix), trunk)
+        if best is None:
+            raise Rejected("no_route", f"no trunk routes {number}", 422)
+        return best[1]
+
+    async def _incoming_agent(
+        self, worker: int, leg: str, data: dict[str, Any], agent_id: str
+    ) -> None:
+        dialled = _uri_user(str(data.get("ruri") or data.get("to") or "")) or ""
+        try:
+            number = self.core.normalize(dialled)
+            trunk = self.choose_trunk(number)
+        except Rejected as exc:
+            log.warning("agent_dial_rejected", agent=agent_id, dialled=dialled, error=exc.message)
+            await self.pool.command(worker, "reject", call=leg, code=404)
+            return
+        call = await self._open_call(worker, "out", number, trunk.id, "agent_out")
+        call.agent = agent_id
+        call.caller_leg = leg
+        call.legs.add(leg)
+        self.leg_owner[leg] = call.id
+        agent = self.agents[agent_id]
+        if can(agent, "busy_elsewhere"):
+            self.agents[agent_id] = apply(agent, "busy_elsewhere", self.core.clock.now(), call.id)
+        await self._cmd(call, "ring", call=leg)
+        await self._dial_customer(call)
+
+    async def _dial_customer(self, call: Call) -> None:
+        trunk = self.trunks[call.via]
+        leg = self._new_leg(call, "c")
+        call.customer_leg = leg
+        user = to_provider(call.number, trunk)
+        from_user = trunk.dids[0].lstrip("+") if trunk.dids else None
+        reply = await self._cmd(
+            call, "dial", call=leg, uri=f"sip:{user}@{trunk.host}:{trunk.port}", from_user=from_user
+        )
+        if reply is None:
+            await self._finish(call, "dial_failed", hangup=True, reject_code=503)
+
+    async def click_to_call(self, agent_id: str, to_raw: str) -> str:
+        if agent_id not in self.agents_cfg or not self.agents_cfg[agent_id].sip_user:
+            raise Rejected("unknown_agent", f"no SIP agent {agent_id!r}", 422)
+        number = self.core.normalize(to_raw)
+        trunk = self.choose_trunk(number)
+        worker = self.pool.free_worker()
+        if worker is None:
+            raise ChannelUnavailable("all media workers are busy")
+        call = await self._open_call(worker, "out", number, trunk.id, "click")
+        call.agent = agent_id
+        agent = self.agents[agent_id]
+        if can(agent, "busy_elsewhere"):
+            self.agents[agent_id] = apply(agent, "busy_elsewhere", self.core.clock.now(), call.id)
+        leg = self._new_leg(call, "a")
+        call.caller_leg = leg
+        user = self.agents_cfg[agent_id].sip_user
+        reply = await self._cmd(
+            call,
+            "dial",
+            call=leg,
+            uri=f"sip:{user}@{self.sip.listen}",
+            from_user=number.lstrip("+"),
+        )
+        if reply is None:
+            await self._finish(call, "dial_failed", hangup=True)
+            raise ChannelUnavailable("the media worker did not accept the call")
+        return call.id
+
+    # ----------------------------------------------------------- trunk test
+
+    async def trunk_test(self, trunk_id: str, number: str | None) -> dict[str, Any]:
+        trunk = self.trunks.get(trunk_id)
+        if trunk is None:
+            raise Rejected("not_found", f"trunk {trunk_id!r} not found", 404)
+        checks: list[dict[str, str]] = []
+        if trunk.register_:
+            regs = await self.kamailio.trunk_registrations()
+            mine = [r for r in regs if trunk_id in str(r)]
+            ok = any("registered" in str(r).lower() or "flags" in str(r).lower() for r in mine)
+            checks.append(
+                _check(
+                    "registration",
+                    ok,
+                    "registered with the provider"
+                    if ok
+                    else f"not registered ({mine[:1] or 'no record'})",
+                )
+            )
+        else:
+            checks.append(
+                {
+                    "name": "registration",
+                    "status": "ok",
+                    "detail": "IP peering (no registration needed)",
+                }
+            )
+        rtt = await sip_options_ping(trunk.host, trunk.port)
+        checks.append(
+            _check(
+                "options",
+                rtt is not None,
+                f"the provider answered OPTIONS in {rtt * 1000:.0f} ms"
+                if rtt is not None
+                else f"no answer to OPTIONS from {trunk.host}:{trunk.port} within 3 s",
+            )
+        )
+        if number:
+            checks.append(await self._test_call(trunk, number))
+        return {"trunk": trunk_id, "checks": checks}
+
+    async def _test_call(self, trunk: TrunkConfig, raw: str) -> dict[str, str]:
+        number = self.core.normalize(raw)
+        worker = self.pool.free_worker()
+        if worker is None:
+            return _check("test_call", False, "all media workers are busy")
+        leg = "test-" + secrets.token_hex(4)
+        waiter: asyncio.Future[tuple[str, dict[str, Any]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._test_legs[leg] = waiter
+        try:
+            await self.pool.command(
+                worker,
+                "dial",
+                call=leg,
+                uri=f"sip:{to_provider(number, trunk)}@{trunk.host}:{trunk.port}",
+            )
+            name, data = await asyncio.wait_for(waiter, 30)
+            if name == "answered":
+                await self.pool.command(worker, "hangup", call=leg)
+                return _check("test_call", True, f"{number} answered; hung up")
+            return _check(
+                "test_call",
+                False,
+                f"{number} did not answer: {data.get('code')} {data.get('reason') or ''}",
+            )
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                await self.pool.command(worker, "hangup", call=leg)
+            return _check("test_call", False, f"no answer from {number} within 30 s")
+        finally:
+            self._test_legs.pop(leg, None)
+
+    # ------------------------------------------------------------------ API
+
+    def list_calls(self, active: bool | None) -> list[dict[str, Any]]:
+        out = []
+        for _, record in self.core.store.scan(CALL_NS):
+            if active is True and record["state"] == "ended":
+                continue
+            if active is False and record["state"] != "ended":
+                continue
+            out.append(record)
+        return sorted(out, key=lambda r: r.get("started_at") or 0)
+
+    def call_record(self, call_id: str) -> dict[str, Any]:
+        record = self.core.store.get(CALL_NS, call_id) if len(call_id) < 64 else None
+        if record is None:
+            raise Rejected("not_found", f"call {call_id!r} not found", 404)
+        result: dict[str, Any] = record
+        return result
+
+    def agents_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": a.agent_id,
+                "status": a.status,
+                "calls_handled": a.calls_handled,
+                "name": self.agents_cfg[a.agent_id].name,
+            }
+            for a in self.agents.values()
+        ]
+
+
+def _cause(code: Any, reason: str) -> str:
+    mapping = {
+        486: "busy",
+        600: "busy",
+        480: "no_answer",
+        408: "no_answer",
+        487: "cancelled",
+        404: "not_found",
+        403: "rejected",
+        503: "unavailable",
+    }
+    if isinstance(code, int) and code in mapping:
+        return mapping[code]
+    return reason or "failed"
+
+
+def _check(name: str, ok: bool, detail: str) -> dict[str, str]:
+    return {"name": name, "status": "ok" if ok else "fail", "detail": detail}
+
+
+async def sip_options_ping(host: str, port: int, timeout: float = 3.0) -> float | None:
+    """Send one SIP OPTIONS over UDP; the round-trip time in seconds, or None."""
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[float] = loop.create_future()
+    started = loop.time()
+    branch = "z9hG4bK" + secrets.token_hex(8)
+
+    class _Proto(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            if data.startswith(b"SIP/2.0 ") and branch.encode() in data and not answered.done():
+                answered.set_result(loop.time() - started)
+
+    transport, _ = await loop.create_datagram_endpoint(_Proto, remote_addr=(host, port))
+    local_host, local_port = transport.get_extra_info("sockname")[:2]
+    request = (
+        f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {local_host}:{local_port};branch={branch};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:switch@{local_host}>;tag={secrets.token_hex(4)}\r\n"
+        f"To: <sip:{host}:{port}>\r\n"
+        f"Call-ID: {secrets.token_hex(8)}@{local_host}\r\n"
+        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+    try:
+        transport.sendto(request.encode())
+        return await asyncio.wait_for(answered, timeout)
+    except (TimeoutError, OSError):
+        return None
+    finally:
+        transport.close()

@@ -1,0 +1,471 @@
+"""SMS and modems as a channel of the switch: the core side of the GSM driver.
+
+- Inbound: the driver hands over a complete (or timed-out incomplete) SMS; we find the
+  sender's contact, record the message in its journey together with the message's API
+  record, in one durable write with the driver's idempotency key, and only then return,
+  so the driver may delete the SIM slots (store before delete).
+- Outbound: ``submit`` writes the message (status ``queued``), the outbox entry and the
+  contact's ``message_out`` journey event durably before the API answers 202. One sender
+  task per modem takes due messages in order, respects the SIM's rate limit, sends, and
+  records references; status reports move parts to delivered/failed
+  (:mod:`actors.sms_state`). The outbox is reloaded on start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+
+from actors.messages import CallEvent, InboundMessage, OutboundMessage
+from actors.sms_state import (
+    OutgoingSms,
+    on_report,
+    on_send_error,
+    on_sent,
+    on_unavailable,
+)
+from drivers.gsm import (
+    DeliveryReport,
+    GsmCallEvent,
+    InboundSms,
+    Modem,
+    ModemStatus,
+    SimulatedModem,
+    SmsSendError,
+    sms_parts_needed,
+)
+from switch.config import ModemConfig
+from switch.core import Core
+from switch.errors import ChannelUnavailable, ProtocolError, Rejected
+from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_IN, SMS_OUT
+from switch.phone import phone_identity
+from switch.store import Put, Write
+
+log = structlog.get_logger("sms")
+
+MESSAGE_NS = "message"
+OUTBOX_NS = "outbox"
+REF_NS = "smsref"
+CALL_NS = "call"
+MAX_TEXT = 1530  # 10 GSM-7 parts; longer texts are refused, not truncated
+RETRY_BACKOFF = 5.0
+UNAVAILABLE_RETRY = 5.0
+
+
+@dataclass
+class _ModemSlot:
+    config: ModemConfig
+    modem: Modem
+    task: asyncio.Task[None] | None = None
+    sender: asyncio.Task[None] | None = None
+    simulator: SimulatedModem | None = None
+    wakeup: asyncio.Event | None = None
+    sent_times: deque[float] | None = None
+
+
+class SmsService:
+    name = "sms"
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.config = core.config
+        self.slots: dict[str, _ModemSlot] = {}
+        self.statuses: dict[str, ModemStatus] = {}
+        self.outbox: dict[str, OutgoingSms] = {}
+        self._stopping = False
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        data_dir = Path(self.config.store.path).parent
+        for mc in self.config.modems:
+            simulator = None
+            if mc.simulated:
+                link = data_dir / "modems" / mc.id / "tty"
+                link.parent.mkdir(parents=True, exist_ok=True)
+                simulator = SimulatedModem(str(link))
+                await simulator.start()
+                mc = mc.model_copy(update={"port": str(link)})
+            modem = Modem(mc, self)
+            slot = _ModemSlot(mc, modem, simulator=simulator, wakeup=asyncio.Event())
+            slot.sent_times = deque()
+            self.slots[mc.id] = slot
+            self.statuses[mc.id] = modem.status()
+        for key, value in self.core.store.scan(OUTBOX_NS):
+            record = self.core.store.get(MESSAGE_NS, key)
+            if record is not None and record["status"] == "queued":
+                self.outbox[key] = OutgoingSms.from_json(record)
+            elif value is not None:
+                await self.core.store.put(OUTBOX_NS, key, None)
+        for slot in self.slots.values():
+            slot.task = asyncio.create_task(self._run_modem(slot), name=f"modem:{slot.config.id}")
+            slot.sender = asyncio.create_task(self._sender(slot), name=f"outbox:{slot.config.id}")
+        log.info("sms_started", modems=list(self.slots), outbox=len(self.outbox))
+
+    async def _run_modem(self, slot: _ModemSlot) -> None:
+        try:
+            await slot.modem.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the driver's own supervision failed: say so loudly
+            log.error("modem_task_died", modem_id=slot.config.id, error=repr(exc), exc_info=exc)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for slot in self.slots.values():
+            for task in (slot.sender, slot.task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            if slot.simulator is not None:
+                await slot.simulator.stop()
+
+    def routers(self) -> list[APIRouter]:
+        from switch.api.sms import sms_routers
+
+        return sms_routers()
+
+    # ------------------------------------------------------ driver sink (inbound)
+
+    async def sms_received(self, sms: InboundSms) -> None:
+        sender, identity = self._sender_identity(sms.sender)
+        contact_id = await self.core.directory.contact_for(identity)
+        message_id = "in-" + hashlib.sha256(sms.idempotency_key.encode()).hexdigest()[:16]
+        now = self.core.clock.now()
+        record = {
+            "id": message_id,
+            "direction": "in",
+            "from": sender,
+            "to": sms.modem_id,
+            "text": sms.text,
+            "status": "delivered",
+            "parts": sms.parts,
+            "incomplete": sms.incomplete,
+            "missing": list(sms.missing),
+            "modem": sms.modem_id,
+            "contact_id": contact_id,
+            "created_at": now,
+            "sent_at": sms.smsc_timestamp.isoformat() if sms.smsc_timestamp else None,
+        }
+        result = await self.core.registry.ask(
+            f"contact:{contact_id}",
+            InboundMessage(
+                channel="sms",
+                via=sms.modem_id,
+                sender=sender,
+                text=sms.text,
+                at=now,
+                message_id=message_id,
+                parts=sms.parts,
+                incomplete=sms.incomplete,
+                idem=f"sms-in:{sms.idempotency_key}",
+                puts=(Put(MESSAGE_NS, message_id, record),),
+            ),
+        )
+        if not getattr(result, "duplicate", False):
+            SMS_IN.labels(sms.modem_id).inc()
+        log.info(
+            "sms_received",
+            modem_id=sms.modem_id,
+            contact_id=contact_id,
+            message_id=message_id,
+            parts=sms.parts,
+            duplicate=getattr(result, "duplicate", False),
+        )
+
+    def _sender_identity(self, raw: str) -> tuple[str, str]:
+        digits = raw.lstrip("+")
+        if digits.isdigit():
+            try:
+                e164 = self.core.normalize(raw)
+                return e164, phone_identity(e164)
+            except Rejected:
+                return raw, f"phone:{raw}"  # short codes keep their digits as they are
+        return raw, f"sender:{raw}"  # alphanumeric sender ("Smart", "BANK")
+
+    async def status_report(self, modem_id: str, report: DeliveryReport) -> None:
+        async with self._lock:
+            message_id = self.core.store.get(REF_NS, f"{modem_id}:{report.message_reference}")
+            if message_id is None:
+                log.warning(
+                    "status_report_unmatched", modem_id=modem_id, mr=report.message_reference
+                )
+                return
+            record = self.core.store.get(MESSAGE_NS, str(message_id))
+            if record is None:
+                return
+            msg = OutgoingSms.from_json(record)
+            try:
+                new = on_report(
+                    msg,
+                    report.message_reference,
+                    report.outcome,
+                    self.core.clock.now(),
+                    report.status,
+                )
+            except ProtocolError as exc:
+                log.warning("status_report_ignored", modem_id=modem_id, error=str(exc))
+                return
+            if new != msg:
+                await self.core.store.put(MESSAGE_NS, new.id, new.to_json())
+                if new.status == "failed":
+                    SMS_FAILED.labels(modem_id).inc()
+                log.info("sms_status", message_id=new.id, status=new.status, modem_id=modem_id)
+
+    async def modem_status(self, status: ModemStatus) -> None:
+        self.statuses[status.modem_id] = status
+        MODEM_READY.labels(status.modem_id).set(1 if status.state == "ready" else 0)
+        if status.signal_dbm is not None:
+            MODEM_SIGNAL.labels(status.modem_id).set(status.signal_dbm)
+        slot = self.slots.get(status.modem_id)
+        if slot is not None and slot.wakeup is not None and status.state == "ready":
+            slot.wakeup.set()
+
+    async def call_event(self, event: GsmCallEvent) -> None:
+        phase = {"incoming": "started", "dialing": "started", "answered": "answered"}.get(
+            event.kind, "ended" if event.kind == "ended" else None
+        )
+        if phase is None or not event.number:
+            return
+        _, identity = self._sender_identity(event.number)
+        contact_id = await self.core.directory.contact_for(identity)
+        call_id = f"gsm-{event.modem_id}-{event.call_id}"
+        direction = "out" if event.kind == "dialing" else "in"
+        existing = self.core.store.get(CALL_NS, call_id) or {
+            "id": call_id,
+            "contact_id": contact_id,
+            "direction": direction,
+            "from": event.number if direction == "in" else event.modem_id,
+            "to": event.modem_id if direction == "in" else event.number,
+            "state": "ringing",
+            "agent": None,
+            "via": event.modem_id,
+            "channel": "gsm",
+        }
+        existing["state"] = {"started": "ringing", "answered": "answered", "ended": "ended"}[phase]
+        await self.core.registry.ask(
+            f"contact:{contact_id}",
+            CallEvent(
+                call_id,
+                phase,  # type: ignore[arg-type]
+                self.core.clock.now(),
+                via=event.modem_id,
+                direction=existing["direction"],
+                number=event.number,
+                cause=event.cause,
+            ),
+        )
+        await self.core.store.put(CALL_NS, call_id, existing)
+
+    # ----------------------------------------------------------- outbound API
+
+    def choose_modem(self, to: str, requested: str | None) -> str:
+        if requested is not None:
+            if requested not in self.slots:
+                raise Rejected("unknown_modem", f"no modem {requested!r}", 422)
+            return requested
+        best: tuple[int, str] | None = None
+        for route in self.config.sms.routes:
+            if to.startswith(route.prefix) and (best is None or len(route.prefix) > best[0]):
+                best = (len(route.prefix), route.modem)
+        if best is not None:
+            return best[1]
+        if self.config.sms.default_modem is not None:
+            return self.config.sms.default_modem
+        return next(iter(self.slots))
+
+    async def submit(
+        self, to_raw: str, text: str, *, modem: str | None = None, idem: str | None = None
+    ) -> str:
+        to = self.core.normalize(to_raw)
+        if not text:
+            raise Rejected("invalid_text", "text must not be empty", 422)
+        if len(text) > MAX_TEXT:
+            raise Rejected("invalid_text", f"text longer than {MAX_TEXT} characters", 422)
+        if idem is not None:
+            known = self.core.store.get("api-idem", idem)
+            if known is not None:
+                return str(known)
+        modem_id = self.choose_modem(to, modem)
+        parts, _ = sms_parts_needed(text)
+        message_id = "out-" + secrets.token_hex(8)
+        now = self.core.clock.now()
+        contact_id = await self.core.directory.contact_for(phone_identity(to))
+        msg = OutgoingSms(
+            id=message_id,
+            to=to,
+            text=text,
+            modem=modem_id,
+            parts=parts,
+            created_at=now,
+            contact_id=contact_id,
+            concat_ref=secrets.randbelow(256),
+        )
+        puts = [Put(MESSAGE_NS, message_id, msg.to_json()), Put(OUTBOX_NS, message_id, modem_id)]
+        if idem is not None:
+            puts.append(Put("api-idem", idem, message_id))
+        result = await self.core.registry.ask(
+            f"contact:{contact_id}",
+            OutboundMessage(
+                channel="sms",
+                via=modem_id,
+                recipient=to,
+                text=text,
+                at=now,
+                message_id=message_id,
+                parts=parts,
+                idem=f"api:{idem}" if idem else None,
+                puts=tuple(puts),
+            ),
+        )
+        if getattr(result, "duplicate", False):
+            return str(self.core.store.get("api-idem", idem or "") or message_id)
+        self.outbox[message_id] = msg
+        slot = self.slots[modem_id]
+        if slot.wakeup is not None:
+            slot.wakeup.set()
+        log.info("sms_queued", message_id=message_id, modem_id=modem_id, parts=parts)
+        return message_id
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        record = self.core.store.get(MESSAGE_NS, message_id) if len(message_id) < 64 else None
+        if record is None:
+            raise Rejected("not_found", f"message {message_id!r} not found", 404)
+        keys = ("id", "direction", "to", "from", "text", "status", "parts", "error", "contact_id")
+        out = {k: record.get(k) for k in keys}
+        if record["direction"] == "out":
+            out["part_status"] = record.get("part_status", [])
+            out["modem"] = record.get("modem")
+        else:
+            out["incomplete"] = record.get("incomplete", False)
+        return out
+
+    # ------------------------------------------------------------ the sender
+
+    def _next_due(self, modem_id: str) -> OutgoingSms | None:
+        due = [m for m in self.outbox.values() if m.modem == modem_id]
+        return min(due, key=lambda m: (m.next_attempt_at, m.created_at), default=None)
+
+    async def _sender(self, slot: _ModemSlot) -> None:
+        modem_id = slot.config.id
+        assert slot.wakeup is not None and slot.sent_times is not None
+        while not self._stopping:
+            msg = self._next_due(modem_id)
+            now = self.core.clock.now()
+            if msg is None or msg.next_attempt_at > now:
+                slot.wakeup.clear()
+                timeout = None if msg is None else msg.next_attempt_at - now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(slot.wakeup.wait(), timeout)
+                continue
+            await self._rate_limit(slot, msg.parts)
+            try:
+                refs = await slot.modem.send_sms(
+                    msg.to,
+                    msg.text,
+                    reference=msg.concat_ref,
+                    status_report=self.config.sms.status_reports,
+                )
+            except ChannelUnavailable as exc:
+                new = on_unavailable(msg, str(exc) or "modem not ready", now, UNAVAILABLE_RETRY)
+            except SmsSendError as exc:
+                new = on_send_error(
+                    msg,
+                    str(exc),
+                    permanent=exc.permanent,
+                    now=self.core.clock.now(),
+                    max_attempts=self.config.sms.max_attempts,
+                    backoff=RETRY_BACKOFF,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # driver bug or garbage: retry, never lose the message
+                log.error("sms_send_crashed", message_id=msg.id, error=repr(exc), exc_info=exc)
+                new = on_send_error(
+                    msg,
+                    repr(exc),
+                    permanent=False,
+                    now=self.core.clock.now(),
+                    max_attempts=self.config.sms.max_attempts,
+                    backoff=RETRY_BACKOFF,
+                )
+            else:
+                new = on_sent(msg, refs, self.core.clock.now())
+                slot.sent_times.extend(time.monotonic() for _ in refs)
+                SMS_OUT.labels(modem_id).inc(len(refs))
+            await self._record(new)
+
+    async def _record(self, new: OutgoingSms) -> None:
+        puts = [Put(MESSAGE_NS, new.id, new.to_json())]
+        if new.status != "queued":
+            puts.append(Put(OUTBOX_NS, new.id, None))
+            self.outbox.pop(new.id, None)
+            if new.status == "failed":
+                SMS_FAILED.labels(new.modem).inc()
+        else:
+            self.outbox[new.id] = new
+        for ref in new.references:
+            if ref is not None:
+                puts.append(Put(REF_NS, f"{new.modem}:{ref}", new.id))
+        async with self._lock:
+            await self.core.store.write(Write(puts=tuple(puts)))
+        log.info(
+            "sms_status",
+            message_id=new.id,
+            status=new.status,
+            modem_id=new.modem,
+            references=list(new.references),
+            error=new.error,
+        )
+
+    async def _rate_limit(self, slot: _ModemSlot, parts: int) -> None:
+        assert slot.sent_times is not None
+        window = 60.0
+        limit = slot.config.rate_per_minute
+        while True:
+            now = time.monotonic()
+            while slot.sent_times and now - slot.sent_times[0] > window:
+                slot.sent_times.popleft()
+            if len(slot.sent_times) + min(parts, limit) <= limit:
+                return
+            await asyncio.sleep(window - (now - slot.sent_times[0]) + 0.01)
+
+    # ------------------------------------------------------------- modems API
+
+    def modem_slot(self, modem_id: str) -> _ModemSlot:
+        slot = self.slots.get(modem_id)
+        if slot is None:
+            raise Rejected("not_found", f"modem {modem_id!r} not found", 404)
+        return slot
+
+    def modems_json(self) -> list[dict[str, Any]]:
+        out = []
+        for modem_id, slot in self.slots.items():
+            st = self.statuses.get(modem_id) or slot.modem.status()
+            out.append(
+                {
+                    "id": modem_id,
+                    "state": st.state,
+                    "imei": st.imei,
+                    "iccid": st.iccid,
+                    "operator": st.operator,
+                    "signal": st.signal_dbm,
+                    "registered": st.registered,
+                    "model": st.model,
+                    "simulated": slot.config.simulated,
+                    "last_error": st.last_error,
+                }
+            )
+        return out

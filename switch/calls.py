@@ -227,9 +227,8 @@ class CallService:
             if call.waiting_greeting and leg == call.caller_leg:
                 call.waiting_greeting = False
                 await self._start_ringing(call)
-        elif name == "record_done" and call.record_done is not None:
-            if not call.record_done.done():
-                call.record_done.set_result((str(data.get("path")), float(data.get("duration", 0))))
+        elif name == "record_done" and call.record_done and not call.record_done.done():
+            call.record_done.set_result((str(data.get("path")), float(data.get("duration", 0))))
 
     def _record_done_orphan(self, data: dict[str, Any]) -> None:
         log.info("recording_done", path=data.get("path"), duration=data.get("duration"))

@@ -37,7 +37,7 @@ def _host_port(value: str, what: str) -> tuple[str, int]:
 class StoreConfig(_Model):
     path: str = "data/switch.db"
     snapshot_every: Annotated[int, Field(ge=1)] = 200
-    group_commit_max: Annotated[int, Field(ge=1)] = 4096
+    group_commit_max: Annotated[int, Field(ge=1)] = 256
 
 
 class NumbersConfig(_Model):

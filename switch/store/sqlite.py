@@ -96,7 +96,7 @@ class _Pending:
     queued_at: float = field(default_factory=time.perf_counter)
 
 
-_INSERT_EVENT = "INSERT INTO events (actor, kind, at, data) VALUES (?, ?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO events (seq, actor, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -115,7 +115,7 @@ def _connect(path: str) -> sqlite3.Connection:
 class Store:
     """Embedded event store; create with :meth:`open`, finish with :meth:`close`."""
 
-    def __init__(self, path: str, *, max_batch: int = 4096) -> None:
+    def __init__(self, path: str, *, max_batch: int = 256) -> None:
         self.path = path
         self._max_batch = max_batch
         self._queue: deque[_Pending] = deque()
@@ -126,9 +126,11 @@ class Store:
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
         self._rlock = threading.Lock()
+        # Set to a list to collect (commit seconds, writes) per group commit (benchmarks).
+        self.commit_log: list[tuple[float, int]] | None = None
 
     @classmethod
-    async def open(cls, path: str | Path, *, max_batch: int = 4096) -> Store:
+    async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         store = cls(str(path), max_batch=max_batch)
@@ -189,18 +191,30 @@ class Store:
                 continue
             done = time.perf_counter()
             STORE_COMMIT_SECONDS.observe(done - started)
+            if self.commit_log is not None:
+                self.commit_log.append((done - started, len(batch)))
             STORE_BATCH_SIZE.observe(len(batch))
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(result)
 
     def _commit(self, batch: list[_Pending]) -> list[Committed]:
+        """One transaction for the whole batch; seqs are assigned here, in batch order.
+
+        Only this thread writes, so the next seq is known and events of the whole batch
+        go in with one ``executemany``. A snapshot covers its actor's events up to and
+        including its own write, never a later write's events from the same batch.
+        """
         conn = self._wconn
         assert conn is not None
         results: list[Committed] = []
-        events = 0
+        rows: list[tuple[int, str, str, float, str]] = []
+        idem_seqs: list[tuple[int, str]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            next_seq = (int(row[0]) if row else 0) + 1
+            last_seq: dict[str, int] = {}
             seen_in_batch: set[str] = set()
             for pending in batch:
                 write = pending.write
@@ -212,11 +226,11 @@ class Store:
                         results.append(Committed((), duplicate=True))
                         continue
                     seen_in_batch.add(write.idem)
-                seqs = []
+                first = next_seq
                 for ev in write.events:
-                    cur = conn.execute(_INSERT_EVENT, (ev.actor, ev.kind, ev.at, _dumps(ev.data)))
-                    seqs.append(int(cur.lastrowid or 0))
-                events += len(seqs)
+                    rows.append((next_seq, ev.actor, ev.kind, ev.at, _dumps(ev.data)))
+                    last_seq[ev.actor] = next_seq
+                    next_seq += 1
                 for put in write.puts:
                     if put.value is None:
                         conn.execute(
@@ -228,20 +242,29 @@ class Store:
                             (put.ns, put.key, _dumps(put.value)),
                         )
                 for snap in write.snapshots:
+                    seq = last_seq.get(snap.actor)
+                    if seq is None:
+                        found = conn.execute(
+                            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE actor = ?",
+                            (snap.actor,),
+                        ).fetchone()
+                        seq = int(found[0])
                     conn.execute(
-                        "INSERT OR REPLACE INTO snapshots (actor, seq, state) VALUES "
-                        "(?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE actor = ?), ?)",
-                        (snap.actor, snap.actor, _dumps(snap.state)),
+                        "INSERT OR REPLACE INTO snapshots (actor, seq, state) VALUES (?, ?, ?)",
+                        (snap.actor, seq, _dumps(snap.state)),
                     )
-                if write.idem is not None and seqs:
-                    conn.execute(
-                        "UPDATE idempotency SET seq = ? WHERE key = ?", (seqs[0], write.idem)
-                    )
-                results.append(Committed(tuple(seqs)))
+                if write.idem is not None and write.events:
+                    idem_seqs.append((first, write.idem))
+                results.append(Committed(tuple(range(first, next_seq))))
+            if rows:
+                conn.executemany(_INSERT_EVENT, rows)
+            if idem_seqs:
+                conn.executemany("UPDATE idempotency SET seq = ? WHERE key = ?", idem_seqs)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        events = len(rows)
         STORE_EVENTS.inc(events)
         return results
 

@@ -19,13 +19,26 @@ from switch.errors import ProtocolError
 
 TRANSITIONS: dict[str, dict[str, str]] = {
     "offline": {"registered": "available", "unregistered": "offline"},
-    "available": {"ring": "ringing", "unregistered": "offline", "registered": "available",
-                  "busy_elsewhere": "busy"},
-    "ringing": {"answered": "busy", "no_answer": "available", "unregistered": "offline",
-                "registered": "ringing"},
+    "available": {
+        "ring": "ringing",
+        "unregistered": "offline",
+        "registered": "available",
+        "busy_elsewhere": "busy",
+    },
+    "ringing": {
+        "answered": "busy",
+        "no_answer": "available",
+        "unregistered": "offline",
+        "registered": "ringing",
+    },
     "busy": {"hangup": "wrap_up", "registered": "busy", "unregistered": "busy"},
-    "wrap_up": {"wrap_up_done": "available", "registered": "wrap_up", "ring": "ringing",
-                "unregistered": "offline", "busy_elsewhere": "busy"},
+    "wrap_up": {
+        "wrap_up_done": "available",
+        "registered": "wrap_up",
+        "ring": "ringing",
+        "unregistered": "offline",
+        "busy_elsewhere": "busy",
+    },
 }
 
 
@@ -60,8 +73,11 @@ def can(agent: AgentState, event: str) -> bool:
     return event in TRANSITIONS[agent.status]
 
 
-def ring_order(agents: list[AgentState], skill_filter: set[str] | None = None,
-               skills: dict[str, list[str]] | None = None) -> list[AgentState]:
+def ring_order(
+    agents: list[AgentState],
+    skill_filter: set[str] | None = None,
+    skills: dict[str, list[str]] | None = None,
+) -> list[AgentState]:
     """Available agents, longest idle first; restricted to a skill when one is asked."""
     ready = [a for a in agents if a.status == "available"]
     if skill_filter and skills is not None:

@@ -215,6 +215,26 @@ class Registry:
     def tell(self, actor_id: str, message: Any) -> None:
         self._enqueue(actor_id, _Envelope(message, None))
 
+    def schedule(self, actor_id: str, delay: float, message: Any) -> TimerHandle:
+        """Deliver ``message`` to ``actor_id`` after ``delay`` seconds of the injected clock.
+
+        A timer firing during shutdown, or into a full mailbox, is logged and dropped:
+        timers carry reminders (ring timeout, retry), never data that must not be lost.
+        """
+
+        def fire() -> None:
+            try:
+                self.tell(actor_id, message)
+            except ChannelUnavailable as exc:
+                log.warning(
+                    "timer_dropped",
+                    actor_id=actor_id,
+                    message=type(message).__name__,
+                    error=str(exc),
+                )
+
+        return self.clock.call_later(delay, fire)
+
     async def ask(self, actor_id: str, message: Any, timeout: float | None = None) -> Any:
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._enqueue(actor_id, _Envelope(message, reply))

@@ -131,3 +131,19 @@ async def test_close_drains_mailboxes_then_refuses(clock: FakeClock) -> None:
     assert DURABLE["counter:a"] == 50
     with pytest.raises(ShuttingDown):
         reg.tell("counter:a", "inc")
+
+
+async def test_timers_fire_on_the_injected_clock_only(clock: FakeClock) -> None:
+    reg = make(clock)
+    reg.schedule("counter:a", 30.0, "inc")
+    await asyncio.sleep(0.01)
+    assert "counter:a" not in DURABLE
+    clock.advance(29.9)
+    await asyncio.sleep(0.01)
+    assert "counter:a" not in DURABLE
+    clock.advance(0.2)
+    assert await reg.ask("counter:a", "get") == 1
+    handle = reg.schedule("counter:a", 5.0, "inc")
+    handle.cancel()
+    clock.advance(10)
+    assert await reg.ask("counter:a", "get") == 1

@@ -188,7 +188,7 @@ class CallService:
         while True:
             worker, event = await self.pool.events.get()
             try:
-                await self._on_event(worker, event.name, dict(event.data))
+                await self._on_event(worker, event.name, dict(event.args))
             except Exception as exc:  # one bad event must not stop the call plane
                 log.error(
                     "call_event_failed",

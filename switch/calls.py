@@ -27,7 +27,8 @@ from typing import Any
 import structlog
 from fastapi import APIRouter
 
-from actors.agent_state import AgentState, apply, can, ring_order
+from actors.agent import AgentEvent, GetAgent
+from actors.agent_state import AgentState, ring_order
 from actors.messages import CallEvent
 from drivers.sip import KamailioSupervisor, WorkerPool, from_provider, to_provider
 from switch.config import AgentConfig, TrunkConfig
@@ -110,7 +111,6 @@ class CallService:
         self.trunks: dict[str, TrunkConfig] = {t.id: t for t in config.trunks}
         self.agents_cfg: dict[str, AgentConfig] = {a.id: a for a in config.agents}
         self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
-        self.agents: dict[str, AgentState] = {a.id: AgentState(a.id) for a in config.agents}
         self.calls: dict[str, Call] = {}
         self.leg_owner: dict[str, str] = {}
         data_dir = Path(config.store.path).parent
@@ -174,13 +174,38 @@ class CallService:
                 log.warning("registrations_unavailable", error=repr(exc))
                 contacts = None
             if contacts is not None:
-                now = self.core.clock.now()
                 for user, agent_id in self.agent_by_user.items():
-                    event = "registered" if contacts.get(user) else "unregistered"
-                    agent = self.agents[agent_id]
-                    if can(agent, event):
-                        self.agents[agent_id] = apply(agent, event, now)
+                    state = await self._agent(agent_id)
+                    registered = bool(contacts.get(user))
+                    if registered and state.status == "offline":
+                        await self._agent_event(agent_id, "registered")
+                    elif not registered and state.status != "offline":
+                        await self._agent_event(agent_id, "unregistered")
             await asyncio.sleep(1.0)
+
+    # ----------------------------------------------------------------- agents
+
+    async def _agent(self, agent_id: str) -> AgentState:
+        state: AgentState = await self.core.registry.ask(f"agent:{agent_id}", GetAgent())
+        return state
+
+    async def _agent_event(
+        self, agent_id: str, event: str, call_id: str | None = None
+    ) -> AgentState:
+        state: AgentState = await self.core.registry.ask(
+            f"agent:{agent_id}", AgentEvent(event, self.core.clock.now(), call_id)
+        )
+        return state
+
+    async def _agent_states(self) -> list[AgentState]:
+        return [await self._agent(agent_id) for agent_id in self.agents_cfg]
+
+    async def _agents_on_call(self, call: Call, status: str) -> list[str]:
+        return [
+            a.agent_id
+            for a in await self._agent_states()
+            if a.current_call == call.id and a.status == status
+        ]
 
     # ----------------------------------------------------------------- events
 
@@ -330,11 +355,10 @@ class CallService:
         if call.ended or call.state != "ringing":
             return
         skills = {a.id: a.skills for a in self.agents_cfg.values()}
+        states = await self._agent_states()
         candidates = [
             a
-            for a in ring_order(
-                list(self.agents.values()), {call.skill} if call.skill else None, skills
-            )
+            for a in ring_order(states, {call.skill} if call.skill else None, skills)
             if a.agent_id not in call.tried
         ]
         if not candidates:
@@ -345,7 +369,7 @@ class CallService:
             return
         agent = candidates[0]
         call.tried.add(agent.agent_id)
-        self.agents[agent.agent_id] = apply(agent, "ring", self.core.clock.now(), call.id)
+        await self._agent_event(agent.agent_id, "ring", call.id)
         leg = self._new_leg(call, "a")
         call.agent_leg = leg
         user = self.agents_cfg[agent.agent_id].sip_user
@@ -369,19 +393,18 @@ class CallService:
         if call.agent_leg != leg:
             return
         call.agent_leg = None
-        for agent_id, agent in self.agents.items():
-            if agent.current_call == call.id and agent.status == "ringing":
-                self.agents[agent_id] = apply(agent, "no_answer", self.core.clock.now())
+        for agent_id in await self._agents_on_call(call, "ringing"):
+            await self._agent_event(agent_id, "no_answer")
         await self._ring_next(call)
 
     async def _answered(self, call: Call, leg: str) -> None:
-        now = self.core.clock.now()
         if call.kind == "inbound" and leg == call.agent_leg and call.state == "ringing":
             if call.ring_timer:
                 call.ring_timer.cancel()
-            agent_id = self._ringing_agent(call)
+            ringing = await self._agents_on_call(call, "ringing")
+            agent_id = ringing[0] if ringing else None
             if agent_id:
-                self.agents[agent_id] = apply(self.agents[agent_id], "answered", now, call.id)
+                await self._agent_event(agent_id, "answered", call.id)
             call.agent = agent_id
             call.state = "answered"
             assert call.caller_leg is not None
@@ -403,12 +426,6 @@ class CallService:
             await self._start_recording(call, leg)
             await self._journey(call, "answered")
             await self._save(call)
-
-    def _ringing_agent(self, call: Call) -> str | None:
-        for agent_id, agent in self.agents.items():
-            if agent.current_call == call.id and agent.status == "ringing":
-                return agent_id
-        return None
 
     async def _start_recording(self, call: Call, leg: str) -> None:
         if not self.sip.record_calls:
@@ -472,27 +489,24 @@ class CallService:
                 call.recording = path
             except TimeoutError:
                 log.warning("recording_not_confirmed", call_id=call.id)
-        now = self.core.clock.now()
-        for agent_id, agent in self.agents.items():
-            if agent.current_call == call.id:
-                if agent.status == "busy":
-                    self.agents[agent_id] = apply(agent, "hangup", now)
-                    asyncio.get_running_loop().call_later(
-                        WRAP_UP_SECONDS, self._wrap_up_done, agent_id
-                    )
-                elif agent.status == "ringing":
-                    self.agents[agent_id] = apply(agent, "no_answer", now)
+        for agent in await self._agent_states():
+            if agent.current_call != call.id:
+                continue
+            if agent.status == "busy":
+                await self._agent_event(agent.agent_id, "hangup")
+                self.core.registry.schedule(
+                    f"agent:{agent.agent_id}",
+                    WRAP_UP_SECONDS,
+                    AgentEvent("wrap_up_done", self.core.clock.now() + WRAP_UP_SECONDS),
+                )
+            elif agent.status == "ringing":
+                await self._agent_event(agent.agent_id, "no_answer")
         call.state = "ended"
         await self._journey(call, "ended", cause=cause, recording_seconds=seconds)
         await self._save(call)
         self.calls.pop(call.id, None)
         CALLS_ACTIVE.set(len(self.calls))
         log.info("call_ended", call_id=call.id, contact_id=call.contact_id, cause=cause)
-
-    def _wrap_up_done(self, agent_id: str) -> None:
-        agent = self.agents[agent_id]
-        if can(agent, "wrap_up_done") and agent.status == "wrap_up":
-            self.agents[agent_id] = apply(agent, "wrap_up_done", self.core.clock.now())
 
     async def _journey(
         self,
@@ -549,9 +563,7 @@ class CallService:
         call.caller_leg = leg
         call.legs.add(leg)
         self.leg_owner[leg] = call.id
-        agent = self.agents[agent_id]
-        if can(agent, "busy_elsewhere"):
-            self.agents[agent_id] = apply(agent, "busy_elsewhere", self.core.clock.now(), call.id)
+        await self._agent_event(agent_id, "busy_elsewhere", call.id)
         await self._cmd(call, "ring", call=leg)
         await self._dial_customer(call)
 
@@ -577,9 +589,7 @@ class CallService:
             raise ChannelUnavailable("all media workers are busy")
         call = await self._open_call(worker, "out", number, trunk.id, "click")
         call.agent = agent_id
-        agent = self.agents[agent_id]
-        if can(agent, "busy_elsewhere"):
-            self.agents[agent_id] = apply(agent, "busy_elsewhere", self.core.clock.now(), call.id)
+        await self._agent_event(agent_id, "busy_elsewhere", call.id)
         leg = self._new_leg(call, "a")
         call.caller_leg = leg
         user = self.agents_cfg[agent_id].sip_user
@@ -689,15 +699,16 @@ class CallService:
         result: dict[str, Any] = record
         return result
 
-    def agents_json(self) -> list[dict[str, Any]]:
+    async def agents_json(self) -> list[dict[str, Any]]:
         return [
             {
                 "id": a.agent_id,
+                "name": self.agents_cfg[a.agent_id].name,
                 "status": a.status,
                 "calls_handled": a.calls_handled,
-                "name": self.agents_cfg[a.agent_id].name,
+                "skills": self.agents_cfg[a.agent_id].skills,
             }
-            for a in self.agents.values()
+            for a in await self._agent_states()
         ]
 
 

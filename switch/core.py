@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from actors.agent import AgentActor
 from actors.clock import Clock, RealClock
 from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
 from actors.directory import Directory
@@ -42,6 +43,7 @@ class Core:
             "contact",
             lambda aid, reg: ContactActor(aid, reg, store, snapshot_every=snapshot_every),
         )
+        self.registry.register_kind("agent", lambda aid, reg: AgentActor(aid, reg, store))
         self.directory = Directory(self.registry, store)
         # Channel services register themselves here (sms, modems, calls...).
         self.services: dict[str, Any] = {}

@@ -52,7 +52,7 @@ def call_routers() -> list[APIRouter]:
 
     @router.get("/agents", summary="Agents and their availability")
     async def agents(request: Request) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = _calls(request).agents_json()
+        result: list[dict[str, Any]] = await _calls(request).agents_json()
         return result
 
     @router.post("/trunks/{trunk_id}/test", summary="Registration, OPTIONS, optional test call")

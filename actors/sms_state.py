@@ -95,7 +95,8 @@ def _move(msg: OutgoingSms, event: str, now: float, **changes: Any) -> OutgoingS
     row = TRANSITIONS[msg.status]
     if event not in row:
         raise ProtocolError(f"sms {msg.id}: event {event!r} in status {msg.status!r}")
-    return replace(msg, status=row[event], updated_at=now, **changes)
+    status: Status = row[event]  # type: ignore[assignment]
+    return replace(msg, status=status, updated_at=now, **changes)
 
 
 def on_sent(msg: OutgoingSms, references: list[int], now: float) -> OutgoingSms:

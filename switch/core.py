@@ -16,6 +16,7 @@ from actors.clock import Clock, RealClock
 from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
 from actors.directory import Directory
 from actors.messages import GetContact
+from actors.modem import TELEMETRY_MAILBOX, ModemActor
 from actors.runtime import Registry
 from switch.config import Config
 from switch.errors import Rejected
@@ -44,6 +45,9 @@ class Core:
             lambda aid, reg: ContactActor(aid, reg, store, snapshot_every=snapshot_every),
         )
         self.registry.register_kind("agent", lambda aid, reg: AgentActor(aid, reg, store))
+        self.registry.register_kind(
+            "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
+        )
         self.directory = Directory(self.registry, store)
         # Channel services register themselves here (sms, modems, calls...).
         self.services: dict[str, Any] = {}

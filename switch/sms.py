@@ -27,6 +27,7 @@ import structlog
 from fastapi import APIRouter
 
 from actors.messages import CallEvent, InboundMessage, OutboundMessage
+from actors.modem import GetModem, ModemTelemetry
 from actors.sms_state import (
     OutgoingSms,
     on_report,
@@ -226,6 +227,10 @@ class SmsService:
 
     async def modem_status(self, status: ModemStatus) -> None:
         self.statuses[status.modem_id] = status
+        self.core.registry.tell(
+            f"modem:{status.modem_id}",
+            ModemTelemetry(self._status_json(status.modem_id, status), self.core.clock.now()),
+        )
         MODEM_READY.labels(status.modem_id).set(1 if status.state == "ready" else 0)
         if status.signal_dbm is not None:
             MODEM_SIGNAL.labels(status.modem_id).set(status.signal_dbm)
@@ -450,22 +455,26 @@ class SmsService:
             raise Rejected("not_found", f"modem {modem_id!r} not found", 404)
         return slot
 
-    def modems_json(self) -> list[dict[str, Any]]:
+    def _status_json(self, modem_id: str, st: ModemStatus) -> dict[str, Any]:
+        slot = self.slots.get(modem_id)
+        return {
+            "id": modem_id,
+            "state": st.state,
+            "imei": st.imei,
+            "iccid": st.iccid,
+            "operator": st.operator,
+            "signal": st.signal_dbm,
+            "registered": st.registered,
+            "model": st.model,
+            "simulated": bool(slot and slot.config.simulated),
+            "last_error": st.last_error,
+        }
+
+    async def modems_json(self) -> list[dict[str, Any]]:
         out = []
-        for modem_id, slot in self.slots.items():
-            st = self.statuses.get(modem_id) or slot.modem.status()
-            out.append(
-                {
-                    "id": modem_id,
-                    "state": st.state,
-                    "imei": st.imei,
-                    "iccid": st.iccid,
-                    "operator": st.operator,
-                    "signal": st.signal_dbm,
-                    "registered": st.registered,
-                    "model": st.model,
-                    "simulated": slot.config.simulated,
-                    "last_error": st.last_error,
-                }
-            )
+        for modem_id in self.slots:
+            status: dict[str, Any] = await self.core.registry.ask(f"modem:{modem_id}", GetModem())
+            if "imei" not in status:  # no telemetry yet
+                status = self._status_json(modem_id, self.slots[modem_id].modem.status())
+            out.append(status)
         return out

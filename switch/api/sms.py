@@ -64,7 +64,7 @@ def sms_routers() -> list[APIRouter]:
 
     @router.get("/modems", summary="Modems, SIMs, signal and registration")
     async def modems(request: Request) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = _sms(request).modems_json()
+        result: list[dict[str, Any]] = await _sms(request).modems_json()
         return result
 
     @router.post("/modems/{modem_id}/diagnose", summary="Plain-language checks of a modem")

@@ -113,12 +113,13 @@ def uri_user(value: str) -> str:
     return match.group(1) if match else ""
 
 
-def wav_duration(path: str) -> float:
+def wav_duration(path: str) -> float | None:
+    """Seconds of audio in a finished WAV file; None while it has no valid header."""
     try:
         with wave.open(path, "rb") as w:
             return w.getnframes() / float(w.getframerate() or 1)
     except (OSError, wave.Error, EOFError):
-        return 0.0
+        return None
 
 
 # ---------------------------------------------------------------- legs
@@ -234,6 +235,7 @@ class Worker:
         self.graveyard: list[Any] = []  # Calls that ended: released after the pump
         self.rejected: list[Any] = []  # busy-rejected Calls, held until DISCONNECTED
         self.dead_players: list[Any] = []
+        self.closing: list[tuple[str, str, float]] = []  # (leg, WAV path, give-up time)
         self.connections: set[tuple[int, int]] = set()
         self.media: dict[int, Any] = {}  # conference slot -> a leg's AudioMedia
         self.port_objs: dict[int, Any] = {}  # slot -> object, for the applied connections
@@ -395,6 +397,26 @@ class Worker:
                 self.emit("play_done", {"call": leg.id})
         if self.dead_players:
             self.dead_players.clear()
+        if self.closing:
+            self._finish_recordings(time.monotonic())
+
+    def _finish_recordings(self, now: float, force: bool = False) -> None:
+        still: list[tuple[str, str, float]] = []
+        for leg_id, path, give_up in self.closing:
+            duration = wav_duration(path)
+            if duration is None and not force and now < give_up:
+                still.append((leg_id, path, give_up))
+                continue
+            if duration is None:
+                # The header never came: estimate from the size (16-bit mono PCM).
+                with contextlib.suppress(OSError):
+                    duration = max(0, os.path.getsize(path) - 44) / (2.0 * CLOCK_RATE)
+                self.log.warning("recording_not_finalised", call=leg_id, path=path)
+            self.emit(
+                "record_done",
+                {"call": leg_id, "path": path, "duration": round(duration or 0.0, 3)},
+            )
+        self.closing = still
 
     def _timers(self, now: float) -> None:
         for leg in list(self.legs.values()):
@@ -416,6 +438,9 @@ class Worker:
         self.graveyard.clear()
         self.rejected.clear()
         self.dead_players.clear()
+        for _ in range(5):  # let the conference drop the removed ports (asynchronous)
+            self.ep.libHandleEvents(self.pump_ms)
+        self._finish_recordings(time.monotonic(), force=True)
         self.media.clear()
         self.port_objs.clear()
         for acc in self.accounts.values():
@@ -581,13 +606,15 @@ class Worker:
         return self._stop_recording(leg)
 
     def _stop_recording(self, leg: Leg) -> dict[str, Any]:
+        """Detach and destroy the recorder. The conference removes ports asynchronously
+        (on its clock thread), so the WAV file is finished a tick later: record_done is
+        emitted from the loop once the file's header is written (see _after_pump)."""
         path = leg.record_path or ""
         rec, leg.recorder, leg.record_path = leg.recorder, None, None
         self._apply_connections()
-        del rec  # destroying the recorder closes the file and writes the WAV header
-        duration = round(wav_duration(path), 3)
-        self.emit("record_done", {"call": leg.id, "path": path, "duration": duration})
-        return {"path": path, "duration": duration}
+        del rec
+        self.closing.append((leg.id, path, time.monotonic() + 2.0))
+        return {"path": path}
 
     def cmd_send_dtmf(self, call: str, digits: str) -> None:
         leg = self._leg(call)

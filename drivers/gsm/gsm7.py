@@ -26,6 +26,7 @@ __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
     "can_encode_gsm7",
+    "char_septets",
     "decode_gsm7_septets",
     "decode_ucs2",
     "encode_ucs2",

@@ -405,7 +405,10 @@ def run(args: argparse.Namespace) -> int:
                         st = call.getStreamStat(0)
                         fields["rx"] = int(st.rtcp.rxStat.pkt)
                         fields["tx"] = int(st.rtcp.txStat.pkt)
-                        fields["rx_level"] = int(state["media"].getRxLevel())
+                        # pjsua2's naming is from the bridge's side: the call port's
+                        # "tx level" is what it hands the bridge, i.e. what we hear.
+                        fields["heard_level"] = int(state["media"].getTxLevel())
+                        fields["sent_level"] = int(state["media"].getRxLevel())
                     out("stats", **fields)
                 elif word == "dtmf" and call is not None:
                     call.dialDtmf(rest)

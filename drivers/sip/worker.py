@@ -644,7 +644,10 @@ class Worker:
                 pass
             media = self.media.get(leg.port)
             if media is not None:
-                out["rx_level"] = int(media.getRxLevel())
+                # pjsua2 names levels from the bridge's side: the call port's "tx" is
+                # what the far end sends us, its "rx" what the bridge sends the far end.
+                out["heard_level"] = int(media.getTxLevel())
+                out["sent_level"] = int(media.getRxLevel())
         return out
 
     def cmd_shutdown(self) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ from fastapi import APIRouter
 from actors.agent import AgentEvent, GetAgent
 from actors.agent_state import AgentState, ring_order
 from actors.messages import CallEvent
-from drivers.sip import KamailioSupervisor, WorkerPool, from_provider, to_provider
+from drivers.sip.kamailio import KamailioSupervisor
+from drivers.sip.numbers import from_provider, to_provider
+from drivers.sip.pool import WorkerPool
 from switch.config import AgentConfig, TrunkConfig
 from switch.core import Core
 from switch.errors import ChannelUnavailable, Rejected
@@ -119,9 +122,12 @@ class CallService:
         self.kamailio = KamailioSupervisor(
             self.sip, config.trunks, config.agents, rundir=self.rundir
         )
+        socket_dir = (self.rundir / "w").resolve()
+        if len(str(socket_dir)) > 80:  # Unix socket paths are limited to 108 bytes
+            socket_dir = Path(tempfile.mkdtemp(prefix="switch-w-"))
         self.pool = WorkerPool(
             self.sip.workers,
-            socket_dir=self.rundir / "workers",
+            socket_dir=socket_dir,
             proxy=self.sip.listen,
             sip_port_base=self.sip.worker_port_base,
             rtp_port_base=self.sip.rtp_port_base,

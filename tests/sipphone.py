@@ -278,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
             player.startTransmit(media)
         if recorder is not None:
             media.startTransmit(recorder)
+        # To the (null) speaker, like a real phone: the bridge then reads the call's
+        # audio even without a recorder, so its level is measured.
+        media.startTransmit(ep.audDevManager().getPlaybackDevMedia())
         out("media")
 
     def on_dtmf(call: Any, prm: Any) -> None:

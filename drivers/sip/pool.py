@@ -22,6 +22,9 @@ Legs: the pool learns a worker's legs from ``incoming`` events and ``dial`` comm
 forgets them on ``ended``. ``worker_of(leg)`` routes a leg id to its worker;
 ``free_worker()`` names an up worker with no legs (round robin, so churn is spread).
 
+Leg ids stay unique for the pool's life: a restarted worker numbers its incoming legs on
+from the last one the pool saw (``--first-leg``).
+
 Supervision: a worker whose process exits (or whose socket closes: it is then killed)
 is restarted after a backoff (0.5 s doubling to ``max_backoff``, reset after a minute of
 good health); for each leg it had, the pool emits a synthetic
@@ -67,6 +70,7 @@ class _Slot:
     pid: int | None = None
     last_health: dict[str, Any] = field(default_factory=dict)
     failures: int = 0  # consecutive early deaths, for the backoff
+    last_leg: int = 0  # highest N of the w<i>-<N> legs seen: a restart numbers on
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -229,6 +233,8 @@ class WorkerPool:
             str(self.answer_timeout),
             "--health-interval",
             str(self.health_interval),
+            "--first-leg",
+            str(slot.last_leg + 1),
             *self.worker_args,
         ]
         proc = await asyncio.create_subprocess_exec(
@@ -396,6 +402,9 @@ class WorkerPool:
             slot.last_health = dict(msg.args)
         elif msg.name == "incoming" and msg.call:
             slot.legs.add(msg.call)
+            _, _, n = msg.call.rpartition("-")
+            if n.isdigit():
+                slot.last_leg = max(slot.last_leg, int(n))
         elif msg.name == "ended" and msg.call:
             slot.legs.discard(msg.call)
         await self.events.put((slot.index, msg))

@@ -217,6 +217,7 @@ class Worker:
         health_interval: float = 5.0,
         pump_ms: int = 10,
         log_level: str = "info",
+        first_leg: int = 1,
     ) -> None:
         self.index = index
         self.sock = sock
@@ -240,7 +241,7 @@ class Worker:
         self.media: dict[int, Any] = {}  # conference slot -> a leg's AudioMedia
         self.port_objs: dict[int, Any] = {}  # slot -> object, for the applied connections
         self.accounts: dict[str, Any] = {}
-        self.seq = 0
+        self.seq = first_leg - 1  # incoming legs are w<index>-<seq>
         self.started = time.monotonic()
         self.running = True
         self.ep: Any = None
@@ -426,6 +427,15 @@ class Worker:
                 self._hangup(leg, 480)
 
     def _shutdown(self) -> None:
+        self._end_all_legs()
+        self._release_all()
+        self._flush_blocking(1.0)
+        self.ep.libDestroy()
+        self.ep = None
+        self.log.info("worker_stopped")
+
+    def _end_all_legs(self) -> None:
+        # (a helper, so that no loop variable keeps a Call alive past libDestroy)
         for leg in list(self.legs.values()):
             self._hangup(leg, 503)
         deadline = time.monotonic() + 2.0
@@ -434,24 +444,23 @@ class Worker:
             self._after_pump()
         for leg in list(self.legs.values()):
             self._finish_leg(leg, 503, "worker_shutdown")
+
+    def _release_all(self) -> None:
+        """Drop every pjsua2 object: a Call alive at libDestroy aborts the process."""
         self.legs.clear()
         self.graveyard.clear()
         self.rejected.clear()
         self.dead_players.clear()
+        self.media.clear()
+        self.port_objs.clear()
         for _ in range(5):  # let the conference drop the removed ports (asynchronous)
             self.ep.libHandleEvents(self.pump_ms)
         self._finish_recordings(time.monotonic(), force=True)
-        self.media.clear()
-        self.port_objs.clear()
         for acc in self.accounts.values():
             with contextlib.suppress(Exception):
                 acc.shutdown()
         self.accounts.clear()
         self.account = None
-        self._flush_blocking(1.0)
-        self.ep.libDestroy()
-        self.ep = None
-        self.log.info("worker_stopped")
 
     def _flush_blocking(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -871,6 +880,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ring-timeout", type=float, default=180.0)
     p.add_argument("--health-interval", type=float, default=5.0)
     p.add_argument("--pump-ms", type=int, default=10, help="libHandleEvents timeout")
+    p.add_argument(
+        "--first-leg", type=int, default=1, help="number of the first incoming leg (w<I>-<N>)"
+    )
     return p.parse_args(argv)
 
 
@@ -898,6 +910,7 @@ def main(argv: list[str] | None = None) -> int:
         health_interval=args.health_interval,
         pump_ms=args.pump_ms,
         log_level=args.log_level,
+        first_leg=args.first_leg,
     )
 
     def on_signal(signum: int, frame: Any) -> None:

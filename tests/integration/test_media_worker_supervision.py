@@ -1,0 +1,173 @@
+"""Media workers, supervision: a worker that dies loses one conversation, never the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+
+from drivers.sip.pool import WorkerPool
+from switch.errors import ChannelUnavailable, Rejected
+from tests.sipphone import EventLog, Phone, free_udp_block
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("pjsua2")
+
+SOUNDS = Path(__file__).resolve().parents[2] / "drivers" / "sip" / "sounds"
+
+
+def make_pool(tmp_path: Path, size: int, **kw: object) -> WorkerPool:
+    return WorkerPool(
+        size,
+        socket_dir=tmp_path / "sock",
+        proxy=f"127.0.0.1:{free_udp_block(1)}",
+        sip_port_base=free_udp_block(size),
+        rtp_port_base=free_udp_block(50 * size),
+        log_level="warning",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def call_in(pool: WorkerPool, log: EventLog, worker: int) -> tuple[Phone, str]:
+    caller = await asyncio.to_thread(
+        Phone,
+        "--port",
+        str(free_udp_block(1)),
+        "--rtp-port",
+        str(free_udp_block(20)),
+        "--call",
+        f"sip:2000@127.0.0.1:{pool.sip_port(worker)}",
+    )
+    leg = (await log.wait("incoming", worker=worker)).call
+    assert leg is not None
+    await pool.command(worker, "answer", call=leg)
+    await log.wait("answered", call=leg)
+    return caller, leg
+
+
+async def test_a_worker_killed_mid_call_ends_only_its_legs_and_is_restarted(
+    tmp_path: Path,
+) -> None:
+    pool = make_pool(tmp_path, 2)
+    await pool.start()
+    log = EventLog(pool)
+    phones: list[Phone] = []
+    try:
+        caller0, leg0 = await call_in(pool, log, 0)
+        caller1, leg1 = await call_in(pool, log, 1)
+        phones += [caller0, caller1]
+        assert (leg0, leg1) == ("w0-1", "w1-1")
+        await pool.command(1, "play", call=leg1, file=str(SOUNDS / "hold.wav"), loop=True)
+        before = await pool.command(1, "stats", call=leg1)
+        old_pid = pool.health()[0]["pid"]
+
+        os.kill(old_pid, signal.SIGKILL)
+
+        ended = await log.wait("ended", call=leg0)
+        assert ended.args == {"call": leg0, "code": 500, "reason": "worker_died"}
+        hello = await log.wait("hello", worker=0, timeout=15)
+        assert hello.args["pid"] != old_pid
+        assert pool.restarts == [1, 0]
+        assert pool.worker_of(leg0) is None
+        assert pool.health()[0]["state"] == "up"
+
+        # the other conversation never noticed
+        await asyncio.sleep(1.0)
+        after = await pool.command(1, "stats", call=leg1)
+        assert after["rx_packets"] > before["rx_packets"] + 30
+        assert after["tx_packets"] > before["tx_packets"] + 30
+        assert "ended" not in log.names(leg1)
+        heard = await asyncio.to_thread(caller1.stats)
+        assert heard["active"] and heard["heard_level"] > 5  # still hears the hold music
+
+        # the new worker 0 takes calls again, with a fresh leg id
+        caller2, leg2 = await call_in(pool, log, 0)
+        phones.append(caller2)
+        assert leg2 == "w0-2"
+        await pool.command(0, "hangup", call=leg2)
+        await log.wait("ended", call=leg2)
+        await pool.command(1, "hangup", call=leg1)
+        await log.wait("ended", call=leg1)
+    finally:
+        for p in phones:
+            p.close()
+        await pool.stop()
+
+
+async def test_a_worker_whose_control_socket_closes_is_replaced(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path, 1)
+    await pool.start()
+    log = EventLog(pool)
+    try:
+        await log.wait("hello", worker=0)
+        old_pid = pool.health()[0]["pid"]
+        writer = pool._slots[0].writer
+        assert writer is not None
+        writer.close()
+        hello = await log.wait("hello", worker=0, timeout=15)
+        assert hello.args["pid"] != old_pid
+        assert pool.restarts == [1]
+        with pytest.raises(Rejected, match="no such call"):  # the new worker answers
+            await pool.command(0, "stats", call="nope")
+    finally:
+        await pool.stop()
+
+
+async def test_health_is_reported_periodically_and_by_the_pool(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path, 2, health_interval=0.3)
+    await pool.start()
+    try:
+        log = EventLog(pool)
+        health = await log.wait("worker_health", worker=1, timeout=5)
+        assert health.args["worker"] == 1 and health.args["calls"] == 0
+        assert health.args["uptime"] > 0
+        rows = pool.health()
+        assert [r["worker"] for r in rows] == [0, 1]
+        assert all(r["state"] == "up" and r["legs"] == [] and r["restarts"] == 0 for r in rows)
+        assert {pool.free_worker(), pool.free_worker()} == {0, 1}  # round robin
+    finally:
+        await pool.stop()
+
+
+async def test_start_fails_with_the_workers_own_words_when_its_sip_port_is_taken(
+    tmp_path: Path,
+) -> None:
+    pool = make_pool(tmp_path, 1, start_timeout=10.0)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.0.0.1", pool.sip_port(0)))
+    try:
+        with pytest.raises(ChannelUnavailable) as err:
+            await pool.start()
+        message = str(err.value)
+        assert "media worker 0 did not start" in message
+        assert "worker_start_failed" in message  # the worker's own log line, from stderr
+    finally:
+        squatter.close()
+    assert not (tmp_path / "sock" / "w0.sock").exists()
+
+
+async def test_start_fails_clearly_on_bad_worker_arguments(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path, 1, worker_args=["--no-such-flag"])
+    with pytest.raises(ChannelUnavailable, match="unrecognized arguments: --no-such-flag"):
+        await pool.start()
+
+
+async def test_stop_hangs_up_live_calls_and_the_workers_exit_cleanly(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path, 1)
+    await pool.start()
+    log = EventLog(pool)
+    caller, leg = await call_in(pool, log, 0)
+    try:
+        proc = pool._slots[0].proc
+        assert proc is not None
+        await pool.stop()
+        assert proc.returncode == 0  # shutdown: hung up, dropped its calls, libDestroy
+        await asyncio.to_thread(caller.wait_for, "ended", 5.0)
+        with pytest.raises(ChannelUnavailable):
+            await pool.command(0, "hangup", call=leg)
+    finally:
+        caller.close()

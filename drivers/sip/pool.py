@@ -187,6 +187,12 @@ class WorkerPool:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for slot in self._slots:
+            late = slot.proc
+            if late is not None and late.returncode is None:
+                # spawned by a restart that raced with stop(): do not leave it behind
+                with contextlib.suppress(ProcessLookupError):
+                    late.kill()
+                await late.wait()
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path(slot.index).unlink()
         self.log.info("worker_pool_stopped")

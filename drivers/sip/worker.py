@@ -200,6 +200,20 @@ def _make_classes(worker: Worker) -> tuple[type, type, type]:
     return leg_call, leg_account, leg_player
 
 
+def _make_log_writer(log: Any) -> Any:
+    """A pjsua2 LogWriter sending pjsip's lines into our JSON log (any thread)."""
+    names = {0: "error", 1: "error", 2: "warning", 3: "info"}
+
+    def write(self: Any, entry: Any) -> None:
+        try:
+            level = names.get(int(entry.level), "debug")
+            getattr(log, level)("pjsip", msg=str(entry.msg).strip())
+        except Exception:  # never let an exception unwind into pjlib
+            pass
+
+    return type("StructlogWriter", (pj.LogWriter,), {"write": write})()
+
+
 # ---------------------------------------------------------------- the worker
 
 
@@ -271,6 +285,9 @@ class Worker:
         cfg.logConfig.level = level
         cfg.logConfig.consoleLevel = level
         cfg.logConfig.msgLogging = 1 if self.log_level == "debug" else 0
+        cfg.logConfig.decor = pj.PJ_LOG_HAS_SENDER
+        self._pj_log_writer = _make_log_writer(self.log)
+        cfg.logConfig.writer = self._pj_log_writer
         ep.libInit(cfg)
         tcfg = pj.TransportConfig()
         tcfg.port = self.sip_port
@@ -430,7 +447,8 @@ class Worker:
         self._end_all_legs()
         self._release_all()
         self._flush_blocking(1.0)
-        self.ep.libDestroy()
+        # Calls are already ended and nothing registers: skip pjsua's 1 s grace wait.
+        self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
         self.ep = None
         self.log.info("worker_stopped")
 
@@ -482,9 +500,12 @@ class Worker:
         except CommandFailed as exc:
             self._reply(cmd.id, str(exc))
         except pj.Error as exc:
-            self._reply(cmd.id, f"{cmd.op} failed: {exc.info(False)}".strip())
+            self._reply(cmd.id, f"{cmd.op} failed: {str(exc.info(False)).strip()}")
         except TypeError as exc:  # an argument the op does not take
             self._reply(cmd.id, f"{cmd.op}: {exc}")
+        except Exception as exc:
+            self.log.exception("command_failed", op=cmd.op, id=cmd.id)
+            self._reply(cmd.id, f"{cmd.op} failed: {type(exc).__name__}: {exc}")
         else:
             self._reply(cmd.id, None, **(result or {}))
         self.log.debug("command", op=cmd.op, id=cmd.id)

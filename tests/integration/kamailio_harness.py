@@ -148,6 +148,11 @@ async def sipp(
         stderr=asyncio.subprocess.DEVNULL,
         cwd=str(workdir),
     )
+    if remote is None:  # a UAS: ready once its port is taken
+        for _ in range(200):
+            if proc.returncode is not None or not _free(port, [socket.SOCK_DGRAM]):
+                break
+            await asyncio.sleep(0.01)
     return SippRun(proc, workdir, name, port)
 
 

@@ -188,5 +188,5 @@ async def test_calls_run_concurrently() -> None:
             calls=20,
             extra=["-r", "20", "-l", "10"],
         )
-        rc = await asyncio.gather(caller.wait(), worker.wait())
+        rc = list(await asyncio.gather(caller.wait(), worker.wait()))
         assert rc == [0, 0], describe(caller, worker)

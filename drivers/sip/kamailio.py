@@ -446,7 +446,7 @@ class KamailioSupervisor:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), self.stop_timeout)
+                await asyncio.wait_for(_exited(proc), self.stop_timeout)
             except TimeoutError:
                 self.log.warning("kamailio_kill", pid=proc.pid, after=self.stop_timeout)
         # Kamailio's children share its process group: none may outlive it (they hold
@@ -455,7 +455,9 @@ class KamailioSupervisor:
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
+        await _exited(proc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 2.0)  # pipes closed: transport finished
         if self._stderr_task is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._stderr_task, 2.0)
@@ -508,8 +510,7 @@ class KamailioSupervisor:
             if code is not None and proc.returncode is None:
                 self._ready = True
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(proc.wait()), 0.05)
+            await asyncio.sleep(0.05)
         # Failed: keep what it said, and what the config check says.
         alive = proc.returncode is None
         await self._terminate()
@@ -565,7 +566,7 @@ class KamailioSupervisor:
             proc = self._proc
             if proc is None:
                 return
-            code = await proc.wait()
+            code = await _exited(proc)
             if self._stopping:
                 return
             self._ready = False
@@ -714,6 +715,14 @@ class KamailioSupervisor:
                     }
                 )
         return out
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit status of ``proc`` once it is dead. (``Process.wait()`` also waits for
+    its pipes, which Kamailio's children keep open after the main process is killed.)"""
+    while proc.returncode is None:
+        await asyncio.sleep(0.05)
+    return proc.returncode
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -75,6 +75,10 @@ _SUN_PATH_MAX = 107
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+)$")
 _PLACEHOLDER = re.compile(r"\{\{[A-Z_]+\}\}")
 _KAMCMD = "/usr/sbin/kamcmd"
+# uac_reg record flags (Kamailio's src/modules/uac/uac_reg.c)
+_REG_DISABLED = 1
+_REG_ONGOING = 2
+_REG_ONLINE = 4
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -101,7 +105,8 @@ def _cfg_string(value: str, key: str) -> str:
     """``value`` as a double-quoted Kamailio config string."""
     if any(ord(c) < 32 or c == "\x7f" for c in value):
         raise ConfigError([(key, "control characters are not allowed")])
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    # (an assignment's string literal is not searched for $pseudo-variables)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
@@ -551,7 +556,9 @@ class KamailioSupervisor:
             if not line:
                 continue
             self._tail.append(line)
-            if " ALERT:" in line or " CRITICAL:" in line or " ERROR:" in line:
+            if self._stopping:  # shutdown noise (children losing their parent's pipes)
+                self.log.debug("kamailio", line=line)
+            elif " ALERT:" in line or " CRITICAL:" in line or " ERROR:" in line:
                 self.log.error("kamailio", line=line)
             elif " WARNING:" in line:
                 self.log.warning("kamailio", line=line)
@@ -673,8 +680,9 @@ class KamailioSupervisor:
         return contacts
 
     async def trunk_registrations(self) -> list[dict[str, Any]]:
-        """One dict per registered trunk (``uac.reg_dump``): ``l_uuid`` is the trunk id,
-        ``registered`` is True once the provider accepted the registration."""
+        """One dict per trunk with ``register = true`` (``uac.reg_dump``), plus ``trunk``
+        (the trunk id, Kamailio's ``l_uuid``), ``registered`` (bool) and ``state``:
+        ``registered``, ``registering``, ``disabled`` or ``unregistered``."""
         result = await self.rpc("uac.reg_dump")
         out: list[dict[str, Any]] = []
         for rec in _as_list(result):
@@ -682,10 +690,17 @@ class KamailioSupervisor:
                 continue
             item = dict(rec)
             flags = int(item.get("flags") or 0)
-            # uac_reg flags: 1 ongoing, 2 disabled, 4 initialised, 8 active (registered),
-            # 16 auth sent, 32 last attempt failed (see Kamailio's uac_reg.c)
             item["trunk"] = item.get("l_uuid")
-            item["registered"] = bool(flags & 8) and not flags & 32
+            item["registered"] = bool(flags & _REG_ONLINE) and not flags & _REG_DISABLED
+            if flags & _REG_DISABLED:
+                item["state"] = "disabled"
+            elif flags & _REG_ONLINE:
+                item["state"] = "registered"
+            elif flags & _REG_ONGOING:
+                item["state"] = "registering"
+            else:
+                item["state"] = "unregistered"
+            item.pop("auth_password", None)  # never echoed further
             out.append(item)
         return out
 

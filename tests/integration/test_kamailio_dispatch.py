@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, cast
 
 import pytest
 
@@ -190,3 +191,66 @@ async def test_calls_run_concurrently() -> None:
         )
         rc = list(await asyncio.gather(caller.wait(), worker.wait()))
         assert rc == [0, 0], describe(caller, worker)
+
+
+class _OptionsResponder(asyncio.DatagramProtocol):
+    """A media worker as the dispatcher's probe sees it: 200 to every OPTIONS."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pings = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        text = data.decode("latin-1")
+        if not text.startswith("OPTIONS ") or self.transport is None:
+            return
+        self.pings += 1
+        head = text.split("\r\n\r\n", 1)[0].split("\r\n")
+        keep = [h for h in head[1:] if h.split(":", 1)[0].lower() in _ECHOED]
+        to = [h + ";tag=w" if h.lower().startswith("to:") else h for h in keep]
+        reply = "SIP/2.0 200 OK\r\n" + "\r\n".join(to) + "\r\nContent-Length: 0\r\n\r\n"
+        self.transport.sendto(reply.encode(), addr)
+
+
+_ECHOED = {"via", "from", "to", "call-id", "cseq"}
+
+
+async def test_workers_are_probed_and_a_revived_worker_is_used_again() -> None:
+    async with running_edge(workers=2, ping_interval=1) as edge:
+        loop = asyncio.get_running_loop()
+        responders = []
+        for port in edge.worker_ports:
+            _, proto = await loop.create_datagram_endpoint(
+                _OptionsResponder, local_addr=("127.0.0.1", port)
+            )
+            responders.append(proto)
+        await asyncio.sleep(1.5)
+        assert all(r.pings >= 1 for r in responders)
+        assert all(d["active"] for d in await edge.sup.dispatcher_state())
+        # worker 0 goes silent: after two failed probes it is inactive
+        assert responders[0].transport is not None
+        responders[0].transport.close()
+        for _ in range(50):
+            await asyncio.sleep(0.2)
+            state = {d["uri"]: d["active"] for d in await edge.sup.dispatcher_state()}
+            if not state[f"sip:127.0.0.1:{edge.worker_ports[0]}"]:
+                break
+        assert state == {
+            f"sip:127.0.0.1:{edge.worker_ports[0]}": False,
+            f"sip:127.0.0.1:{edge.worker_ports[1]}": True,
+        }
+        # and answering again brings it back
+        await loop.create_datagram_endpoint(
+            _OptionsResponder, local_addr=("127.0.0.1", edge.worker_ports[0])
+        )
+        for _ in range(50):
+            await asyncio.sleep(0.2)
+            if all(d["active"] for d in await edge.sup.dispatcher_state()):
+                break
+        assert all(d["active"] for d in await edge.sup.dispatcher_state())
+        for r in responders[1:]:
+            assert r.transport is not None
+            r.transport.close()

@@ -58,7 +58,7 @@ class AgentActor(Actor):
                     log.info(
                         "agent_event_ignored",
                         agent=self.state.agent_id,
-                        event=event,
+                        agent_event=event,
                         status=self.state.status,
                     )
                     return self.state

@@ -216,6 +216,7 @@ class CallService:
     # ----------------------------------------------------------------- events
 
     async def _events(self) -> None:
+        """The call plane's single consumer of worker events; it must never die."""
         while True:
             worker, event = await self.pool.events.get()
             try:
@@ -224,7 +225,7 @@ class CallService:
                 log.error(
                     "call_event_failed",
                     worker=worker,
-                    event=event.name,
+                    worker_event=event.name,
                     error=repr(exc),
                     exc_info=exc,
                 )
@@ -264,13 +265,16 @@ class CallService:
     def _record_done_orphan(self, data: dict[str, Any]) -> None:
         log.info("recording_done", path=data.get("path"), duration=data.get("duration"))
 
-    async def _cmd(self, call: Call, op: str, **args: Any) -> dict[str, Any] | None:
+    async def _cmd(self, owner: Call, op: str, /, **args: Any) -> dict[str, Any] | None:
+        """Send a command to the call's worker; None (logged) when it fails."""
+        log.debug("worker_command", call_id=owner.id, worker=owner.worker, op=op, args=args)
         try:
-            reply: dict[str, Any] = await self.pool.command(call.worker, op, **args)
-            return reply
-        except (ChannelUnavailable, Exception) as exc:
-            log.warning("worker_command_failed", call_id=call.id, op=op, error=repr(exc))
+            reply: dict[str, Any] = await self.pool.command(owner.worker, op, **args)
+        except Exception as exc:
+            log.warning("worker_command_failed", call_id=owner.id, op=op, error=repr(exc))
             return None
+        log.debug("worker_reply", call_id=owner.id, op=op, reply=reply)
+        return reply
 
     def _new_leg(self, call: Call, tag: str) -> str:
         leg = f"{call.id}-{tag}{len(call.legs) + len(call.tried)}"

@@ -135,6 +135,7 @@ class CallService:
         self._tasks: list[asyncio.Task[None]] = []
         self._test_legs: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._recording_of: dict[str, Call] = {}
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -162,6 +163,8 @@ class CallService:
                 await task
         for call in list(self.calls.values()):
             await self._finish(call, "switch_shutdown", hangup=True)
+        if self._background:  # journey entries waiting for their recordings
+            await asyncio.wait(self._background, timeout=10)
         await self.kamailio.stop()
         await self.pool.stop()
 
@@ -244,7 +247,7 @@ class CallService:
         call = self.calls.get(call_id) if call_id else None
         if call is None:
             if name == "record_done":
-                self._record_done_orphan(data)
+                self._record_done(data)
             return
         if name == "answered":
             call.answered_legs.add(leg)
@@ -262,8 +265,12 @@ class CallService:
         elif name == "record_done" and call.record_done and not call.record_done.done():
             call.record_done.set_result((str(data.get("path")), float(data.get("duration", 0))))
 
-    def _record_done_orphan(self, data: dict[str, Any]) -> None:
-        log.info("recording_done", path=data.get("path"), duration=data.get("duration"))
+    def _record_done(self, data: dict[str, Any]) -> None:
+        leg = str(data.get("call", ""))
+        call = self._recording_of.get(leg)
+        log.info("recording_done", leg=leg, path=data.get("path"), duration=data.get("duration"))
+        if call is not None and call.record_done is not None and not call.record_done.done():
+            call.record_done.set_result((str(data.get("path")), float(data.get("duration", 0))))
 
     async def _cmd(self, owner: Call, op: str, /, **args: Any) -> dict[str, Any] | None:
         """Send a command to the call's worker; None (logged) when it fails."""
@@ -492,13 +499,6 @@ class CallService:
                     await self._cmd(call, "hangup", call=leg)
             self.leg_owner.pop(leg, None)
         call.legs.clear()
-        seconds = None
-        if call.record_done is not None:
-            try:
-                path, seconds = await asyncio.wait_for(call.record_done, 3.0)
-                call.recording = path
-            except TimeoutError:
-                log.warning("recording_not_confirmed", call_id=call.id)
         for agent in await self._agent_states():
             if agent.current_call != call.id:
                 continue
@@ -512,10 +512,30 @@ class CallService:
             elif agent.status == "ringing":
                 await self._agent_event(agent.agent_id, "no_answer")
         call.state = "ended"
-        await self._journey(call, "ended", cause=cause, recording_seconds=seconds)
-        await self._save(call)
         self.calls.pop(call.id, None)
         CALLS_ACTIVE.set(len(self.calls))
+        if call.record_done is not None and recorded_leg is not None:
+            # The worker reports the recording's duration as an event, which this very
+            # event loop must be free to receive: finish the journey entry aside.
+            self._recording_of[recorded_leg] = call
+            self._spawn(self._close_after_recording(call, recorded_leg, cause))
+            return
+        await self._journey(call, "ended", cause=cause)
+        await self._save(call)
+        log.info("call_ended", call_id=call.id, contact_id=call.contact_id, cause=cause)
+
+    async def _close_after_recording(self, call: Call, leg: str, cause: str) -> None:
+        seconds = None
+        assert call.record_done is not None
+        try:
+            path, seconds = await asyncio.wait_for(call.record_done, 10.0)
+            call.recording = path
+        except TimeoutError:
+            log.warning("recording_not_confirmed", call_id=call.id)
+        finally:
+            self._recording_of.pop(leg, None)
+        await self._journey(call, "ended", cause=cause, recording_seconds=seconds)
+        await self._save(call)
         log.info("call_ended", call_id=call.id, contact_id=call.contact_id, cause=cause)
 
     async def _journey(

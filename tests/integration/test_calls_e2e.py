@@ -1,0 +1,165 @@
+"""Calls end to end through the whole switch: `switch run` with Kamailio and media workers.
+
+Real peers: a pjsua2 phone as the provider's caller (bound to the trunk's host:port, so
+Kamailio recognises the trunk), sipp to REGISTER the agent's phone with digest auth,
+then a pjsua2 phone on that registered contact answering. Each phone plays its own tone
+and records what it hears: hearing the other side's tone proves media crossed the
+switch's bridge both ways.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+from tests.integration.kamailio_harness import free_ports
+from tests.integration.switchproc import SwitchProcess
+from tests.sipphone import Phone, read_wav, tone_power
+
+SIPP_E2E = Path(__file__).with_name("sipp_e2e")
+DID = "+85523900100"
+CALLER = "+85512345678"
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Env:
+    sw: SwitchProcess
+    edge: int
+    trunk: int
+    tmp: Path
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.sw.request(method, path, body)
+
+    def wait_api(self, path: str, check: Any, timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            status, last = self.api("GET", path)
+            if status == 200 and check(last):
+                return last
+            time.sleep(0.1)
+        raise AssertionError(f"{path}: condition not met; last answer {last}")
+
+    def register(self, user: str, password: str, port: int) -> None:
+        proc = subprocess.run(
+            ["sipp", "-sf", str(SIPP_E2E / "register.xml"), "-i", "127.0.0.1", "-p", str(port),
+             "-s", user, "-au", user, "-ap", password, "-key", "expires", "300",
+             "-m", "1", "-timeout", "10", "-timeout_error", "-nostdin",
+             f"127.0.0.1:{self.edge}"],
+            capture_output=True, timeout=30, cwd=self.tmp,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def switch_config(http: int, edge: int, trunk: int, workers: int, base: int, rtp: int) -> str:
+    return f"""
+[store]
+path = "data/switch.db"
+[http]
+listen = "127.0.0.1:{http}"
+[api]
+tokens = ["secret-token"]
+[log]
+level = "debug"
+[sip]
+listen = "127.0.0.1:{edge}"
+workers = {workers}
+worker_port_base = {base}
+rtp_port_base = {rtp}
+ring_timeout = 8
+record_calls = true
+recordings = "data/recordings"
+[[trunks]]
+id = "provider1"
+host = "127.0.0.1"
+port = {trunk}
+dids = ["{DID}"]
+[[agents]]
+id = "alice"
+name = "Alice"
+sip_user = "1001"
+sip_password = "secret-1001"
+skills = ["km"]
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(2), free_ports(100)
+    sw = SwitchProcess(switch_config(http, edge, trunk, 2, base, rtp), tmp_path, http)
+    sw.start(timeout=40)
+    try:
+        yield Env(sw, edge, trunk, tmp_path)
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def agent_available(agents: list[dict[str, Any]]) -> bool:
+    return any(a["id"] == "alice" and a["status"] == "available" for a in agents)
+
+
+def test_inbound_trunk_call_rings_registered_agent_and_media_flows_both_ways(env: Env) -> None:
+    agent_port = free_ports(1)
+    env.register("1001", "secret-1001", agent_port)
+    env.wait_api("/api/v1/agents", agent_available)
+
+    agent_rec, caller_rec = env.tmp / "agent.wav", env.tmp / "caller.wav"
+    agent = Phone("--port", str(agent_port), "--rtp-port", str(free_ports(4)), "--user", "1001",
+                  "--auto-answer", "--tone", "700", "--record", str(agent_rec))
+    caller = None
+    try:
+        caller = Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)),
+                       "--user", CALLER.lstrip("+"), "--tone", "1200", "--record", str(caller_rec),
+                       "--call", f"sip:{DID}@127.0.0.1:{env.edge}")
+        caller.wait_for("state", timeout=15, state="CONFIRMED")
+        incoming = agent.wait_for("incoming", timeout=15)
+        # The agent's phone gets the switch's own INVITE (B2BUA), not the caller's.
+        assert not any("X-Switch" in h for h in incoming["headers"])
+        calls = env.wait_api("/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered")
+        assert calls[0]["agent"] == "alice" and calls[0]["direction"] == "in"
+        assert calls[0]["from"] == CALLER
+        time.sleep(2.0)  # let audio flow
+        heard = caller.stats()
+        assert heard["rx"] > 20 and heard["tx"] > 20, heard
+        assert agent.stats()["rx"] > 20
+        caller.send("hangup")
+        caller.wait_for("ended", timeout=10)
+        agent.wait_for("ended", timeout=10)
+    finally:
+        agent.close()
+        if caller is not None:
+            caller.close()
+
+    # Media crossed the bridge both ways: each side heard the other's tone.
+    a_samples, rate = read_wav(agent_rec)
+    c_samples, _ = read_wav(caller_rec)
+    assert tone_power(a_samples, rate, 1200) > 10 * tone_power(a_samples, rate, 700) + 1
+    assert tone_power(c_samples, rate, 700) > 10 * tone_power(c_samples, rate, 1200) + 1
+
+    [contact] = env.wait_api(f"/api/v1/contacts?phone=%2B{CALLER[1:]}", lambda cs: len(cs) == 1)
+    journey = env.wait_api(
+        f"/api/v1/contacts/{contact['id']}/journey",
+        lambda j: any(e["kind"] == "call_ended" for e in j),
+    )
+    kinds = [e["kind"] for e in journey if e["channel"] == "voice"]
+    assert kinds == ["call_started", "call_answered", "call_ended"]
+    answered = next(e for e in journey if e["kind"] == "call_answered")
+    ended = next(e for e in journey if e["kind"] == "call_ended")
+    assert answered["agent"] == "alice" and answered["via"] == "provider1"
+    assert ended["cause"] == "caller_hangup"
+    assert ended["recording"].endswith(".wav") and Path(ended["recording"]).exists()
+    assert ended["recording_seconds"] > 1.0
+    status, calls = env.api("GET", "/api/v1/calls?active=true")
+    assert status == 200 and calls == []

@@ -157,14 +157,15 @@ class CallService:
         log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # End live calls while the event loop still runs (recordings report back).
         for call in list(self.calls.values()):
             await self._finish(call, "switch_shutdown", hangup=True)
         if self._background:  # journey entries waiting for their recordings
             await asyncio.wait(self._background, timeout=10)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.kamailio.stop()
         await self.pool.stop()
 

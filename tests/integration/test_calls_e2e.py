@@ -163,3 +163,75 @@ def test_inbound_trunk_call_rings_registered_agent_and_media_flows_both_ways(env
     assert ended["recording_seconds"] > 1.0
     status, calls = env.api("GET", "/api/v1/calls?active=true")
     assert status == 200 and calls == []
+
+
+def test_click_to_call_rings_agent_then_customer_and_bridges(env: Env) -> None:
+    agent_port = free_ports(1)
+    env.register("1001", "secret-1001", agent_port)
+    env.wait_api("/api/v1/agents", agent_available)
+    agent = Phone("--port", str(agent_port), "--rtp-port", str(free_ports(4)), "--user", "1001",
+                  "--auto-answer", "--tone", "700")
+    customer = Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)),
+                     "--auto-answer", "--tone", "1200")
+    try:
+        status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": "012 345 678"})
+        assert status == 202, body
+        call_id = body["id"]
+        agent.wait_for("incoming", timeout=15)
+        customer.wait_for("incoming", timeout=15)
+        call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "answered")
+        assert call["direction"] == "out" and call["agent"] == "alice" and call["to"] == CALLER
+        time.sleep(1.5)
+        assert customer.stats()["rx"] > 20 and agent.stats()["rx"] > 20
+        agent.send("hangup")
+        customer.wait_for("ended", timeout=10)
+    finally:
+        agent.close()
+        customer.close()
+    call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "ended")
+    journey = env.wait_api(
+        f"/api/v1/contacts/{call['contact_id']}/journey",
+        lambda j: any(e["kind"] == "call_ended" for e in j),
+    )
+    assert [e["kind"] for e in journey] == ["call_started", "call_answered", "call_ended"]
+    assert journey[0]["direction"] == "out" and journey[2]["cause"] == "agent_hangup"
+
+
+def test_click_to_call_bad_input_is_4xx(env: Env) -> None:
+    status, body = env.api("POST", "/api/v1/calls", {"agent": "nobody", "to": CALLER})
+    assert status == 422 and body["error"]["code"] == "unknown_agent"
+    status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": "12;AT"})
+    assert status == 400 and body["error"]["code"] == "invalid_phone"
+    status, body = env.api("POST", "/api/v1/calls", {"agent": "alice"})
+    assert status == 422
+    status, body = env.api("GET", "/api/v1/calls/nope")
+    assert status == 404
+
+
+def test_agent_phone_dials_out_through_the_trunk(env: Env) -> None:
+    customer = Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)),
+                     "--auto-answer", "--tone", "1200")
+    try:
+        proc = subprocess.Popen(
+            ["sipp", "-sf", str(Path(__file__).with_name("sipp") / "agent_uac_call.xml"),
+             "-i", "127.0.0.1", "-p", str(free_ports(1)), "-s", "012345678",
+             "-au", "1001", "-ap", "secret-1001", "-key", "agent", "1001",
+             "-m", "1", "-timeout", "20", "-timeout_error", "-nostdin",
+             f"127.0.0.1:{env.edge}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=env.tmp,
+        )
+        incoming = customer.wait_for("incoming", timeout=15)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out[-3000:]
+        # The provider sees the switch's call, from the trunk's DID, to the dialled number.
+        assert any(DID.lstrip("+") in h for h in incoming["headers"] if h.lower().startswith("from"))
+        customer.wait_for("ended", timeout=10)
+    finally:
+        customer.close()
+    [contact] = env.wait_api(f"/api/v1/contacts?phone=%2B{CALLER[1:]}", lambda cs: len(cs) == 1)
+    journey = env.wait_api(
+        f"/api/v1/contacts/{contact['id']}/journey",
+        lambda j: any(e["kind"] == "call_ended" for e in j),
+    )
+    assert [e["kind"] for e in journey] == ["call_started", "call_answered", "call_ended"]
+    assert journey[1]["agent"] == "alice" and journey[0]["direction"] == "out"

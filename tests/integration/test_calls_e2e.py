@@ -52,11 +52,34 @@ class Env:
 
     def register(self, user: str, password: str, port: int) -> None:
         proc = subprocess.run(
-            ["sipp", "-sf", str(SIPP_E2E / "register.xml"), "-i", "127.0.0.1", "-p", str(port),
-             "-s", user, "-au", user, "-ap", password, "-key", "expires", "300",
-             "-m", "1", "-timeout", "10", "-timeout_error", "-nostdin",
-             f"127.0.0.1:{self.edge}"],
-            capture_output=True, timeout=30, cwd=self.tmp,
+            [
+                "sipp",
+                "-sf",
+                str(SIPP_E2E / "register.xml"),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-s",
+                user,
+                "-au",
+                user,
+                "-ap",
+                password,
+                "-key",
+                "expires",
+                "300",
+                "-m",
+                "1",
+                "-timeout",
+                "10",
+                "-timeout_error",
+                "-nostdin",
+                f"127.0.0.1:{self.edge}",
+            ],
+            capture_output=True,
+            timeout=30,
+            cwd=self.tmp,
         )
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -116,18 +139,42 @@ def test_inbound_trunk_call_rings_registered_agent_and_media_flows_both_ways(env
     env.wait_api("/api/v1/agents", agent_available)
 
     agent_rec, caller_rec = env.tmp / "agent.wav", env.tmp / "caller.wav"
-    agent = Phone("--port", str(agent_port), "--rtp-port", str(free_ports(4)), "--user", "1001",
-                  "--auto-answer", "--tone", "700", "--record", str(agent_rec))
+    agent = Phone(
+        "--port",
+        str(agent_port),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--user",
+        "1001",
+        "--auto-answer",
+        "--tone",
+        "700",
+        "--record",
+        str(agent_rec),
+    )
     caller = None
     try:
-        caller = Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)),
-                       "--user", CALLER.lstrip("+"), "--tone", "1200", "--record", str(caller_rec),
-                       "--call", f"sip:{DID}@127.0.0.1:{env.edge}")
+        caller = Phone(
+            "--port",
+            str(env.trunk),
+            "--rtp-port",
+            str(free_ports(4)),
+            "--user",
+            CALLER.lstrip("+"),
+            "--tone",
+            "1200",
+            "--record",
+            str(caller_rec),
+            "--call",
+            f"sip:{DID}@127.0.0.1:{env.edge}",
+        )
         caller.wait_for("state", timeout=15, state="CONFIRMED")
         incoming = agent.wait_for("incoming", timeout=15)
         # The agent's phone gets the switch's own INVITE (B2BUA), not the caller's.
         assert not any("X-Switch" in h for h in incoming["headers"])
-        calls = env.wait_api("/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered")
+        calls = env.wait_api(
+            "/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered"
+        )
         assert calls[0]["agent"] == "alice" and calls[0]["direction"] == "in"
         assert calls[0]["from"] == CALLER
         time.sleep(2.0)  # let audio flow
@@ -169,10 +216,26 @@ def test_click_to_call_rings_agent_then_customer_and_bridges(env: Env) -> None:
     agent_port = free_ports(1)
     env.register("1001", "secret-1001", agent_port)
     env.wait_api("/api/v1/agents", agent_available)
-    agent = Phone("--port", str(agent_port), "--rtp-port", str(free_ports(4)), "--user", "1001",
-                  "--auto-answer", "--tone", "700")
-    customer = Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)),
-                     "--auto-answer", "--tone", "1200")
+    agent = Phone(
+        "--port",
+        str(agent_port),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--user",
+        "1001",
+        "--auto-answer",
+        "--tone",
+        "700",
+    )
+    customer = Phone(
+        "--port",
+        str(env.trunk),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--auto-answer",
+        "--tone",
+        "1200",
+    )
     try:
         status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": "012 345 678"})
         assert status == 202, body
@@ -209,22 +272,53 @@ def test_click_to_call_bad_input_is_4xx(env: Env) -> None:
 
 
 def test_agent_phone_dials_out_through_the_trunk(env: Env) -> None:
-    customer = Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)),
-                     "--auto-answer", "--tone", "1200")
+    customer = Phone(
+        "--port",
+        str(env.trunk),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--auto-answer",
+        "--tone",
+        "1200",
+    )
     try:
         proc = subprocess.Popen(
-            ["sipp", "-sf", str(Path(__file__).with_name("sipp") / "agent_uac_call.xml"),
-             "-i", "127.0.0.1", "-p", str(free_ports(1)), "-s", "012345678",
-             "-au", "1001", "-ap", "secret-1001", "-key", "agent", "1001",
-             "-m", "1", "-timeout", "20", "-timeout_error", "-nostdin",
-             f"127.0.0.1:{env.edge}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=env.tmp,
+            [
+                "sipp",
+                "-sf",
+                str(Path(__file__).with_name("sipp") / "agent_uac_call.xml"),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(free_ports(1)),
+                "-s",
+                "012345678",
+                "-au",
+                "1001",
+                "-ap",
+                "secret-1001",
+                "-key",
+                "agent",
+                "1001",
+                "-m",
+                "1",
+                "-timeout",
+                "20",
+                "-timeout_error",
+                "-nostdin",
+                f"127.0.0.1:{env.edge}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=env.tmp,
         )
         incoming = customer.wait_for("incoming", timeout=15)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out[-3000:]
         # The provider sees the switch's call, from the trunk's DID, to the dialled number.
-        assert any(DID.lstrip("+") in h for h in incoming["headers"] if h.lower().startswith("from"))
+        assert any(
+            DID.lstrip("+") in h for h in incoming["headers"] if h.lower().startswith("from")
+        )
         customer.wait_for("ended", timeout=10)
     finally:
         customer.close()
@@ -235,3 +329,122 @@ def test_agent_phone_dials_out_through_the_trunk(env: Env) -> None:
     )
     assert [e["kind"] for e in journey] == ["call_started", "call_answered", "call_ended"]
     assert journey[1]["agent"] == "alice" and journey[0]["direction"] == "out"
+
+
+@pytest.fixture
+def env1(tmp_path: Path) -> Iterator[Env]:
+    """A switch with a single media worker and a second trunk (provider2 at trunk + 1)."""
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(2)
+    base, rtp = free_ports(1), free_ports(60)
+    config = (
+        switch_config(http, edge, trunk, 1, base, rtp)
+        + f"""
+[[trunks]]
+id = "provider2"
+host = "127.0.0.1"
+port = {trunk + 1}
+dids = ["+85523900200"]
+"""
+    )
+    sw = SwitchProcess(config, tmp_path, http)
+    sw.start(timeout=40)
+    try:
+        yield Env(sw, edge, trunk, tmp_path)
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def worker_pid(port: int) -> int:
+    out = subprocess.run(
+        ["pgrep", "-f", f"drivers.sip.worker .*--sip-port {port} "],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert out, f"no media worker on port {port}"
+    return int(out[0])
+
+
+def test_all_workers_busy_rejects_the_next_caller_with_503(env1: Env) -> None:
+    # Nobody is registered: the first caller waits in the queue, holding the only worker.
+    first = Phone(
+        "--port",
+        str(env1.trunk),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--user",
+        CALLER.lstrip("+"),
+        "--call",
+        f"sip:{DID}@127.0.0.1:{env1.edge}",
+    )
+    try:
+        first.wait_for("state", timeout=15, state="CONFIRMED")
+        second = Phone(
+            "--port",
+            str(env1.trunk + 1),
+            "--rtp-port",
+            str(free_ports(4)),
+            "--call",
+            f"sip:+85523900200@127.0.0.1:{env1.edge}",
+        )
+        try:
+            ended = second.wait_for("ended", timeout=15)
+            assert ended["code"] == 503, ended
+        finally:
+            second.close()
+        assert first.stats()["active"]  # the first call is untouched
+    finally:
+        first.close()
+
+
+def test_worker_killed_mid_call_ends_only_that_call_and_is_replaced(env1: Env) -> None:
+    import os
+    import signal
+
+    caller = Phone(
+        "--port",
+        str(env1.trunk),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--user",
+        CALLER.lstrip("+"),
+        "--call",
+        f"sip:{DID}@127.0.0.1:{env1.edge}",
+    )
+    try:
+        caller.wait_for("state", timeout=15, state="CONFIRMED")
+        [call] = env1.wait_api("/api/v1/calls?active=true", lambda cs: len(cs) == 1)
+        port = int(env1.sw.config.read_text().split("worker_port_base = ")[1].split()[0])
+        os.kill(worker_pid(port), signal.SIGKILL)
+        ended = env1.wait_api(f"/api/v1/calls/{call['id']}", lambda c: c["state"] == "ended")
+        journey = env1.wait_api(
+            f"/api/v1/contacts/{ended['contact_id']}/journey",
+            lambda j: any(e["kind"] == "call_ended" for e in j),
+        )
+        assert journey[-1]["cause"] == "worker_died"
+    finally:
+        caller.close()
+    # The pool restarts the worker: a new call is taken again.
+    assert env1.sw.get("/healthz", auth=False)[0] == 200
+    deadline = time.monotonic() + 20
+    while True:
+        again = Phone(
+            "--port",
+            str(env1.trunk),
+            "--rtp-port",
+            str(free_ports(4)),
+            "--user",
+            CALLER.lstrip("+"),
+            "--call",
+            f"sip:{DID}@127.0.0.1:{env1.edge}",
+        )
+        try:
+            event = again.wait_for("state", timeout=10, state="CONFIRMED")
+            assert event["code"] == 200
+            break
+        except (TimeoutError, RuntimeError):
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            again.close()
+        time.sleep(1)

@@ -36,7 +36,7 @@ from drivers.sip.numbers import from_provider, to_provider
 from drivers.sip.pool import WorkerPool
 from switch.config import AgentConfig, TrunkConfig
 from switch.core import Core
-from switch.errors import ChannelUnavailable, Rejected
+from switch.errors import ChannelUnavailable, ConfigError, Rejected
 from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
 from switch.phone import phone_identity
 
@@ -45,7 +45,7 @@ log = structlog.get_logger("calls")
 CALL_NS = "call"
 WRAP_UP_SECONDS = 3.0
 QUEUE_RETRY_SECONDS = 2.0
-GREETING_WAIT_SECONDS = 6.0
+GREETING_WAIT_SECONDS = 5.0  # from the answer: greeting + time to press a digit
 _USER_RE = re.compile(r"sip:([^@;>]+)@")
 
 
@@ -133,6 +133,8 @@ class CallService:
             rtp_port_base=self.sip.rtp_port_base,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.greeting = _sound(self.sip.greeting)
+        self.hold_music = _sound(self.sip.hold_music)
         self._test_legs: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._recording_of: dict[str, Call] = {}
@@ -148,6 +150,9 @@ class CallService:
         self.rundir.mkdir(parents=True, exist_ok=True)
         if self.sip.record_calls:
             self.recordings.mkdir(parents=True, exist_ok=True)
+        for name, path in (("sip.greeting", self.greeting), ("sip.hold_music", self.hold_music)):
+            if path is not None and not Path(path).is_file():
+                raise ConfigError([(name, f"no such sound file: {path}")])
         await self.pool.start()
         await self.kamailio.start()
         self._tasks = [
@@ -259,10 +264,10 @@ class CallService:
             await self._leg_ended(call, leg, data)
         elif name == "dtmf":
             await self._dtmf(call, leg, str(data.get("digit", "")))
-        elif name == "play_done":
-            if call.waiting_greeting and leg == call.caller_leg:
-                call.waiting_greeting = False
-                await self._start_ringing(call)
+        elif name == "play_done" and call.waiting_greeting and leg == call.caller_leg:
+            # Greeting over; the menu digit may still come until the greeting timer.
+            if self.hold_music:
+                await self._cmd(call, "play", call=leg, file=self.hold_music, loop=True)
         elif name == "record_done" and call.record_done and not call.record_done.done():
             call.record_done.set_result((str(data.get("path")), float(data.get("duration", 0))))
 
@@ -341,9 +346,9 @@ class CallService:
         self.leg_owner[leg] = call.id
         log.info("call_incoming", call_id=call.id, contact_id=call.contact_id, trunk=trunk.id)
         await self._cmd(call, "answer", call=leg)
-        if self.sip.greeting:
+        if self.greeting:
             call.waiting_greeting = True
-            await self._cmd(call, "play", call=leg, file=self.sip.greeting, loop=False)
+            await self._cmd(call, "play", call=leg, file=self.greeting, loop=False)
             loop = asyncio.get_running_loop()
             loop.call_later(GREETING_WAIT_SECONDS, self._greeting_timeout, call.id)
         else:
@@ -365,8 +370,8 @@ class CallService:
     async def _start_ringing(self, call: Call) -> None:
         if call.ended or call.state != "ringing":
             return
-        if self.sip.hold_music and call.caller_leg:
-            await self._cmd(call, "play", call=call.caller_leg, file=self.sip.hold_music, loop=True)
+        if self.hold_music and call.caller_leg:
+            await self._cmd(call, "play", call=call.caller_leg, file=self.hold_music, loop=True)
         await self._ring_next(call)
 
     async def _ring_next(self, call: Call) -> None:
@@ -426,7 +431,7 @@ class CallService:
             call.agent = agent_id
             call.state = "answered"
             assert call.caller_leg is not None
-            if self.sip.hold_music or self.sip.greeting:
+            if self.hold_music or self.greeting:
                 await self._cmd(call, "stop_play", call=call.caller_leg)
             await self._cmd(call, "bridge", a=call.caller_leg, b=leg)
             await self._start_recording(call, call.caller_leg)
@@ -793,3 +798,15 @@ async def sip_options_ping(host: str, port: int, timeout: float = 3.0) -> float 
         return None
     finally:
         transport.close()
+
+
+SOUNDS = Path(__file__).resolve().parent.parent / "drivers" / "sip" / "sounds"
+
+
+def _sound(value: str | None) -> str | None:
+    """A prompt's absolute path; ``builtin:<name>`` names a sound shipped with the switch."""
+    if not value:
+        return None
+    if value.startswith("builtin:"):
+        return str(SOUNDS / f"{value.removeprefix('builtin:')}.wav")
+    return str(Path(value).resolve())

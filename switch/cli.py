@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from switch.config import Config, load_config
-from switch.errors import ConfigError
+from switch.errors import ConfigError, SwitchError
 
 
 def _load(path: str | None) -> Config:
@@ -36,8 +36,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     configure_logging(config.log.level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config))
+    except ConfigError as exc:
+        for key, message in exc.errors:
+            print(f"config error: {key}: {message}", file=sys.stderr)
+        return 1
+    except SwitchError as exc:
+        print(f"error: the switch could not start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -448,3 +448,60 @@ def test_worker_killed_mid_call_ends_only_that_call_and_is_replaced(env1: Env) -
         finally:
             again.close()
         time.sleep(1)
+
+
+def test_dtmf_during_the_greeting_picks_the_skill_of_the_agent_rung(tmp_path: Path) -> None:
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(2), free_ports(100)
+    config = (
+        switch_config(http, edge, trunk, 2, base, rtp).replace(
+            "ring_timeout = 8",
+            'ring_timeout = 8\ngreeting = "builtin:greeting"\nhold_music = "builtin:hold"\n'
+            'menu = { "1" = "km", "2" = "en" }',
+        )
+        + """
+[[agents]]
+id = "bob"
+name = "Bob"
+sip_user = "1002"
+sip_password = "secret-1002"
+skills = ["en"]
+"""
+    )
+    sw = SwitchProcess(config, tmp_path, http).start(timeout=40)
+    env = Env(sw, edge, trunk, tmp_path)
+    alice_port, bob_port = free_ports(1), free_ports(1)
+    phones: list[Phone] = []
+    try:
+        env.register("1001", "secret-1001", alice_port)  # alice: longest idle
+        env.wait_api("/api/v1/agents", agent_available)
+        time.sleep(1.1)
+        env.register("1002", "secret-1002", bob_port)
+        env.wait_api("/api/v1/agents", lambda ags: all(a["status"] == "available" for a in ags))
+        alice = Phone("--port", str(alice_port), "--rtp-port", str(free_ports(4)), "--auto-answer")
+        bob = Phone("--port", str(bob_port), "--rtp-port", str(free_ports(4)), "--auto-answer")
+        caller = Phone(
+            "--port",
+            str(trunk),
+            "--rtp-port",
+            str(free_ports(4)),
+            "--user",
+            CALLER.lstrip("+"),
+            "--call",
+            f"sip:{DID}@127.0.0.1:{edge}",
+        )
+        phones += [alice, bob, caller]
+        caller.wait_for("state", timeout=15, state="CONFIRMED")
+        caller.send("dtmf 2")  # RFC 4733, during the greeting: "2" = English
+        bob.wait_for("incoming", timeout=15)
+        call = env.wait_api("/api/v1/calls?active=true", lambda cs: cs and cs[0]["agent"])
+        assert call[0]["agent"] == "bob"
+        assert not any(e.get("event") == "incoming" for e in alice.seen)
+        caller.send("hangup")
+        bob.wait_for("ended", timeout=10)
+    finally:
+        for phone in phones:
+            phone.close()
+        assert sw.terminate(timeout=30) == 0
+    log = sw.stderr_text()
+    assert '"digit": "2"' in log

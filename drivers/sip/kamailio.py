@@ -71,6 +71,7 @@ MAX_EXPIRES = 3600
 # Requests per 2 s from one IP before pike blocks it (trunks and workers are exempt).
 PIKE_DENSITY = 40
 WORKER_TRYING_MS = 2000
+LOG_LINES_PER_SECOND = 50
 _SUN_PATH_MAX = 107
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+)$")
 _PLACEHOLDER = re.compile(r"\{\{[A-Z_]+\}\}")
@@ -364,6 +365,7 @@ class KamailioSupervisor:
         self.ping_interval = ping_interval
         self.reg_timer = reg_timer
         self.restarts = 0
+        self.error_lines = 0  # Kamailio's ERROR/CRITICAL/ALERT lines seen (for metrics)
         self.cfg_path = self.rundir / CFG_FILE
         self.db_path = self.rundir / DB_FILE
         self.ctl_socket = self.rundir / CTL_SOCKET
@@ -548,17 +550,40 @@ class KamailioSupervisor:
         return [line for line in text if _is_error_line(line)] or text[-10:]
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
+        """Kamailio's log lines into structlog, at most ``LOG_LINES_PER_SECOND`` a second
+        (an overloaded Kamailio can print thousands; the excess is counted, not lost
+        silently: ``kamailio_log_suppressed`` says how many)."""
+        window = 0
+        in_window = 0
+        suppressed = 0
         while True:
-            raw = await stream.readline()
-            if not raw:
-                return
+            try:
+                raw = await stream.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                raw = exc.partial
+                if not raw:
+                    break
+            except asyncio.LimitOverrunError as exc:
+                raw = await stream.read(exc.consumed)
             line = raw.decode("utf-8", "replace").rstrip()
             if not line:
                 continue
             self._tail.append(line)
+            is_error = " ALERT:" in line or " CRITICAL:" in line or " ERROR:" in line
+            if is_error and not self._stopping:
+                self.error_lines += 1
+            now = int(time.monotonic())
+            if now != window:
+                if suppressed:
+                    self.log.warning("kamailio_log_suppressed", lines=suppressed)
+                window, in_window, suppressed = now, 0, 0
+            in_window += 1
+            if in_window > LOG_LINES_PER_SECOND:
+                suppressed += 1
+                continue
             if self._stopping:  # shutdown noise (children losing their parent's pipes)
                 self.log.debug("kamailio", line=line)
-            elif " ALERT:" in line or " CRITICAL:" in line or " ERROR:" in line:
+            elif is_error:
                 self.log.error("kamailio", line=line)
             elif " WARNING:" in line:
                 self.log.warning("kamailio", line=line)
@@ -566,6 +591,8 @@ class KamailioSupervisor:
                 self.log.info("kamailio", line=line)
             else:
                 self.log.debug("kamailio", line=line)
+        if suppressed:
+            self.log.warning("kamailio_log_suppressed", lines=suppressed)
 
     async def _supervise(self) -> None:
         backoff = 0.5

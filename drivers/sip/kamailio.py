@@ -207,6 +207,16 @@ def render_kamailio_config(
     """
     del agents  # credentials live in the subscriber table, not in the config
     host, port = _host_port(sip.listen, "sip.listen")
+    if host in {"0.0.0.0", "::", "*"}:
+        raise ConfigError(
+            [
+                (
+                    "sip.listen",
+                    "must be the edge's own address (phones register to sip:<user>@<host> "
+                    f"and it is the digest realm), not {host}",
+                )
+            ]
+        )
     rundir = Path(rundir).resolve()
     db_path = Path(db_path).resolve()
     ctl = rundir / CTL_SOCKET

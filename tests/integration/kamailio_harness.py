@@ -199,6 +199,7 @@ async def running_edge(
         {"id": "alice", "sip_user": "1001", "sip_password": "s3cret-1001"},
     ),
     ping_interval: int = 600,
+    sip_overrides: dict[str, Any] | None = None,
     **supervisor_args: Any,
 ) -> AsyncIterator[Edge]:
     """A Kamailio edge on free ports: one trunk "p1" at 127.0.0.1:<trunk_port> unless
@@ -213,6 +214,7 @@ async def running_edge(
         worker_port_base=worker_base,
         kamailio=KAMAILIO,
         shm_mb=64,
+        **(sip_overrides or {}),
     )
     trunk_cfgs = [
         TrunkConfig.model_validate(t)

@@ -104,6 +104,11 @@ def test_a_run_directory_too_deep_for_unix_sockets_is_refused(tmp_path: Path) ->
         render(deep)
 
 
+def test_a_wildcard_listen_address_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="own address"):
+        render(tmp_path, sip=SIP.model_copy(update={"listen": "0.0.0.0:5060"}))
+
+
 def test_tls_needs_a_certificate_and_a_key(tmp_path: Path) -> None:
     sip = SIP.model_copy(update={"tls_listen": "127.0.0.1:5061"})
     with pytest.raises(ConfigError, match="tls_cert"):

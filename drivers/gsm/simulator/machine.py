@@ -1049,7 +1049,10 @@ class ModemMachine:
             self._pump_network()
             return
         for i, item in enumerate(items):
-            self._later(i * interval, functools.partial(self._arrive, item), network=True)
+            if i == 0:
+                self._arrive(item)
+            else:
+                self._later(i * interval, functools.partial(self._arrive, item), network=True)
 
     def _arrive(self, item: _Incoming) -> None:
         self.network_queue.append(item)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import itertools
 import json
@@ -40,6 +41,7 @@ import re
 import secrets
 import signal
 import socket
+import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -198,12 +200,14 @@ def render_kamailio_config(
     debug: int = 2,
     ping_interval: int = 5,
     reg_timer: int = 10,
+    socket_dir: Path | None = None,
 ) -> str:
     """The Kamailio config for this switch config (a pure function of its arguments,
     except that trunk host names are resolved to know the IPs trunks call from).
 
     ``agents`` only matter through the SQLite file (their HA1s); they are accepted here
-    so that the edge is described by one call.
+    so that the edge is described by one call. The control sockets go in ``rundir``
+    unless ``socket_dir`` says otherwise (Unix socket paths are limited to 107 bytes).
     """
     del agents  # credentials live in the subscriber table, not in the config
     host, port = _host_port(sip.listen, "sip.listen")
@@ -219,8 +223,9 @@ def render_kamailio_config(
         )
     rundir = Path(rundir).resolve()
     db_path = Path(db_path).resolve()
-    ctl = rundir / CTL_SOCKET
-    rpc = rundir / RPC_SOCKET
+    sockets = Path(socket_dir).resolve() if socket_dir is not None else rundir
+    ctl = sockets / CTL_SOCKET
+    rpc = sockets / RPC_SOCKET
     for path in (ctl, rpc):
         if len(str(path)) > _SUN_PATH_MAX:
             raise ConfigError([("sip", f"run directory too deep for a Unix socket: {path}")])
@@ -378,8 +383,9 @@ class KamailioSupervisor:
         self.error_lines = 0  # Kamailio's ERROR/CRITICAL/ALERT lines seen (for metrics)
         self.cfg_path = self.rundir / CFG_FILE
         self.db_path = self.rundir / DB_FILE
-        self.ctl_socket = self.rundir / CTL_SOCKET
-        self.rpc_socket = self.rundir / RPC_SOCKET
+        self.socket_dir = _socket_dir(self.rundir)
+        self.ctl_socket = self.socket_dir / CTL_SOCKET
+        self.rpc_socket = self.socket_dir / RPC_SOCKET
         self._proc: asyncio.subprocess.Process | None = None
         self._ready = False
         self._stopping = False
@@ -412,6 +418,7 @@ class KamailioSupervisor:
             self.agents,
             rundir=self.rundir,
             db_path=self.db_path,
+            socket_dir=self.socket_dir,
             children=self.children,
             ping_interval=self.ping_interval,
             reg_timer=self.reg_timer,
@@ -671,7 +678,7 @@ class KamailioSupervisor:
         """One Kamailio RPC over JSON-RPC (datagram socket); its ``result``."""
         loop = asyncio.get_running_loop()
         req_id = next(self._rpc_ids)
-        reply_path = self.rundir / f"rpc-{os.getpid()}-{req_id}.sock"
+        reply_path = self.socket_dir / f"rpc-{os.getpid()}-{req_id}.sock"
         request = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": req_id}
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
@@ -767,6 +774,20 @@ class KamailioSupervisor:
                     }
                 )
         return out
+
+
+def _socket_dir(rundir: Path) -> Path:
+    """``rundir``, or a short private directory under /tmp when ``rundir`` is too deep
+    for Unix socket paths (named after ``rundir``, so restarts find the same one)."""
+    if len(str(rundir / RPC_SOCKET)) <= _SUN_PATH_MAX - 12:  # room for rpc-<pid>-<n>.sock
+        return rundir
+    digest = hashlib.sha1(str(rundir).encode(), usedforsecurity=False).hexdigest()[:12]
+    short = Path(tempfile.gettempdir()) / f"kamailio-{os.getuid()}-{digest}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    if short.stat().st_uid != os.getuid():
+        raise ChannelUnavailable(f"{short} belongs to another user")
+    os.chmod(short, 0o700)
+    return short
 
 
 async def _exited(proc: asyncio.subprocess.Process) -> int:

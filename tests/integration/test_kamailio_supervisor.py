@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -111,3 +113,24 @@ async def test_a_start_that_fails_raises_with_kamailios_own_words() -> None:
     )
     with pytest.raises(ChannelUnavailable, match="cannot run"):
         await missing.start()
+
+
+async def test_a_deep_run_directory_gets_its_sockets_in_a_short_private_dir() -> None:
+    port = free_ports(1, tcp=True)
+    base = Path(tempfile.mkdtemp(prefix="kam", dir="/tmp"))
+    rundir = base / ("deep-" * 20) / "sip"
+    sip = SipConfig(
+        listen=f"127.0.0.1:{port}", workers=1, worker_port_base=free_ports(1), kamailio=KAMAILIO
+    )
+    sup = KamailioSupervisor(sip, [], [], rundir=rundir)
+    try:
+        await sup.start()
+        assert sup.socket_dir != rundir.resolve() and len(str(sup.ctl_socket)) < 100
+        assert stat.S_IMODE(sup.socket_dir.stat().st_mode) == 0o700
+        assert (rundir / "kamailio.cfg").exists()
+        assert "kamailio" in str(await sup.rpc("core.version"))
+        assert "kamailio" in await sup.kamcmd("core.version")
+    finally:
+        await sup.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(sup.socket_dir, ignore_errors=True)

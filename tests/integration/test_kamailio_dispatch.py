@@ -254,3 +254,11 @@ async def test_workers_are_probed_and_a_revived_worker_is_used_again() -> None:
         for r in responders[1:]:
             assert r.transport is not None
             r.transport.close()
+
+
+async def test_a_caller_hanging_up_while_it_rings_cancels_the_workers_leg() -> None:
+    async with running_edge(workers=1) as edge:
+        worker = await edge.sipp("uas_ring_cancelled", edge.worker_ports[0])
+        caller = await trunk_call(edge, "uac_cancel")
+        assert await caller.wait() == 0, describe(caller, worker)
+        assert await worker.wait() == 0, describe(caller, worker)

@@ -151,3 +151,20 @@ def test_shutdown_op_and_ready_line(tmp_path: Path) -> None:
             child.wait()
         if child.stdout is not None:
             child.stdout.close()
+
+
+async def test_in_process_control_socket(tmp_path: Path) -> None:
+    from drivers.gsm.simulator import SimulatedModem
+
+    sim = SimulatedModem(tmp_path / "ttySIM0", profile="simcom")
+    await sim.start()
+    try:
+        await sim.serve_control(tmp_path / "sim.sock")
+        client = SimulatorClient(tmp_path / "sim.sock")
+        assert (await client.deliver_sms("+85512345678", "hi"))["parts"] == 1
+        assert (await client.state())["storage"]["used"] == 1
+        call_id = await client.incoming_call("+85512345678")
+        assert (await client.state())["calls"][0]["id"] == call_id
+    finally:
+        await sim.stop()
+    assert not (tmp_path / "sim.sock").exists() and not sim.link_path.exists()

@@ -43,7 +43,8 @@ interleave_urcs=False, ussd=None, utc_offset_hours=7.0, reset_replugs=False, nam
 Methods (sync unless marked; call them from the loop's thread):
 
 - ``async start()``, ``async stop()``; ``link_path``, ``device`` (``/dev/pts/N``),
-  ``plugged``, ``timing``, ``machine`` (the sans-IO core).
+  ``plugged``, ``timing``, ``machine`` (the sans-IO core); ``async serve_control(path)``
+  serves the control socket below from this process (closed by ``stop()``).
 - ``async deliver_sms(sender, text, *, order=None, duplicate=None, drop=None,
   mode="auto"|"cmti"|"cmt", ucs2=False, timestamp=None, reference=None, interval=0.0)
   -> int`` (number of parts). Parts are numbered from 1; ``order`` = part numbers in
@@ -104,6 +105,10 @@ spawns the standalone process for tests: ``SimulatorProcess.spawn(tmp_path,
 profile="simcom", options={...})`` -> ``.link``, ``.control``, ``.client``, ``.pid``,
 ``.kill()`` (SIGKILL), ``.terminate()``. :class:`ControlServer(modem, path)` serves the
 ops for an in-process modem (``await server.start()`` / ``stop()``).
+
+:mod:`drivers.gsm.simulator.terminal` has :class:`RawTerminal(path)`, a bare async AT
+terminal on plain os.read/os.write (``await term.command("AT+CSQ")`` returns the exact
+bytes up to the final result code; ``read_until``, ``drain``; ``PortClosed`` on EIO).
 
 What the modem understands
 --------------------------

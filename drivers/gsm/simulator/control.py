@@ -293,6 +293,9 @@ class ControlServer:
         except (ValueError, TypeError, KeyError) as exc:
             log.info("sim_control_refused", op=op, error=str(exc))
             return {"ok": False, "error": f"{op}: {exc}"}
+        except Exception as exc:  # a bug here must not take the modem down: say so
+            log.error("sim_control_failed", op=op, error=repr(exc), exc_info=exc)
+            return {"ok": False, "error": f"{op}: internal error {exc!r}"}
         log.debug("sim_control", op=op)
         return {"ok": True, **result}
 

@@ -24,7 +24,7 @@ import tty
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -35,6 +35,9 @@ from drivers.gsm.simulator.machine import (
     Timing,
     UssdReply,
 )
+
+if TYPE_CHECKING:
+    from drivers.gsm.simulator.control import ControlServer
 
 __all__ = ["SimulatedModem"]
 
@@ -117,6 +120,7 @@ class SimulatedModem:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float | None = None
         self._started = False
+        self._control: ControlServer | None = None
 
     # ------------------------------------------------------------- lifecycle
 
@@ -149,8 +153,20 @@ class SimulatedModem:
             profile=self.machine.profile.name,
         )
 
+    async def serve_control(self, path: str | os.PathLike[str]) -> ControlServer:
+        """Serve the JSON control socket at ``path`` (stopped by :meth:`stop`)."""
+        from drivers.gsm.simulator.control import ControlServer
+
+        if self._control is None:
+            self._control = ControlServer(self, path)
+            await self._control.start()
+        return self._control
+
     async def stop(self) -> None:
-        """Close the pty and remove the symlink. Safe to call twice."""
+        """Close the pty, remove the symlink (and the control socket). Safe to call twice."""
+        if self._control is not None:
+            await self._control.stop()
+            self._control = None
         if not self._started:
             return
         self._started = False

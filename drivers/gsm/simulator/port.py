@@ -174,6 +174,7 @@ class SimulatedModem:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_due = None
         log.info("sim_stopped", modem=self.machine.name)
 
     async def __aenter__(self) -> SimulatedModem:

@@ -650,15 +650,14 @@ class CallService:
         checks: list[dict[str, str]] = []
         if trunk.register_:
             regs = await self.kamailio.trunk_registrations()
-            mine = [r for r in regs if trunk_id in str(r)]
-            ok = any("registered" in str(r).lower() or "flags" in str(r).lower() for r in mine)
+            mine = [r for r in regs if r.get("trunk") == trunk_id]
+            ok = bool(mine) and all(bool(r.get("registered")) for r in mine)
+            state = mine[0].get("state") if mine else "no registration record"
             checks.append(
                 _check(
                     "registration",
                     ok,
-                    "registered with the provider"
-                    if ok
-                    else f"not registered ({mine[:1] or 'no record'})",
+                    "registered with the provider" if ok else f"not registered ({state})",
                 )
             )
         else:

@@ -223,6 +223,15 @@ class Phone:
         self.send("stats")
         return self.wait_for("stats")
 
+    def heard(self, samples: int = 4, gap: float = 0.06) -> int:
+        """The loudest of a few readings of what the phone hears (0 silence .. 255):
+        one reading can land on a prompt's fade between two notes."""
+        levels = []
+        for _ in range(samples):
+            levels.append(int(self.stats().get("heard_level", 0)))
+            time.sleep(gap)
+        return max(levels)
+
     def close(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):

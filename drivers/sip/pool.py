@@ -53,6 +53,7 @@ from drivers.sip.protocol import Command, Decoder, Event, Reply, check_command, 
 from switch.errors import ChannelUnavailable, ProtocolError, Rejected
 
 RTP_PORTS_PER_WORKER = 50
+INVITE_RATE_WARNING = 40.0  # INVITEs/s into one worker; it aborts somewhere past 60
 _ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -406,6 +407,16 @@ class WorkerPool:
                 slot.hello.set_result(msg)
         elif msg.name == "worker_health":
             slot.last_health = dict(msg.args)
+            rate = msg.args.get("invites_per_s")
+            if isinstance(rate, int | float) and rate > INVITE_RATE_WARNING:
+                # Each INVITE costs the worker 2 ioqueue keys, held 0.5 s after the call;
+                # the wheel's select ioqueue has 64: past ~60 INVITEs/s a worker aborts.
+                self.log.warning(
+                    "worker_invite_rate_high",
+                    worker=slot.index,
+                    invites_per_s=rate,
+                    limit=INVITE_RATE_WARNING,
+                )
         elif msg.name == "incoming" and msg.call:
             slot.legs.add(msg.call)
             _, _, n = msg.call.rpartition("-")

@@ -256,6 +256,8 @@ class Worker:
         self.port_objs: dict[int, Any] = {}  # slot -> object, for the applied connections
         self.accounts: dict[str, Any] = {}
         self.seq = first_leg - 1  # incoming legs are w<index>-<seq>
+        self.invites = 0  # incoming INVITEs seen (answered or refused busy)
+        self.busy_refused = 0
         self.started = time.monotonic()
         self.running = True
         self.ep: Any = None
@@ -332,16 +334,24 @@ class Worker:
 
     def run(self) -> int:
         self.sock.setblocking(False)
-        next_health = time.monotonic() + self.health_interval
+        last_health = time.monotonic()
+        last_invites = 0
         while self.running:
             self.ep.libHandleEvents(self.pump_ms)
             self._after_pump()
             now = time.monotonic()
-            if now >= next_health:
-                next_health = now + self.health_interval
+            if now - last_health >= self.health_interval:
+                rate = (self.invites - last_invites) / (now - last_health)
+                last_health, last_invites = now, self.invites
                 self.emit(
                     "worker_health",
-                    {"worker": self.index, "calls": len(self.legs), "uptime": now - self.started},
+                    {
+                        "worker": self.index,
+                        "calls": len(self.legs),
+                        "uptime": now - self.started,
+                        "invites_per_s": round(rate, 2),
+                        "busy_refused": self.busy_refused,
+                    },
                 )
             self._timers(now)
             self._socket_io()
@@ -690,7 +700,9 @@ class Worker:
         c = self._classes[0](account, prm.callId)
         raw = str(prm.rdata.wholeMsg)
         ruri, values, names = parse_request(raw)
+        self.invites += 1
         if self.legs:
+            self.busy_refused += 1
             op = pj.CallOpParam(True)
             op.statusCode = 486
             self.rejected.append(c)

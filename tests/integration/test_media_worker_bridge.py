@@ -117,10 +117,10 @@ async def test_bridged_legs_carry_audio_both_ways_and_the_recording_holds_both_s
         # unbridge: the agent hears nothing from the caller any more; bridge again: it does
         await pool.command(0, "unbridge", a=leg, b="agent-1")
         await asyncio.sleep(0.5)
-        assert (await asyncio.to_thread(agent.stats))["heard_level"] <= 1
+        assert await asyncio.to_thread(agent.heard) <= 1
         await pool.command(0, "bridge", a=leg, b="agent-1")
         await asyncio.sleep(0.5)
-        assert (await asyncio.to_thread(agent.stats))["heard_level"] > 5
+        assert await asyncio.to_thread(agent.heard) > 5
 
         assert (await pool.command(0, "record_stop", call=leg))["path"] == str(rec)
         done = await log.wait("record_done", call=leg)
@@ -173,7 +173,7 @@ async def test_play_once_ends_with_play_done_and_a_loop_plays_until_stopped(
     try:
         await pool.command(0, "play", call=leg, file=str(SOUNDS / "greeting.wav"))
         await asyncio.sleep(0.5)
-        assert (await asyncio.to_thread(caller.stats))["heard_level"] > 5
+        assert await asyncio.to_thread(caller.heard) > 5
         await log.wait("play_done", call=leg, timeout=3)
 
         await pool.command(0, "play", call=leg, file=str(SOUNDS / "hold.wav"), loop=True)
@@ -181,7 +181,7 @@ async def test_play_once_ends_with_play_done_and_a_loop_plays_until_stopped(
             await log.wait("play_done", call=leg, timeout=3)  # hold.wav is 2 s: it loops
         await pool.command(0, "stop_play", call=leg)
         await asyncio.sleep(0.3)
-        assert (await asyncio.to_thread(caller.stats))["heard_level"] <= 1
+        assert await asyncio.to_thread(caller.heard) <= 1
         with pytest.raises(Exception, match="no such file"):
             await pool.command(0, "play", call=leg, file=str(tmp_path / "missing.wav"))
         caller.send("hangup")

@@ -143,6 +143,7 @@ class Leg:
     recorder: Any = None
     record_path: str | None = None
     ended: bool = False
+    account_key: str = ""  # the from_user whose pjsua2 Account placed an outgoing leg
 
 
 def _make_classes(worker: Worker) -> tuple[type, type, type]:
@@ -315,8 +316,9 @@ class Worker:
         if acc is not None:
             return acc
         if len(self.accounts) >= 6:  # pjsua's default limit is 8 accounts
-            for old_key in list(self.accounts):
-                if old_key:
+            in_use = {leg.account_key for leg in self.legs.values()}
+            for old_key in list(self.accounts):  # oldest first
+                if old_key and old_key not in in_use:
                     self.accounts.pop(old_key).shutdown()
                     break
         assert self._classes is not None
@@ -583,7 +585,9 @@ class Worker:
             h.hName = name
             h.hValue = value
             prm.txOption.headers.append(h)
-        leg = Leg(id=call, call=c, direction="out", created=time.monotonic())
+        leg = Leg(
+            id=call, call=c, direction="out", created=time.monotonic(), account_key=from_user or ""
+        )
         self.legs[call] = leg
         try:
             c.makeCall(uri, prm)
@@ -745,6 +749,7 @@ class Worker:
             if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and call in self.rejected:
                 self.rejected.remove(call)
                 self.graveyard.append(call)
+                self.log.debug("busy_call_released", held=len(self.rejected))
             return
         state = info.state
         if state == pj.PJSIP_INV_STATE_EARLY and leg.direction == "out" and not leg.ringing_sent:

@@ -802,9 +802,10 @@ class Worker:
             leg.port = int(media.getPortId())
             self.media[leg.port] = media
             info = call.getInfo()
+            # Media before the answer (a 183 with SDP); not the SDP of the 200 itself.
             if (
                 leg.direction == "out"
-                and info.state < pj.PJSIP_INV_STATE_CONFIRMED
+                and info.state == pj.PJSIP_INV_STATE_EARLY
                 and not leg.early_sent
             ):
                 leg.early_sent = True

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from drivers.sip.pool import WorkerPool
-from tests.sipphone import EventLog, Phone, free_udp_block, read_wav, tone_power
+from tests.sipphone import (
+    SIPP_DIR,
+    EventLog,
+    Phone,
+    free_udp_block,
+    read_wav,
+    sipp_result,
+    tone_power,
+)
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("pjsua2")
@@ -102,6 +110,7 @@ async def test_bridged_legs_carry_audio_both_ways_and_the_recording_holds_both_s
         assert any("+85512345678" in h for h in incoming["headers"] if h.startswith("From"))
         agent.send("answer")
         await log.wait("answered", call="agent-1")
+        assert "early_media" not in log.names("agent-1")  # the 200's SDP is not early media
 
         await pool.command(0, "bridge", a=leg, b="agent-1")
         rec = tmp_path / "recordings" / "call.wav"
@@ -146,6 +155,44 @@ async def test_bridged_legs_carry_audio_both_ways_and_the_recording_holds_both_s
     assert power(tmp_path / "agent.wav", CALLER_HZ) > 100 * power(tmp_path / "agent.wav", AGENT_HZ)
     # the recording is the conversation: both sides
     assert power(rec, CALLER_HZ) > 1e5 and power(rec, AGENT_HZ) > 1e5
+
+
+async def test_a_dial_answered_after_183_reports_ringing_then_early_media_then_answered(
+    pool: WorkerPool, agent_port: int
+) -> None:
+    log = EventLog(pool)
+    uas = await asyncio.create_subprocess_exec(
+        "sipp",
+        "-sf",
+        str(SIPP_DIR / "worker_uas_early.xml"),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(agent_port),
+        "-mp",
+        str(free_udp_block(4)),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "30s",
+        "-timeout_error",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.3)  # let sipp bind its port
+    await pool.command(0, "dial", call="e1", uri=f"sip:1001@127.0.0.1:{agent_port}")
+    ringing = await log.wait("ringing", call="e1")
+    assert ringing.args["code"] == 183
+    await log.wait("early_media", call="e1")
+    await asyncio.sleep(0.5)
+    early = await pool.command(0, "stats", call="e1")
+    assert not early["answered"] and early["rx_packets"] > 5  # the announcement flows
+    await log.wait("answered", call="e1")
+    assert log.names("e1") == ["ringing", "early_media", "answered"]
+    await pool.command(0, "hangup", call="e1")
+    await log.wait("ended", call="e1")
+    assert await sipp_result(uas) == 0
 
 
 async def test_a_dial_to_a_busy_phone_ends_with_its_code(

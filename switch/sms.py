@@ -35,16 +35,10 @@ from actors.sms_state import (
     on_sent,
     on_unavailable,
 )
-from drivers.gsm import (
-    DeliveryReport,
-    GsmCallEvent,
-    InboundSms,
-    Modem,
-    ModemStatus,
-    SimulatedModem,
-    SmsSendError,
-    sms_parts_needed,
-)
+from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm.pdu import sms_parts_needed
+from drivers.gsm.simulator import SimulatedModem
+from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundSms, ModemStatus
 from switch.config import ModemConfig
 from switch.core import Core
 from switch.errors import ChannelUnavailable, ProtocolError, Rejected

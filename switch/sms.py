@@ -92,7 +92,7 @@ class SmsService:
                 simulator = SimulatedModem(str(link))
                 await simulator.start()
                 mc = mc.model_copy(update={"port": str(link)})
-            modem = Modem(mc, self)
+            modem = Modem(mc, self, reassembly_timeout=self.config.sms.reassembly_timeout)
             slot = _ModemSlot(mc, modem, simulator=simulator, wakeup=asyncio.Event())
             slot.sent_times = deque()
             self.slots[mc.id] = slot

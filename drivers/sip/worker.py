@@ -301,9 +301,12 @@ class Worker:
         for codec, prio in (("PCMU/8000", 255), ("PCMA/8000", 254), ("G722/16000", 200)):
             with contextlib.suppress(Exception):
                 ep.codecSetPriority(codec, prio)
-        for codec in ("speex/16000", "speex/8000", "speex/32000", "iLBC/8000", "GSM/8000"):
+        for codec, prio in (("iLBC/8000", 100), ("GSM/8000", 100)):
             with contextlib.suppress(Exception):
-                ep.codecSetPriority(codec, 100)
+                ep.codecSetPriority(codec, prio)
+        for codec in ("speex/32000", "speex/16000", "speex/8000"):  # off: no peer wants it
+            with contextlib.suppress(Exception):
+                ep.codecSetPriority(codec, 0)
         self.ep = ep
         self.account = self._account(None)
         self.account.setDefault()

@@ -9,6 +9,7 @@ its outbound proxy, which here is the "agent" phone itself.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -157,6 +158,7 @@ async def test_bridged_legs_carry_audio_both_ways_and_the_recording_holds_both_s
     assert power(rec, CALLER_HZ) > 1e5 and power(rec, AGENT_HZ) > 1e5
 
 
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) not installed")
 async def test_a_dial_answered_after_183_reports_ringing_then_early_media_then_answered(
     pool: WorkerPool, agent_port: int
 ) -> None:

@@ -22,6 +22,7 @@ from drivers.sip.protocol import (
     decode_line,
     encode,
 )
+from drivers.sip.worker import parse_request, uri_user
 from switch.errors import ProtocolError
 
 # JSON values as they survive a round trip (no NaN, ints within JSON, str keys).
@@ -250,3 +251,34 @@ def test_event_fields_are_checked_against_the_event_table(
 def test_event_call_property_gives_the_leg_id() -> None:
     assert Event("answered", {"call": "w1-3"}).call == "w1-3"
     assert Event("hello", {"worker": 1}).call is None
+
+
+# ---------------------------------------------------------------- the worker's SIP parsing
+
+
+def test_incoming_invite_headers_are_parsed_with_compact_forms_and_folding() -> None:
+    raw = (
+        "INVITE sip:+85523900100@127.0.0.1:5100 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n"
+        'f: "Dara" <sip:+85512345678@10.0.0.9>;tag=abc\r\n'
+        "t: <sip:+85523900100@127.0.0.1>\r\n"
+        "i: call-1@10.0.0.9\r\n"
+        "X-Switch-Origin: trunk;\r\n"
+        " id=provider1\r\n"
+        "x-switch-hop: 1\r\n"
+        "x-switch-hop: 2\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n"
+        "v=0\r\nX-Not-A-Header: body\r\n"
+    )
+    ruri, values, names = parse_request(raw)
+    assert ruri == "sip:+85523900100@127.0.0.1:5100"
+    assert values["from"] == ['"Dara" <sip:+85512345678@10.0.0.9>;tag=abc']
+    assert values["call-id"] == ["call-1@10.0.0.9"]
+    assert values["x-switch-origin"] == ["trunk; id=provider1"]
+    assert values["x-switch-hop"] == ["1", "2"]
+    assert names["x-switch-origin"] == "X-Switch-Origin"
+    assert "x-not-a-header" not in values  # the body is not headers
+    assert uri_user(values["from"][0]) == "+85512345678"
+    assert uri_user("<tel:+85512345678>") == "+85512345678"
+    assert uri_user("no uri here") == ""

@@ -6,18 +6,21 @@ import asyncio
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
 from drivers.sip.pool import WorkerPool
+from drivers.sip.protocol import Decoder, Event
 from switch.errors import ChannelUnavailable, Rejected
 from tests.sipphone import EventLog, Phone, free_udp_block
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("pjsua2")
 
-SOUNDS = Path(__file__).resolve().parents[2] / "drivers" / "sip" / "sounds"
+ROOT = Path(__file__).resolve().parents[2]
+SOUNDS = ROOT / "drivers" / "sip" / "sounds"
 
 
 def make_pool(tmp_path: Path, size: int, **kw: object) -> WorkerPool:
@@ -171,3 +174,65 @@ async def test_stop_hangs_up_live_calls_and_the_workers_exit_cleanly(tmp_path: P
             await pool.command(0, "hangup", call=leg)
     finally:
         caller.close()
+
+
+async def test_a_stalled_worker_times_out_commands_instead_of_hanging_the_core(
+    tmp_path: Path,
+) -> None:
+    pool = make_pool(tmp_path, 1, command_timeout=0.5)
+    await pool.start()
+    pid = pool.health()[0]["pid"]
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        with pytest.raises(ChannelUnavailable, match=r"did not answer stats within 0\.5s"):
+            await pool.command(0, "stats", call="w0-1")
+        os.kill(pid, signal.SIGCONT)
+        with pytest.raises(Rejected, match="no such call"):  # it serves again
+            await pool.command(0, "stats", call="w0-1")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await pool.stop()
+
+
+async def test_a_worker_exits_cleanly_when_its_control_socket_reaches_eof(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ctl.sock"
+    connected: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def on_connect(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await connected.put((r, w))
+
+    server = await asyncio.start_unix_server(on_connect, path=str(path))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "drivers.sip.worker",
+        "--index",
+        "3",
+        "--socket",
+        str(path),
+        "--sip-port",
+        str(free_udp_block(1)),
+        "--rtp-port",
+        str(free_udp_block(50)),
+        "--proxy",
+        "127.0.0.1:9",
+        cwd=str(ROOT),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        reader, writer = await asyncio.wait_for(connected.get(), 10)
+        hello = Decoder().feed(await asyncio.wait_for(reader.readline(), 10))
+        assert hello and isinstance(hello[0], Event) and hello[0].name == "hello"
+        assert hello[0].args["worker"] == 3 and hello[0].args["pid"] == proc.pid
+        writer.close()
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        assert proc.stderr is not None
+        logs = (await proc.stderr.read()).decode()
+        assert "control_socket_closed" in logs and "worker_stopped" in logs
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        server.close()

@@ -25,10 +25,11 @@ forgets them on ``ended``. ``worker_of(leg)`` routes a leg id to its worker;
 Leg ids stay unique for the pool's life: a restarted worker numbers its incoming legs on
 from the last one the pool saw (``--first-leg``).
 
-Supervision: a worker whose process exits (or whose socket closes: it is then killed)
-is restarted after a backoff (0.5 s doubling to ``max_backoff``, reset after a minute of
-good health); for each leg it had, the pool emits a synthetic
-``ended {call, code: 500, reason: "worker_died"}``. ``restarts[i]`` counts restarts.
+Supervision: a worker whose process exits (or whose socket closes, or that stays silent
+for three health intervals: it is then killed) is restarted after a backoff (0.5 s
+doubling to ``max_backoff``, reset after a minute of good health); for each leg it had,
+the pool emits a synthetic ``ended {call, code: 500, reason: "worker_died"}``.
+``restarts[i]`` counts restarts.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class _Slot:
     last_health: dict[str, Any] = field(default_factory=dict)
     failures: int = 0  # consecutive early deaths, for the backoff
     last_leg: int = 0  # highest N of the w<i>-<N> legs seen: a restart numbers on
+    last_seen: float = 0.0  # when it last sent anything (health comes periodically)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -154,6 +156,7 @@ class WorkerPool:
             raise failed[0]
         for slot in self._slots:
             self._spawn_task(self._supervise(slot), slot)
+        self._spawn_task(self._watchdog())
         self.log.info("worker_pool_started", size=self.size)
 
     async def stop(self, timeout: float = 5.0) -> None:
@@ -269,6 +272,7 @@ class WorkerPool:
                 exited.cancel()
         if slot.hello in done:
             slot.state = "up"
+            slot.last_seen = time.monotonic()
             self.log.info("worker_up", worker=i, pid=proc.pid, sip_port=self.sip_port(i))
             return
         if proc.returncode is None:
@@ -315,6 +319,31 @@ class WorkerPool:
                     self.log.error("worker_restart_failed", worker=slot.index, error=str(exc))
                     slot.failures += 1
                     delay = min(self.max_backoff, 0.5 * 2 ** max(0, slot.failures - 1))
+
+    async def _watchdog(self) -> None:
+        """Kill a worker that has been silent for three health intervals (a hung loop);
+        the supervisor then restarts it like any dead worker."""
+        limit = 3 * self.health_interval + 1.0
+        while not self._stopping:
+            await asyncio.sleep(min(self.health_interval, 1.0))
+            now = time.monotonic()
+            for slot in self._slots:
+                proc = slot.proc
+                if (
+                    slot.state == "up"
+                    and proc is not None
+                    and proc.returncode is None
+                    and now - slot.last_seen > limit
+                ):
+                    self.log.error(
+                        "worker_unresponsive",
+                        worker=slot.index,
+                        pid=proc.pid,
+                        silent_for=round(now - slot.last_seen, 1),
+                    )
+                    slot.last_seen = now  # once
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
 
     def _worker_died(self, slot: _Slot, why: str) -> None:
         slot.state = "down"
@@ -391,6 +420,7 @@ class WorkerPool:
             writer.close()
 
     async def _on_message(self, slot: _Slot, msg: Any) -> None:
+        slot.last_seen = time.monotonic()
         if isinstance(msg, Reply):
             fut = slot.pending.pop(msg.id, None)
             if fut is not None and not fut.done():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -236,3 +237,20 @@ async def test_a_worker_exits_cleanly_when_its_control_socket_reaches_eof(
             proc.kill()
             await proc.wait()
         server.close()
+
+
+async def test_a_hung_worker_is_killed_by_the_watchdog_and_restarted(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path, 1, health_interval=0.3)
+    await pool.start()
+    log = EventLog(pool)
+    await log.wait("hello", worker=0)
+    old_pid = pool.health()[0]["pid"]
+    try:
+        os.kill(old_pid, signal.SIGSTOP)  # alive, but its loop no longer runs
+        hello = await log.wait("hello", worker=0, timeout=10)
+        assert hello.args["pid"] != old_pid
+        assert pool.restarts == [1]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old_pid, signal.SIGCONT)
+        await pool.stop()

@@ -24,7 +24,7 @@ pytestmark = [
 pytest.importorskip("pjsua2")
 
 
-async def make_pool(tmp_path: Path, size: int = 1, **kw: object) -> WorkerPool:
+async def make_pool(tmp_path: Path, size: int = 1, answer_timeout: float = 10.0) -> WorkerPool:
     sip_base = free_udp_block(size)
     rtp_base = free_udp_block(50 * size)
     pool = WorkerPool(
@@ -34,7 +34,7 @@ async def make_pool(tmp_path: Path, size: int = 1, **kw: object) -> WorkerPool:
         sip_port_base=sip_base,
         rtp_port_base=rtp_base,
         log_level="warning",
-        **kw,  # type: ignore[arg-type]
+        answer_timeout=answer_timeout,
     )
     await pool.start()
     return pool

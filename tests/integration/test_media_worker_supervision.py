@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SOUNDS = ROOT / "drivers" / "sip" / "sounds"
 
 
-def make_pool(tmp_path: Path, size: int, **kw: object) -> WorkerPool:
+def make_pool(
+    tmp_path: Path,
+    size: int,
+    *,
+    health_interval: float = 5.0,
+    start_timeout: float = 20.0,
+    command_timeout: float = 5.0,
+    worker_args: Sequence[str] = (),
+) -> WorkerPool:
     return WorkerPool(
         size,
         socket_dir=tmp_path / "sock",
@@ -32,7 +41,10 @@ def make_pool(tmp_path: Path, size: int, **kw: object) -> WorkerPool:
         sip_port_base=free_udp_block(size),
         rtp_port_base=free_udp_block(50 * size),
         log_level="warning",
-        **kw,  # type: ignore[arg-type]
+        health_interval=health_interval,
+        start_timeout=start_timeout,
+        command_timeout=command_timeout,
+        worker_args=worker_args,
     )
 
 

@@ -109,9 +109,11 @@ async def main(n: int) -> None:
         f"latency p50 {statistics.median(alat) * 1e3:.2f} ms, p99 {pct(alat, 0.99):.2f} ms"
     )
     commit_times = [c[0] for c in COMMITS]
-    print(f"group commits: {len(COMMITS):,}, writes per commit (mean) "
-          f"{statistics.mean(c[1] for c in COMMITS):,.0f}; commit (fsync incl.) "
-          f"p50 {statistics.median(commit_times) * 1e3:.2f} ms, p99 {pct(commit_times, 0.99):.2f} ms")
+    print(
+        f"group commits: {len(COMMITS):,}, writes per commit (mean) "
+        f"{statistics.mean(c[1] for c in COMMITS):,.0f}; commit (fsync incl.) "
+        f"p50 {statistics.median(commit_times) * 1e3:.2f} ms, p99 {pct(commit_times, 0.99):.2f} ms"
+    )
     print("goals: >= 50,000 events/s, p99 commit latency <= 10 ms")
 
 

@@ -49,7 +49,13 @@ class SwitchProcess:
         raise RuntimeError(f"switch did not become healthy:\n{self.stderr_text()[-3000:]}")
 
     def request(
-        self, method: str, path: str, body: Any = None, *, auth: bool = True, raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        raw: bytes | None = None,
     ) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         headers = {"Content-Type": "application/json"}

@@ -35,10 +35,16 @@ from actors.sms_state import (
     on_sent,
     on_unavailable,
 )
-from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm.gsm_modem import Modem
 from drivers.gsm.pdu import sms_parts_needed
 from drivers.gsm.simulator import SimulatedModem
-from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundSms, ModemStatus
+from drivers.gsm.values import (
+    DeliveryReport,
+    GsmCallEvent,
+    InboundSms,
+    ModemStatus,
+    SmsSendError,
+)
 from switch.config import ModemConfig
 from switch.core import Core
 from switch.errors import ChannelUnavailable, ProtocolError, Rejected

@@ -101,7 +101,7 @@ class ModemConfig(_Model):
     def _port_or_simulated(self) -> ModemConfig:
         if not self.simulated and not self.port:
             raise ValueError("port is required unless simulated = true")
-        if self.smsc is not None and not _E164.match(self.smsc):
+        if self.smsc is not None and not _E164.fullmatch(self.smsc):
             raise ValueError(f"smsc must be E.164 like +85512000000, got {self.smsc!r}")
         return self
 
@@ -171,7 +171,7 @@ class TrunkConfig(_Model):
     @classmethod
     def _dids(cls, value: list[str]) -> list[str]:
         for did in value:
-            if not _E164.match(did):
+            if not _E164.fullmatch(did):
                 raise ValueError(f"DID {did!r} is not E.164 (+ and 7 to 15 digits)")
         return value
 

@@ -68,10 +68,10 @@ URC_PREFIXES = (
 )
 URC_WORDS = ("RING", "RDY", "SMS Ready", "Call Ready", "+PBREADY", "NORMAL POWER DOWN")
 TWO_LINE_URCS = ("+CMT:", "+CDS:")
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
-_DIGITS = re.compile(r"^\+?[0-9*#]{1,32}$")
-_DTMF = re.compile(r"^[0-9*#A-D]$")
-_TECH = re.compile(r"^AT[\x20-\x7e]{0,200}$", re.IGNORECASE)
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_DIGITS = re.compile(r"\+?[0-9*#]{1,32}")
+_DTMF = re.compile(r"[0-9*#A-D]")
+_TECH = re.compile(r"AT[\x20-\x7e]{0,200}", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -141,7 +141,7 @@ class AtEngine:
     def send(self, command: Command, now: float) -> None:
         if any(c in command.line for c in "\r\n\x1a\x1b"):
             raise ProtocolError(f"control character in command {command.line!r}")
-        if command.pdu is not None and not _HEX.match(command.pdu):
+        if command.pdu is not None and not _HEX.fullmatch(command.pdu):
             raise ProtocolError("PDU must be hex")
         self._now = now
         self._queue.append(command)
@@ -234,7 +234,7 @@ class AtEngine:
         if self._pending_urc is not None:
             kind, text, args = self._pending_urc
             self._pending_urc = None
-            if _HEX.match(line):
+            if _HEX.fullmatch(line):
                 return [Urc(kind, text, args, pdu=line)]
             # not a PDU after all: report the header alone, then look at this line
             events: list[Event] = [Urc(kind, text, args)]
@@ -245,7 +245,7 @@ class AtEngine:
                 return []  # echo
             if self._after_listing:
                 self._after_listing = False
-                if _HEX.match(line):
+                if _HEX.fullmatch(line):
                     self._lines.append(line)
                     return []
             if line == FINAL_OK:
@@ -307,13 +307,13 @@ def _line_end(buf: bytearray) -> int | None:
 
 def number_arg(number: str) -> str:
     """A dialled/SMS number as it may appear on a command line (digits, + * # only)."""
-    if not _DIGITS.match(number):
+    if not _DIGITS.fullmatch(number):
         raise ValueError(f"not a phone number: {number!r}")
     return number
 
 
 def cmgs(pdu_hex: str, tpdu_length: int) -> Command:
-    if not _HEX.match(pdu_hex) or not 0 < tpdu_length <= 176:
+    if not _HEX.fullmatch(pdu_hex) or not 0 < tpdu_length <= 176:
         raise ValueError("invalid PDU")
     return Command(f"AT+CMGS={tpdu_length}", LONG_TIMEOUT, pdu=pdu_hex)
 
@@ -329,20 +329,20 @@ def atd(number: str) -> Command:
 
 
 def vts(digit: str) -> Command:
-    if not _DTMF.match(digit):
+    if not _DTMF.fullmatch(digit):
         raise ValueError(f"not a DTMF digit: {digit!r}")
     return Command(f"AT+VTS={digit}")
 
 
 def cusd(payload: str, dcs: int) -> Command:
-    if not re.match(r"^[0-9A-Fa-f*#+]{1,182}$", payload) or not 0 <= dcs <= 255:
+    if not re.fullmatch(r"[0-9A-Fa-f*#+]{1,182}", payload) or not 0 <= dcs <= 255:
         raise ValueError("invalid USSD payload")
     return Command(f'AT+CUSD=1,"{payload}",{dcs}', LONG_TIMEOUT)
 
 
 def technician(line: str) -> Command:
     """A raw line typed by a technician: printable ASCII after ``AT``, nothing else."""
-    if not _TECH.match(line) or any(c in line for c in "\r\n\x1a\x1b"):
+    if not _TECH.fullmatch(line) or any(c in line for c in "\r\n\x1a\x1b"):
         raise ValueError("a raw command is one line of printable ASCII starting with AT")
     upper = line.upper()
     long = upper.startswith(("AT+CMGS", "ATD", "AT+CUSD", "AT+COPS=", "AT+CFUN"))

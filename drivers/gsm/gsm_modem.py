@@ -138,12 +138,16 @@ class Modem:
         poll_interval: float = 15.0,
         reassembly_timeout: float = 600.0,
         retry_delay: float = 1.0,
+        command_timeout: float = 5.0,
+        resweep_delay: float = 5.0,
     ) -> None:
         self.config = config
         self.sink = sink
         self.clock = clock
         self.poll_interval = poll_interval
         self.retry_delay = retry_delay
+        self.command_timeout = command_timeout
+        self.resweep_delay = resweep_delay
         self.log = structlog.get_logger("gsm").bind(modem_id=config.id)
         self.engine = AtEngine()
         self._status = ModemStatus(config.id, "initialising")
@@ -348,15 +352,15 @@ class Modem:
         self._flush()
         return await future
 
-    async def _q(self, line: str, timeout: float = 5.0) -> Done:
-        return await self._at(Command(line, timeout))
+    async def _q(self, line: str, timeout: float | None = None) -> Done:
+        return await self._at(Command(line, timeout or self.command_timeout))
 
     # ------------------------------------------------------------ initialise
 
     async def _initialise(self) -> None:
         for attempt in range(3):
             try:
-                done = await self._q("AT", 2.0)
+                done = await self._q("AT", min(2.0, self.command_timeout))
                 if done.ok:
                     break
             except ChannelUnavailable:
@@ -632,7 +636,7 @@ class Modem:
             for slot in slots:
                 self._held.discard(slot)
             asyncio.get_running_loop().call_later(
-                5.0, lambda: self._jobs.put_nowait(("sweep", None))
+                self.resweep_delay, lambda: self._jobs.put_nowait(("sweep", None))
             )
             return
         for slot in slots:

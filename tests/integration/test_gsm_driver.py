@@ -77,6 +77,8 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
         poll_interval=0.5,
         reassembly_timeout=1.5,
         retry_delay=0.2,
+        command_timeout=1.0,
+        resweep_delay=0.5,
     )
     task = asyncio.create_task(modem.run())
     r = Rig(sim, modem, sink)

@@ -49,6 +49,7 @@ from drivers.gsm.atcore import (
     vts,
 )
 from drivers.gsm.pdu import Deliver, StatusReport, decode_pdu, encode_submit, pdu_fingerprint
+from drivers.gsm.quirks import load_quirks
 from drivers.gsm.reassembly import CompleteMessage, Reassembler
 from drivers.gsm.states import next_state
 from drivers.gsm.ussd import decode_ussd, encode_ussd_request
@@ -100,12 +101,6 @@ PERMANENT_CMS = frozenset(
         306,
     }
 )
-ICCID_COMMANDS = {
-    "huawei": ("AT^ICCID?", "AT+CCID"),
-    "simcom": ("AT+CCID", "AT+ICCID"),
-    "quectel": ("AT+QCCID", "AT+CCID"),
-    "generic": ("AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID"),
-}
 MAX_ROUNDS = 3
 
 
@@ -115,13 +110,6 @@ class _PortGone(Exception):
 
 class _Unresponsive(Exception):
     pass
-
-
-def _profile_family(profile: str) -> str:
-    for family in ("huawei", "simcom", "quectel"):
-        if profile.startswith(family):
-            return family
-    return "generic"
 
 
 def csq_to_dbm(rssi: int) -> int | None:
@@ -167,6 +155,7 @@ class Modem:
         self._smsc: str | None = None
         self._storage: tuple[int, int] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self.quirks = load_quirks(config.profile)
 
     # ------------------------------------------------------------------ state
 
@@ -408,7 +397,7 @@ class Modem:
 
     async def _sim_setup(self) -> None:
         iccid = None
-        for line in ICCID_COMMANDS[_profile_family(self.config.profile)]:
+        for line in self.quirks.iccid_commands:
             done = await self._q(line)
             if done.ok:
                 iccid = _iccid(done.lines)
@@ -416,13 +405,7 @@ class Modem:
                     break
         imsi = _digits(_info(await self._q("AT+CIMI")))
         await self._set(iccid=iccid, imsi=imsi)
-        for line in (
-            "AT+CMGF=0",
-            'AT+CPMS="SM","SM","SM"',
-            "AT+CNMI=2,1,0,1,0",
-            "AT+CLIP=1",
-            "AT+CREG=2",
-        ):
+        for line in self.quirks.init:
             done = await self._q(line)
             if not done.ok:
                 self.log.info("modem_setting_refused", command=line, answer=done.final)

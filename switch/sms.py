@@ -58,6 +58,7 @@ MESSAGE_NS = "message"
 OUTBOX_NS = "outbox"
 REF_NS = "smsref"
 CALL_NS = "call"
+PART_NS = "smspart"
 MAX_TEXT = 1530  # 10 GSM-7 parts; longer texts are refused, not truncated
 RETRY_BACKOFF = 5.0
 UNAVAILABLE_RETRY = 5.0
@@ -172,7 +173,10 @@ class SmsService:
                 parts=sms.parts,
                 incomplete=sms.incomplete,
                 idem=f"sms-in:{sms.idempotency_key}",
-                puts=(Put(MESSAGE_NS, message_id, record),),
+                puts=(
+                    Put(MESSAGE_NS, message_id, record),
+                    *(Put(PART_NS, key, message_id) for key in sms.part_keys),
+                ),
             ),
         )
         if not getattr(result, "duplicate", False):
@@ -185,6 +189,9 @@ class SmsService:
             parts=sms.parts,
             duplicate=getattr(result, "duplicate", False),
         )
+
+    def part_stored(self, part_key: str) -> bool:
+        return self.core.store.get(PART_NS, part_key) is not None
 
     def _sender_identity(self, raw: str) -> tuple[str, str]:
         digits = raw.lstrip("+")

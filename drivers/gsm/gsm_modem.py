@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -579,9 +580,16 @@ class Modem:
                 await self._at(index_command("CMGD", slot))
             return
         assert isinstance(decoded, Deliver)
+        fingerprint = pdu_fingerprint(pdu)
+        if self.sink.part_stored(self._part_key(fingerprint)):
+            # Already part of a stored message: only its delete was missing.
+            self.log.info("sms_part_already_stored", slot=slot)
+            if slot is not None:
+                await self._at(index_command("CMGD", slot))
+            return
         if slot is not None:
             self._held.add(slot)
-        meta = (slot, pdu_fingerprint(pdu), decoded.timestamp)
+        meta = (slot, fingerprint, decoded.timestamp)
         complete = self._reassembler.add(
             decoded.sender, decoded.concat, decoded.text, self.clock(), meta
         )
@@ -611,6 +619,7 @@ class Modem:
             received_at=time.time(),
         )
         slots = [m[0] for m in metas if m[0] is not None]
+        sms = dataclasses.replace(sms, part_keys=tuple(self._part_key(str(m[1])) for m in metas))
         try:
             await self.sink.sms_received(sms)
         except Exception as exc:
@@ -625,6 +634,10 @@ class Modem:
         for slot in slots:
             await self._at(index_command("CMGD", slot))
             self._held.discard(slot)
+
+    def _part_key(self, fingerprint: str) -> str:
+        identity = self._status.imsi or self._status.iccid or self._status.imei or self.config.id
+        return hashlib.sha256(f"{identity}|{fingerprint}".encode()).hexdigest()
 
     async def _report(self, pdu: str) -> None:
         try:

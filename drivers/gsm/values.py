@@ -20,6 +20,10 @@ class InboundSms:
     idempotency_key: str  # same SMS, same key: the core records it once
     smsc_timestamp: datetime | None
     received_at: float
+    # One key per SIM part: the core records them with the message, so a part left on
+    # the SIM after the message was stored (a delete that failed, a crash before it) is
+    # recognised and deleted instead of coming back as a second, incomplete message.
+    part_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class SmsSendError(SwitchError):
 
 class ModemSink(Protocol):
     async def sms_received(self, sms: InboundSms) -> None: ...
+
+    def part_stored(self, part_key: str) -> bool: ...
 
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None: ...
 

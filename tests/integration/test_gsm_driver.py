@@ -35,6 +35,9 @@ class Sink:
             raise RuntimeError("store unavailable")
         self.sms.append(sms)
 
+    def part_stored(self, part_key: str) -> bool:
+        return any(part_key in s.part_keys for s in self.sms)
+
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None:
         self.reports.append(report)
 

@@ -100,6 +100,7 @@ def test_failed_delivery_says_why(env: Any) -> None:
     sw, sim = env
     sim.client.request_sync("set_outcome", destination="+85599999999", outcome="failed")
     status, body = sw.post("/api/v1/messages", {"to": "+85599999999", "text": "x"})
+    assert status == 202
     msg = wait(
         lambda: (m := sw.get(f"/api/v1/messages/{body['id']}")[1])["status"] == "failed" and m
     )

@@ -54,19 +54,20 @@ async def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = json.loads(args.options)
     if not isinstance(options, dict):
         raise SystemExit("--options must be a JSON object")
-    modem = SimulatedModem(
-        args.link,
-        profile=args.profile,
-        pin=args.pin,
-        storage_size=args.storage_size,
-        imei=args.imei,
-        iccid=args.iccid,
-        imsi=args.imsi,
-        operator=args.operator,
-        csq=args.csq,
-        smsc=args.smsc,
-        **options,
-    )
+    # --options may repeat a flag (e.g. storage_size): the JSON value wins
+    kwargs: dict[str, Any] = {
+        "profile": args.profile,
+        "pin": args.pin,
+        "storage_size": args.storage_size,
+        "imei": args.imei,
+        "iccid": args.iccid,
+        "imsi": args.imsi,
+        "operator": args.operator,
+        "csq": args.csq,
+        "smsc": args.smsc,
+    }
+    kwargs.update(options)
+    modem = SimulatedModem(args.link, **kwargs)
     await modem.start()
     server = ControlServer(modem, args.control)
     await server.start()

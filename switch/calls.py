@@ -12,6 +12,15 @@ agent's id). Either side hanging up ends the other (``call_ended`` with the caus
 
 From an agent phone: the dialled number goes out through a trunk chosen by prefix;
 click-to-call (API) rings the agent first, then the customer.
+
+Transfer (API) of an answered call: to another agent, the same worker rings the target's
+phone while the customer stays bridged with the current agent; when the target answers
+the customer is re-bridged to the target and the previous agent's leg hung up
+(``transferred`` in the journey). Not answered within ``ring_timeout``: the original
+bridge stays. To an outside number (blind): the agent is released at once, the customer
+hears hold music while the number is dialled through its trunk from the same worker. If
+a blind transfer fails, an inbound customer goes back to the agents' queue and an
+outbound call ends (``transfer_failed``).
 """
 
 from __future__ import annotations
@@ -50,6 +59,30 @@ _USER_RE = re.compile(r"sip:([^@;>]+)@")
 
 
 @dataclass
+class Transfer:
+    """One transfer attempt of a call (the last one is kept on the call record)."""
+
+    kind: str  # "agent" | "number"
+    target: str  # agent id, or the E.164 number
+    leg: str
+    from_agent: str | None
+    blind: bool = False  # the previous agent has already left the call
+    state: str = "ringing"  # ringing | completed | failed
+    detail: str = ""
+    timer: asyncio.TimerHandle | None = None
+    timed_out: bool = False
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "to": self.target,
+            "from_agent": self.from_agent,
+            "state": self.state,
+            "detail": self.detail,
+        }
+
+
+@dataclass
 class Call:
     id: str
     worker: int
@@ -73,6 +106,24 @@ class Call:
     legs: set[str] = field(default_factory=set)
     answered_legs: set[str] = field(default_factory=set)
     kind: str = "inbound"  # inbound | agent_out | click
+    transfer: Transfer | None = None
+
+    @property
+    def customer_side(self) -> str | None:
+        """The customer's leg: the caller's when inbound, the dialled one when outbound."""
+        return self.caller_leg if self.kind == "inbound" else self.customer_leg
+
+    @property
+    def agent_side(self) -> str | None:
+        """The leg of whoever talks to the customer (an agent, or a transfer's target)."""
+        return self.agent_leg if self.kind == "inbound" else self.caller_leg
+
+    @agent_side.setter
+    def agent_side(self, leg: str | None) -> None:
+        if self.kind == "inbound":
+            self.agent_leg = leg
+        else:
+            self.caller_leg = leg
 
     def record(self) -> dict[str, Any]:
         return {
@@ -86,6 +137,8 @@ class Call:
             "via": self.via,
             "started_at": self.started_at,
             "recording": self.recording,
+            "worker": self.worker,
+            "transfer": self.transfer.record() if self.transfer else None,
         }
 
 
@@ -421,6 +474,10 @@ class CallService:
         await self._ring_next(call)
 
     async def _answered(self, call: Call, leg: str) -> None:
+        xfer = call.transfer
+        if xfer is not None and xfer.state == "ringing" and leg == xfer.leg:
+            await self._transfer_answered(call, xfer)
+            return
         if call.kind == "inbound" and leg == call.agent_leg and call.state == "ringing":
             if call.ring_timer:
                 call.ring_timer.cancel()
@@ -451,8 +508,8 @@ class CallService:
             await self._save(call)
 
     async def _start_recording(self, call: Call, leg: str) -> None:
-        if not self.sip.record_calls:
-            return
+        if not self.sip.record_calls or call.record_done is not None:
+            return  # (a call back in the queue after a failed transfer: still recording)
         path = (self.recordings / f"{call.id}.wav").resolve()
         call.recording = str(path)
         call.record_done = asyncio.get_running_loop().create_future()
@@ -464,6 +521,15 @@ class CallService:
         if reason == "worker_died":
             await self._finish(call, "worker_died", hangup=True)
             return
+        xfer = call.transfer
+        if xfer is not None and xfer.state == "ringing":
+            if leg == xfer.leg:
+                await self._transfer_failed(call, xfer, _transfer_detail(xfer, code, reason))
+                return
+            if leg == call.agent_side and not xfer.blind:
+                # The agent hung up while the target rings: the transfer goes on blind.
+                await self._release_agent(call, xfer, hangup=False)
+                return
         if call.kind == "inbound":
             if leg == call.caller_leg:
                 await self._finish(call, "caller_hangup", hangup=True)
@@ -472,14 +538,16 @@ class CallService:
                     call.ring_timer.cancel()
                 await self._agent_no_answer(call, leg)
             elif leg == call.agent_leg:
-                await self._finish(call, "agent_hangup", hangup=True)
+                await self._finish(
+                    call, "agent_hangup" if call.agent else "target_hangup", hangup=True
+                )
             return
         # outbound / click-to-call
         if leg == call.customer_leg:
             cause = "customer_hangup" if call.state == "answered" else _cause(code, reason)
             await self._finish(call, cause, hangup=True, reject_code=code)
         elif leg == call.caller_leg:
-            await self._finish(call, "agent_hangup", hangup=True)
+            await self._finish(call, "agent_hangup" if call.agent else "target_hangup", hangup=True)
 
     async def _finish(
         self, call: Call, cause: str, *, hangup: bool, reject_code: Any = None
@@ -489,6 +557,8 @@ class CallService:
         call.ended = True
         if call.ring_timer:
             call.ring_timer.cancel()
+        if call.transfer is not None and call.transfer.timer is not None:
+            call.transfer.timer.cancel()
         recorded_leg = call.caller_leg if call.kind == "inbound" else call.customer_leg
         if call.record_done is not None and recorded_leg in call.legs:
             await self._cmd(call, "record_stop", call=recorded_leg)
@@ -509,12 +579,7 @@ class CallService:
             if agent.current_call != call.id:
                 continue
             if agent.status == "busy":
-                await self._agent_event(agent.agent_id, "hangup")
-                self.core.registry.schedule(
-                    f"agent:{agent.agent_id}",
-                    WRAP_UP_SECONDS,
-                    AgentEvent("wrap_up_done", self.core.clock.now() + WRAP_UP_SECONDS),
-                )
+                await self._agent_leaves(agent.agent_id)
             elif agent.status == "ringing":
                 await self._agent_event(agent.agent_id, "no_answer")
         call.state = "ended"
@@ -551,6 +616,8 @@ class CallService:
         *,
         cause: str | None = None,
         recording_seconds: float | None = None,
+        agent: str | None = None,
+        target: str | None = None,
     ) -> None:
         await self.core.registry.ask(
             f"contact:{call.contact_id}",
@@ -560,11 +627,12 @@ class CallService:
                 self.core.clock.now(),
                 via=call.via,
                 direction="in" if call.direction == "in" else "out",
-                agent=call.agent,
+                agent=agent if agent is not None else call.agent,
                 cause=cause,
                 number=call.number,
                 recording=call.recording if phase == "ended" else None,
                 recording_seconds=recording_seconds,
+                target=target,
             ),
         )
 
@@ -640,6 +708,138 @@ class CallService:
             await self._finish(call, "dial_failed", hangup=True)
             raise ChannelUnavailable("the media worker did not accept the call")
         return call.id
+
+    # -------------------------------------------------------------- transfer
+
+    async def transfer(
+        self, call_id: str, agent: str | None = None, to: str | None = None
+    ) -> dict[str, Any]:
+        """Transfer an answered call to another agent (attended by re-bridging) or to an
+        outside number (blind); the answer is the call record with ``transfer`` ringing."""
+        if (agent is None) == (to is None):
+            raise Rejected("bad_request", "give either 'agent' or 'to'", 422)
+        call = self.calls.get(call_id)
+        if call is None or call.ended:
+            self.call_record(call_id)  # 404 when there never was such a call
+            raise Rejected("call_ended", f"call {call_id} has ended", 409)
+        if call.state != "answered" or call.customer_side is None:
+            raise Rejected("not_answered", f"call {call_id} is not answered yet", 409)
+        if call.transfer is not None and call.transfer.state == "ringing":
+            raise Rejected("transfer_in_progress", f"call {call_id} is being transferred", 409)
+        from_user: str | None
+        if agent is not None:
+            cfg = self.agents_cfg.get(agent)
+            if cfg is None or not cfg.sip_user:
+                raise Rejected("unknown_agent", f"no SIP agent {agent!r}", 422)
+            if agent == call.agent:
+                raise Rejected("same_agent", f"{agent} already has call {call_id}", 409)
+            state = await self._agent(agent)
+            if state.status == "available":
+                state = await self._agent_event(agent, "ring", call.id)
+            if state.status != "ringing" or state.current_call != call.id:
+                raise Rejected("agent_unavailable", f"agent {agent} is {state.status}", 409)
+            kind, target = "agent", agent
+            uri = f"sip:{cfg.sip_user}@{self.sip.listen}"
+            from_user = call.number
+        else:
+            assert to is not None
+            number = self.core.normalize(to)
+            trunk = self.choose_trunk(number)
+            kind, target = "number", number
+            uri = f"sip:{to_provider(number, trunk)}@{trunk.host}:{trunk.port}"
+            from_user = trunk.dids[0].lstrip("+") if trunk.dids else None
+        leg = self._new_leg(call, "t")
+        xfer = Transfer(kind, target, leg, from_agent=call.agent)
+        call.transfer = xfer
+        log.info("call_transfer", call_id=call.id, kind=kind, target=target, agent=call.agent)
+        if await self._cmd(call, "dial", call=leg, uri=uri, from_user=from_user) is None:
+            call.legs.discard(leg)
+            self.leg_owner.pop(leg, None)
+            await self._transfer_failed(call, xfer, "the media worker did not place the call")
+            raise ChannelUnavailable("the media worker did not place the transfer call")
+        xfer.timer = asyncio.get_running_loop().call_later(
+            self.sip.ring_timeout, lambda: self._spawn(self._transfer_timeout(call, xfer))
+        )
+        if kind == "number":
+            await self._release_agent(call, xfer, hangup=True)
+        await self._save(call)
+        return call.record()
+
+    async def _transfer_timeout(self, call: Call, xfer: Transfer) -> None:
+        if call.transfer is xfer and xfer.state == "ringing" and not call.ended:
+            xfer.timed_out = True
+            xfer.detail = f"{xfer.target} did not answer within {self.sip.ring_timeout:g} s"
+            log.info("call_transfer_timeout", call_id=call.id, target=xfer.target)
+            await self._cmd(call, "hangup", call=xfer.leg)
+
+    async def _release_agent(self, call: Call, xfer: Transfer, *, hangup: bool) -> None:
+        """The current agent leaves (blind transfer, or hung up while the target rings);
+        the customer hears hold music until the target answers."""
+        xfer.blind = True
+        old, customer = call.agent_side, call.customer_side
+        call.agent_side = None  # its `ended` no longer ends the call
+        if hangup and old is not None and old in call.legs:
+            assert customer is not None
+            await self._cmd(call, "unbridge", a=customer, b=old)
+            await self._cmd(call, "hangup", call=old)
+        if call.agent is not None:
+            await self._agent_leaves(call.agent)
+            call.agent = None
+        if self.hold_music and customer is not None:
+            await self._cmd(call, "play", call=customer, file=self.hold_music, loop=True)
+        await self._save(call)
+
+    async def _transfer_answered(self, call: Call, xfer: Transfer) -> None:
+        if xfer.timer is not None:
+            xfer.timer.cancel()
+        customer, old = call.customer_side, call.agent_side
+        assert customer is not None
+        if xfer.blind and self.hold_music:
+            await self._cmd(call, "stop_play", call=customer)
+        if old is not None:
+            await self._cmd(call, "unbridge", a=customer, b=old)
+        await self._cmd(call, "bridge", a=customer, b=xfer.leg)
+        call.agent_side = xfer.leg
+        if old is not None:
+            await self._cmd(call, "hangup", call=old)
+        if not xfer.blind and xfer.from_agent is not None:
+            await self._agent_leaves(xfer.from_agent)
+        if xfer.kind == "agent":
+            await self._agent_event(xfer.target, "answered", call.id)
+            call.agent = xfer.target
+        else:
+            call.agent = None
+        xfer.state, xfer.detail = "completed", f"{xfer.target} answered"
+        log.info("call_transferred", call_id=call.id, agent=xfer.from_agent, target=xfer.target)
+        await self._journey(call, "transferred", agent=xfer.from_agent, target=xfer.target)
+        await self._save(call)
+
+    async def _transfer_failed(self, call: Call, xfer: Transfer, detail: str) -> None:
+        if xfer.timer is not None:
+            xfer.timer.cancel()
+        xfer.state, xfer.detail = "failed", detail
+        log.info("call_transfer_failed", call_id=call.id, target=xfer.target, detail=detail)
+        if xfer.kind == "agent":
+            await self._agent_event(xfer.target, "no_answer")
+        if not xfer.blind:
+            await self._save(call)  # the customer and the agent are still bridged
+        elif call.kind == "inbound":
+            # Nobody talks to the customer any more: back into the agents' queue.
+            call.state = "ringing"
+            call.tried.clear()
+            await self._save(call)
+            await self._start_ringing(call)
+        else:
+            await self._finish(call, "transfer_failed", hangup=True)
+
+    async def _agent_leaves(self, agent_id: str) -> None:
+        """A busy agent's call (or their part of it) is over: wrap-up, then available."""
+        await self._agent_event(agent_id, "hangup")
+        self.core.registry.schedule(
+            f"agent:{agent_id}",
+            WRAP_UP_SECONDS,
+            AgentEvent("wrap_up_done", self.core.clock.now() + WRAP_UP_SECONDS),
+        )
 
     # ----------------------------------------------------------- trunk test
 
@@ -761,6 +961,25 @@ def _cause(code: Any, reason: str) -> str:
     if isinstance(code, int) and code in mapping:
         return mapping[code]
     return reason or "failed"
+
+
+def _transfer_detail(xfer: Transfer, code: Any, reason: str) -> str:
+    if xfer.timed_out:
+        return xfer.detail
+    cause = _cause(code, reason)
+    words = {
+        "busy": "is busy",
+        "no_answer": "did not answer",
+        "cancelled": "did not answer",
+        "not_found": "is not reachable (404)",
+        "rejected": "refused the call (403)",
+        "unavailable": "is unavailable (503)",
+    }
+    if cause in words:
+        return f"{xfer.target} {words[cause]}"
+    if code == 603:
+        return f"{xfer.target} declined"
+    return f"{xfer.target} failed: {code} {reason}".strip()
 
 
 def _check(name: str, ok: bool, detail: str) -> dict[str, str]:

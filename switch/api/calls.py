@@ -17,6 +17,12 @@ class CallIn(BaseModel):
     to: Annotated[str, Field(min_length=1, max_length=32)]
 
 
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    to: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+
+
 class TrunkTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     call: Annotated[str | None, Field(max_length=32)] = None
@@ -49,6 +55,15 @@ def call_routers() -> list[APIRouter]:
     )
     async def click_to_call(request: Request, body: CallIn) -> dict[str, str]:
         return {"id": await _calls(request).click_to_call(body.agent, body.to)}
+
+    @router.post(
+        "/calls/{call_id}/transfer",
+        status_code=202,
+        summary="Transfer an answered call to an agent ({agent}) or a number ({to})",
+    )
+    async def transfer(request: Request, call_id: str, body: TransferIn) -> dict[str, Any]:
+        result: dict[str, Any] = await _calls(request).transfer(call_id, body.agent, body.to)
+        return result
 
     @router.get("/agents", summary="Agents and their availability")
     async def agents(request: Request) -> list[dict[str, Any]]:

@@ -505,3 +505,212 @@ skills = ["en"]
         assert sw.terminate(timeout=30) == 0
     log = sw.stderr_text()
     assert '"digit": "2"' in log
+
+
+# ------------------------------------------------------------------------------ transfer
+
+PROVIDER2_NUMBER = "+85517000999"
+
+
+@pytest.fixture
+def xenv(tmp_path: Path) -> Iterator[Env]:
+    """Two agents (alice, bob), ring_timeout 3 s, provider2 (trunk + 1) for +85517..."""
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(2)
+    base, rtp = free_ports(2), free_ports(100)
+    config = switch_config(http, edge, trunk, 2, base, rtp).replace(
+        "ring_timeout = 8", "ring_timeout = 3"
+    ) + (
+        f"""
+[[agents]]
+id = "bob"
+name = "Bob"
+sip_user = "1002"
+sip_password = "secret-1002"
+[[trunks]]
+id = "provider2"
+host = "127.0.0.1"
+port = {trunk + 1}
+dids = ["+85523900200"]
+prefixes = ["+85517"]
+"""
+    )
+    sw = SwitchProcess(config, tmp_path, http)
+    sw.start(timeout=40)
+    try:
+        yield Env(sw, edge, trunk, tmp_path)
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def status_of(env: Env, agent: str) -> str:
+    _, agents = env.api("GET", "/api/v1/agents")
+    return str(next(a["status"] for a in agents if a["id"] == agent))
+
+
+def tone_timeline(path: Path, tones: dict[str, float], window: float = 0.25) -> str:
+    """What a phone heard, window by window: the letter of the dominant tone, '.' for none."""
+    samples, rate = read_wav(path)
+    n = int(rate * window)
+    out = []
+    for i in range(0, len(samples) - n + 1, n):
+        chunk = samples[i : i + n]
+        powers = {name: tone_power(chunk, rate, freq) for name, freq in tones.items()}
+        best = max(powers, key=lambda k: powers[k])
+        runner_up = max((v for k, v in powers.items() if k != best), default=0.0)
+        out.append(best if powers[best] > 1000 and powers[best] > 10 * runner_up else ".")
+    return "".join(out)
+
+
+def phone(port: int, *args: str) -> Phone:
+    return Phone("--port", str(port), "--rtp-port", str(free_ports(4)), *args)
+
+
+def caller_on_alice(env: Env, caller_rec: Path) -> tuple[int, Phone, Phone, str]:
+    """Register alice and bob; a trunk caller (1200 Hz) reaches alice (700 Hz).
+    Returns bob's port, alice's phone, the caller's phone and the call id."""
+    alice_port, bob_port = free_ports(1), free_ports(1)
+    env.register("1001", "secret-1001", alice_port)
+    env.register("1002", "secret-1002", bob_port)
+    env.wait_api("/api/v1/agents", lambda ags: all(a["status"] == "available" for a in ags))
+    alice = phone(alice_port, "--auto-answer", "--tone", "700")
+    caller = phone(
+        env.trunk,
+        *("--user", CALLER[1:], "--tone", "1200", "--record", str(caller_rec)),
+        *("--call", f"sip:{DID}@127.0.0.1:{env.edge}"),
+    )
+    caller.wait_for("state", timeout=15, state="CONFIRMED")
+    alice.wait_for("incoming", timeout=15)
+    [call] = env.wait_api("/api/v1/calls?active=true", lambda cs: cs and cs[0]["agent"] == "alice")
+    return bob_port, alice, caller, call["id"]
+
+
+def voice_journey(env: Env, call: dict[str, Any]) -> list[dict[str, Any]]:
+    journey = env.wait_api(
+        f"/api/v1/contacts/{call['contact_id']}/journey",
+        lambda j: any(e["kind"] == "call_ended" for e in j),
+    )
+    return [e for e in journey if e["channel"] == "voice"]
+
+
+def test_transfer_to_an_agent_rebridges_the_caller_only_when_the_target_answers(
+    xenv: Env,
+) -> None:
+    env = xenv
+    caller_rec, bob_rec = env.tmp / "caller.wav", env.tmp / "bob.wav"
+    bob_port, alice, caller, call_id = caller_on_alice(env, caller_rec)
+    phones = [alice, caller]
+    try:
+        bob = phone(bob_port, "--tone", "900", "--record", str(bob_rec))  # answers by hand
+        phones.append(bob)
+        path = f"/api/v1/calls/{call_id}/transfer"
+
+        # 1. bob lets it ring past ring_timeout: the caller stays with alice.
+        status, body = env.api("POST", path, {"agent": "bob"})
+        assert status == 202 and body["transfer"]["state"] == "ringing", body
+        bob.wait_for("incoming", timeout=10)
+        assert status_of(env, "bob") == "ringing"
+        status, body = env.api("POST", path, {"agent": "bob"})
+        assert status == 409 and body["error"]["code"] == "transfer_in_progress"
+        call = env.wait_api(
+            f"/api/v1/calls/{call_id}", lambda c: c["transfer"]["state"] != "ringing"
+        )
+        assert call["transfer"]["state"] == "failed", call
+        assert call["transfer"]["detail"] == "bob did not answer within 3 s"
+        assert call["agent"] == "alice" and call["state"] == "answered"
+        bob.wait_for("ended", timeout=10)
+        assert caller.stats()["active"] and alice.stats()["active"]
+        env.wait_api("/api/v1/agents", lambda ags: status_of(env, "bob") == "available")
+        assert status_of(env, "alice") == "busy"
+
+        # 2. bob answers: the caller is re-bridged to bob, alice is hung up.
+        status, body = env.api("POST", path, {"agent": "bob"})
+        assert status == 202, body
+        bob.wait_for("incoming", timeout=10)
+        time.sleep(0.5)  # still alice's voice while bob's phone rings
+        bob.send("answer")
+        call = env.wait_api(
+            f"/api/v1/calls/{call_id}", lambda c: c["transfer"]["state"] == "completed"
+        )
+        assert call["agent"] == "bob" and call["transfer"]["from_agent"] == "alice"
+        alice.wait_for("ended", timeout=10)
+        assert status_of(env, "bob") == "busy"
+        assert status_of(env, "alice") in ("wrap_up", "available")
+        time.sleep(1.5)  # bob talks to the caller
+        caller.send("hangup")
+        bob.wait_for("ended", timeout=10)
+    finally:
+        for p in phones:
+            p.close()
+
+    # The caller heard alice (through the failed attempt), then only bob.
+    heard = tone_timeline(caller_rec, {"a": 700, "b": 900, "c": 1200}).strip(".")
+    assert "a" * 12 in heard and heard.rstrip("a.").endswith("bbbb"), heard
+    assert "a" not in heard[heard.index("bbbb") :], heard
+    # bob heard the caller (not alice).
+    bob_heard = tone_timeline(bob_rec, {"a": 700, "b": 900, "c": 1200})
+    assert "cccc" in bob_heard and "a" not in bob_heard, bob_heard
+
+    call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "ended")
+    voice = voice_journey(env, call)
+    assert [e["kind"] for e in voice] == [
+        "call_started",
+        "call_answered",
+        "transferred",
+        "call_ended",
+    ]
+    assert voice[1]["agent"] == "alice"
+    assert voice[2]["agent"] == "alice" and voice[2]["target"] == "bob"
+    assert voice[3]["agent"] == "bob" and voice[3]["cause"] == "caller_hangup"
+    _, agents = env.api("GET", "/api/v1/agents")
+    assert {a["id"]: a["calls_handled"] for a in agents} == {"alice": 1, "bob": 1}
+    assert {a["status"] for a in agents} <= {"wrap_up", "available"}
+
+
+def test_blind_transfer_to_a_number_through_the_trunk_and_bad_requests(xenv: Env) -> None:
+    env = xenv
+    caller_rec = env.tmp / "caller.wav"
+    _, alice, caller, call_id = caller_on_alice(env, caller_rec)
+    phones = [alice, caller]
+    path = f"/api/v1/calls/{call_id}/transfer"
+    try:
+        for body, code, error in [
+            ({"agent": "nobody"}, 422, "unknown_agent"),
+            ({"agent": "alice"}, 409, "same_agent"),
+            ({"agent": "bob", "to": PROVIDER2_NUMBER}, 422, "bad_request"),
+            ({"to": "12;AT"}, 400, "invalid_phone"),
+        ]:
+            status, answer = env.api("POST", path, body)
+            assert status == code and answer["error"]["code"] == error, (body, answer)
+        status, answer = env.api("POST", "/api/v1/calls/cnope/transfer", {"agent": "bob"})
+        assert status == 404, answer
+        far = phone(env.trunk + 1, "--auto-answer", "--tone", "1000")  # provider2's customer
+        phones.append(far)
+        time.sleep(1.0)  # the caller talks to alice
+        status, answer = env.api("POST", path, {"to": "017 000 999"})
+        assert status == 202 and answer["transfer"]["to"] == PROVIDER2_NUMBER, answer
+        alice.wait_for("ended", timeout=10)  # blind: alice is free at once
+        incoming = far.wait_for("incoming", timeout=10)
+        assert any("85523900200" in h for h in incoming["headers"] if h.startswith("From"))
+        call = env.wait_api(
+            f"/api/v1/calls/{call_id}", lambda c: c["transfer"]["state"] == "completed"
+        )
+        assert call["agent"] is None and call["state"] == "answered"
+        assert status_of(env, "alice") in ("wrap_up", "available")
+        time.sleep(1.5)
+        far.send("hangup")
+        caller.wait_for("ended", timeout=10)
+    finally:
+        for p in phones:
+            p.close()
+    heard = tone_timeline(caller_rec, {"a": 700, "x": 1000, "c": 1200}).strip(".")
+    assert heard.startswith("aaaa") and heard.endswith("xxxx"), heard
+    assert "a" not in heard[heard.index("x") :], heard
+
+    call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "ended")
+    voice = voice_journey(env, call)
+    assert [e["kind"] for e in voice][-2:] == ["transferred", "call_ended"]
+    assert voice[-2]["agent"] == "alice" and voice[-2]["target"] == PROVIDER2_NUMBER
+    assert voice[-1]["cause"] == "target_hangup" and "agent" not in voice[-1]
+    status, answer = env.api("POST", path, {"agent": "bob"})
+    assert status == 409 and answer["error"]["code"] == "call_ended"

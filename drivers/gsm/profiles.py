@@ -18,6 +18,7 @@ notes on the audio path for the media plane.
     cnma = true               # +CMT / +CDS must be acknowledged with AT+CNMA
     registration = ["AT+CREG?", "AT+CEREG?"]
     reset_reenumerates = false  # AT+CFUN=1,1 makes the USB port vanish and come back
+    ussd_hex = true           # USSD strings as packed GSM-7 hex (Huawei), else plain text
     [voice]
     supported = true
     urc_dialect = "huawei"    # or "clcc" (older key: call_state)
@@ -53,6 +54,7 @@ class Profile:
     cnma: bool = True
     registration: tuple[str, ...] = ("AT+CREG?",)
     reset_reenumerates: bool = False
+    ussd_hex: bool = False  # AT+CUSD strings as packed GSM-7 hex (Huawei), else text
     voice: bool = True
     urc_dialect: str = "clcc"  # huawei | clcc
     audio: str = "none"
@@ -101,6 +103,7 @@ def _profile(name: str, data: dict[str, Any]) -> Profile:
         cnma=bool(data.get("cnma", True)),
         registration=tuple(data.get("registration", GENERIC.registration)),
         reset_reenumerates=bool(data.get("reset_reenumerates", False)),
+        ussd_hex=bool(data.get("ussd_hex", name.startswith("huawei"))),
         voice=bool(voice.get("supported", True)),
         urc_dialect=str(voice.get("urc_dialect", voice.get("call_state", "clcc"))),
         audio=str(voice.get("audio", "none")),

@@ -30,6 +30,7 @@ import contextlib
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from fastapi import APIRouter
 from actors.agent import AgentEvent, GetAgent
 from actors.agent_state import AgentState, ring_order
 from actors.messages import CallEvent
-from drivers.sip.kamailio import KamailioSupervisor
+from drivers.sip.kamailio import KamailioSupervisor, sip_options
 from drivers.sip.numbers import from_provider, to_provider
 from drivers.sip.pool import WorkerPool
 from switch.config import AgentConfig, TrunkConfig
@@ -55,6 +56,8 @@ CALL_NS = "call"
 WRAP_UP_SECONDS = 3.0
 QUEUE_RETRY_SECONDS = 2.0
 GREETING_WAIT_SECONDS = 5.0  # from the answer: greeting + time to press a digit
+OPTIONS_TIMEOUT = 3.0  # trunk test: the provider's answer to one SIP OPTIONS
+TEST_CALL_TIMEOUT = 30.0  # trunk test: the test call's answer
 _USER_RE = re.compile(r"sip:([^@;>]+)@")
 
 
@@ -688,10 +691,15 @@ class CallService:
             raise Rejected("unknown_agent", f"no SIP agent {agent_id!r}", 422)
         number = self.core.normalize(to_raw)
         trunk = self.choose_trunk(number)
-        worker = self.pool.free_worker()
+        # Reserved until its first leg exists: the edge must not hand it an inbound call.
+        worker = await self.pool.reserve()
         if worker is None:
             raise ChannelUnavailable("all media workers are busy")
-        call = await self._open_call(worker, "out", number, trunk.id, "click")
+        try:
+            call = await self._open_call(worker, "out", number, trunk.id, "click")
+        except BaseException:
+            await self.pool.release(worker)
+            raise
         call.agent = agent_id
         await self._agent_event(agent_id, "busy_elsewhere", call.id)
         leg = self._new_leg(call, "a")
@@ -868,50 +876,76 @@ class CallService:
                     "detail": "IP peering (no registration needed)",
                 }
             )
-        rtt = await sip_options_ping(trunk.host, trunk.port)
-        checks.append(
-            _check(
-                "options",
-                rtt is not None,
-                f"the provider answered OPTIONS in {rtt * 1000:.0f} ms"
-                if rtt is not None
-                else f"no answer to OPTIONS from {trunk.host}:{trunk.port} within 3 s",
-            )
-        )
+        checks.append(await self._options_check(trunk))
         if number:
             checks.append(await self._test_call(trunk, number))
         return {"trunk": trunk_id, "checks": checks}
 
+    async def _options_check(self, trunk: TrunkConfig) -> dict[str, str]:
+        where = f"{trunk.host}:{trunk.port}"
+        started = time.monotonic()
+        code = await sip_options(trunk.host, trunk.port, timeout=OPTIONS_TIMEOUT)
+        ms = (time.monotonic() - started) * 1000
+        if code is None:
+            return _check(
+                "options",
+                False,
+                f"nothing answered at {where} within {OPTIONS_TIMEOUT:g} s (SIP OPTIONS over "
+                "UDP): check the trunk's host and port, that the provider expects traffic "
+                "from this switch's address, and any firewall in between",
+            )
+        if 200 <= code < 300:
+            return _check("options", True, f"the provider at {where} answered in {ms:.0f} ms")
+        return {
+            "name": "options",
+            "status": "warn",
+            "detail": f"the provider at {where} is reachable ({ms:.0f} ms) but answered "
+            f"OPTIONS with {code}; many providers do, calls may still work",
+        }
+
     async def _test_call(self, trunk: TrunkConfig, raw: str) -> dict[str, str]:
         number = self.core.normalize(raw)
-        worker = self.pool.free_worker()
+        worker = await self.pool.reserve()
         if worker is None:
-            return _check("test_call", False, "all media workers are busy")
+            return _check("test_call", False, "no media worker is free for a test call")
         leg = "test-" + secrets.token_hex(4)
         waiter: asyncio.Future[tuple[str, dict[str, Any]]] = (
             asyncio.get_running_loop().create_future()
         )
         self._test_legs[leg] = waiter
+        started = time.monotonic()
         try:
             await self.pool.command(
                 worker,
                 "dial",
                 call=leg,
                 uri=f"sip:{to_provider(number, trunk)}@{trunk.host}:{trunk.port}",
+                from_user=trunk.dids[0].lstrip("+") if trunk.dids else None,
             )
-            name, data = await asyncio.wait_for(waiter, 30)
+            name, data = await asyncio.wait_for(waiter, TEST_CALL_TIMEOUT)
             if name == "answered":
                 await self.pool.command(worker, "hangup", call=leg)
-                return _check("test_call", True, f"{number} answered; hung up")
+                return _check(
+                    "test_call",
+                    True,
+                    f"{number} answered in {time.monotonic() - started:.1f} s; hung up",
+                )
+            code, reason = data.get("code"), str(data.get("reason") or "")
             return _check(
                 "test_call",
                 False,
-                f"{number} did not answer: {data.get('code')} {data.get('reason') or ''}",
+                f"the call to {number} failed: {code} {reason} "
+                f"({_cause(code, reason).replace('_', ' ')})",
             )
         except TimeoutError:
             with contextlib.suppress(Exception):
                 await self.pool.command(worker, "hangup", call=leg)
-            return _check("test_call", False, f"no answer from {number} within 30 s")
+            return _check(
+                "test_call", False, f"{number} did not answer within {TEST_CALL_TIMEOUT:g} s"
+            )
+        except (Rejected, ChannelUnavailable) as exc:
+            await self.pool.release(worker)
+            return _check("test_call", False, f"the test call could not be placed: {exc}")
         finally:
             self._test_legs.pop(leg, None)
 
@@ -984,38 +1018,6 @@ def _transfer_detail(xfer: Transfer, code: Any, reason: str) -> str:
 
 def _check(name: str, ok: bool, detail: str) -> dict[str, str]:
     return {"name": name, "status": "ok" if ok else "fail", "detail": detail}
-
-
-async def sip_options_ping(host: str, port: int, timeout: float = 3.0) -> float | None:
-    """Send one SIP OPTIONS over UDP; the round-trip time in seconds, or None."""
-    loop = asyncio.get_running_loop()
-    answered: asyncio.Future[float] = loop.create_future()
-    started = loop.time()
-    branch = "z9hG4bK" + secrets.token_hex(8)
-
-    class _Proto(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if data.startswith(b"SIP/2.0 ") and branch.encode() in data and not answered.done():
-                answered.set_result(loop.time() - started)
-
-    transport, _ = await loop.create_datagram_endpoint(_Proto, remote_addr=(host, port))
-    local_host, local_port = transport.get_extra_info("sockname")[:2]
-    request = (
-        f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {local_host}:{local_port};branch={branch};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:switch@{local_host}>;tag={secrets.token_hex(4)}\r\n"
-        f"To: <sip:{host}:{port}>\r\n"
-        f"Call-ID: {secrets.token_hex(8)}@{local_host}\r\n"
-        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    )
-    try:
-        transport.sendto(request.encode())
-        return await asyncio.wait_for(answered, timeout)
-    except (TimeoutError, OSError):
-        return None
-    finally:
-        transport.close()
 
 
 SOUNDS = Path(__file__).resolve().parent.parent / "drivers" / "sip" / "sounds"

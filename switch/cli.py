@@ -159,7 +159,11 @@ def cmd_trunk_test(args: argparse.Namespace) -> int:
         mark = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}.get(check["status"], "?   ")
         failed += check["status"] == "fail"
         print(f"[{mark}] {check['name']}: {check['detail']}")
-    return 1 if failed else 0
+    if failed:
+        print(f"trunk {args.id}: {failed} check(s) failed", file=sys.stderr)
+        return 1
+    print(f"trunk {args.id}: all checks passed")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

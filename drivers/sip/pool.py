@@ -20,7 +20,13 @@ event.
 
 Legs: the pool learns a worker's legs from ``incoming`` events and ``dial`` commands, and
 forgets them on ``ended``. ``worker_of(leg)`` routes a leg id to its worker;
-``free_worker()`` names an up worker with no legs (round robin, so churn is spread).
+``free_worker()`` names an up worker with no legs and no reservation (round robin, so
+churn is spread). A call the core starts itself (click-to-call, a trunk test) takes one
+with ``await reserve()``: the slot is marked reserved here (another ``free_worker()``
+skips it) and the worker is told ``reserve`` (it answers 486 to inbound INVITEs, so the
+edge sends them to another worker) until the first ``dial`` on it, ``release(i)``, or
+``seconds`` pass. A worker that already took an inbound call refuses the reservation and
+the next free one is tried.
 
 Leg ids stay unique for the pool's life: a restarted worker numbers its incoming legs on
 from the last one the pool saw (``--first-leg``).
@@ -74,6 +80,7 @@ class _Slot:
     failures: int = 0  # consecutive early deaths, for the backoff
     last_leg: int = 0  # highest N of the w<i>-<N> legs seen: a restart numbers on
     last_seen: float = 0.0  # when it last sent anything (health comes periodically)
+    reserved_until: float = 0.0  # monotonic: picked for a call the core is about to dial
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -347,6 +354,7 @@ class WorkerPool:
 
     def _worker_died(self, slot: _Slot, why: str) -> None:
         slot.state = "down"
+        slot.reserved_until = 0.0
         self.log.error(
             "worker_died",
             worker=slot.index,
@@ -473,6 +481,7 @@ class WorkerPool:
         slot.pending[cmd.id] = fut
         if op == "dial":
             slot.legs.add(args["call"])
+            slot.reserved_until = 0.0  # the leg keeps the worker taken from now on
         try:
             slot.writer.write(encode(cmd))
             reply = await asyncio.wait_for(fut, self.command_timeout)
@@ -500,15 +509,49 @@ class WorkerPool:
                 return slot.index
         return None
 
-    def free_worker(self) -> int | None:
-        """An up worker with no legs (round robin), or None."""
+    def free_worker(self, skip: frozenset[int] = frozenset()) -> int | None:
+        """An up worker with no legs and no reservation (round robin), or None."""
+        now = time.monotonic()
         for k in range(self.size):
             i = (self._rr + k) % self.size
             slot = self._slots[i]
-            if slot.state == "up" and not slot.legs:
+            if (
+                i not in skip
+                and slot.state == "up"
+                and not slot.legs
+                and slot.reserved_until <= now
+            ):
                 self._rr = (i + 1) % self.size
                 return i
         return None
+
+    async def reserve(self, seconds: float = 5.0) -> int | None:
+        """A free worker, reserved for a call the core is about to dial; None if none.
+
+        Until its first ``dial`` (or ``release``, or ``seconds``) the worker answers 486 to
+        inbound INVITEs and ``free_worker()`` skips it. A worker the edge has just handed
+        an inbound call (its ``incoming`` event not read yet) refuses; the next is tried.
+        """
+        tried: set[int] = set()
+        while (i := self.free_worker(frozenset(tried))) is not None:
+            tried.add(i)
+            slot = self._slots[i]
+            slot.reserved_until = time.monotonic() + seconds
+            try:
+                await self.command(i, "reserve", seconds=float(seconds))
+            except (Rejected, ChannelUnavailable) as exc:
+                slot.reserved_until = 0.0
+                self.log.info("worker_reserve_refused", worker=i, error=str(exc))
+                continue
+            return i
+        return None
+
+    async def release(self, worker: int) -> None:
+        """Give back a reservation that will not be used (best effort)."""
+        slot = self._slots[worker]
+        slot.reserved_until = 0.0
+        with contextlib.suppress(Rejected, ChannelUnavailable):
+            await self.command(worker, "release")
 
     def health(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -519,6 +562,7 @@ class WorkerPool:
                 "pid": s.pid,
                 "sip_port": self.sip_port(s.index),
                 "legs": sorted(s.legs),
+                "reserved": s.reserved_until > now,
                 "restarts": self.restarts[s.index],
                 "uptime": round(now - s.started_at, 1) if s.state == "up" else 0.0,
                 "last_health": s.last_health,

@@ -73,6 +73,8 @@ COMMANDS: Final[dict[str, _Spec]] = {
     "hangup": {"call": (str, True), "code": (int, False)},
     "transfer": {"call": (str, True), "uri": (str, True)},
     "stats": {"call": (str, True)},
+    "reserve": {"seconds": (float, False)},
+    "release": {},
     "shutdown": {},
 }
 

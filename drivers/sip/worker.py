@@ -21,10 +21,14 @@ DISCONNECTED, and then released on this thread after the pump returns; all are d
 before ``libDestroy()`` (the wheel aborts on exit otherwise).
 
 One conversation per worker: while any leg exists, a new incoming INVITE gets 486 (the
-edge then tries the next worker). An incoming call is only announced (``incoming``);
-it rings (180) on ``ring``, is answered on ``answer``, refused on ``reject``; if the core
-says nothing for ``--answer-timeout`` seconds (``--ring-timeout`` once it said ``ring``),
-the worker refuses it with 480.
+edge then tries the next worker). So does one while the core holds a reservation
+(``reserve``: the core picked this idle worker for a call it is about to dial; the first
+``dial``, ``release`` or the reservation's expiry ends it).
+
+An incoming call is only announced (``incoming``); it rings (180) on ``ring``, is
+answered on ``answer``, refused on ``reject``; if the core says nothing for
+``--answer-timeout`` seconds (``--ring-timeout`` once it said ``ring``), the worker
+refuses it with 480.
 
 Audio: the conference bridge runs at 8 kHz mono. ``bridge`` connects two legs both ways,
 ``play`` connects a WAV player to one leg, ``record_start`` connects the leg, its bridged
@@ -259,6 +263,7 @@ class Worker:
         self.seq = first_leg - 1  # incoming legs are w<index>-<seq>
         self.invites = 0  # incoming INVITEs seen (answered or refused busy)
         self.busy_refused = 0
+        self.reserved_until = 0.0  # monotonic; incoming INVITEs get 486 until then
         self.started = time.monotonic()
         self.running = True
         self.ep: Any = None
@@ -578,6 +583,7 @@ class Worker:
     ) -> None:
         if call in self.legs:
             raise CommandFailed(f"leg id {call!r} is in use")
+        self.reserved_until = 0.0  # the leg itself keeps inbound calls away from now on
         assert self._classes is not None
         acc = self._account(from_user)
         c = self._classes[0](acc)
@@ -697,6 +703,16 @@ class Worker:
                 out["sent_level"] = int(media.getRxLevel())
         return out
 
+    def cmd_reserve(self, seconds: float = 5.0) -> None:
+        if self.legs:
+            raise CommandFailed(f"busy: {len(self.legs)} leg(s)")
+        if not 0 < seconds <= 60:
+            raise CommandFailed("reserve: seconds must be in (0, 60]")
+        self.reserved_until = time.monotonic() + seconds
+
+    def cmd_release(self) -> None:
+        self.reserved_until = 0.0
+
     def cmd_shutdown(self) -> None:
         self.running = False
 
@@ -708,13 +724,14 @@ class Worker:
         raw = str(prm.rdata.wholeMsg)
         ruri, values, names = parse_request(raw)
         self.invites += 1
-        if self.legs:
+        reserved = time.monotonic() < self.reserved_until
+        if self.legs or reserved:
             self.busy_refused += 1
             op = pj.CallOpParam(True)
             op.statusCode = 486
             self.rejected.append(c)
             c.answer(op)
-            self.log.info("incoming_rejected_busy", legs=len(self.legs))
+            self.log.info("incoming_rejected_busy", legs=len(self.legs), reserved=reserved)
             return
         self.seq += 1
         leg_id = f"w{self.index}-{self.seq}"

@@ -9,7 +9,9 @@ switch's bridge both ways.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -714,3 +716,46 @@ def test_blind_transfer_to_a_number_through_the_trunk_and_bad_requests(xenv: Env
     assert voice[-1]["cause"] == "target_hangup" and "agent" not in voice[-1]
     status, answer = env.api("POST", path, {"agent": "bob"})
     assert status == 409 and answer["error"]["code"] == "call_ended"
+
+
+# ---------------------------------------------------------------------------- trunk test
+
+
+def switch_cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    root = str(Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        [sys.executable, "-m", "switch", *args, "--config", str(env.sw.config)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=env.tmp,
+        env={**os.environ, "PYTHONPATH": root, "SWITCH_TOKEN": "secret-token"},
+    )
+
+
+def test_trunk_test_command_checks_options_and_a_test_call_and_fails_plainly(env: Env) -> None:
+    peer = phone(env.trunk, "--auto-answer")  # the provider: answers OPTIONS and calls
+    try:
+        done = switch_cli(env, "trunk", "test", "provider1", "--call", "012 345 678")
+        assert done.returncode == 0, done.stdout + done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "[OK  ] registration: IP peering (no registration needed)", lines
+        assert lines[1].startswith(f"[OK  ] options: the provider at 127.0.0.1:{env.trunk} ")
+        assert lines[2].startswith(f"[OK  ] test_call: {CALLER} answered in "), lines
+        assert lines[3] == "trunk provider1: all checks passed"
+        incoming = peer.wait_for("incoming", timeout=5)
+        assert any(DID[1:] in h for h in incoming["headers"] if h.startswith("From"))
+        peer.wait_for("ended", timeout=10)
+    finally:
+        peer.close()
+
+    # Nothing at the trunk's address any more.
+    done = switch_cli(env, "trunk", "test", "provider1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"[FAIL] options: nothing answered at 127.0.0.1:{env.trunk} within 3 s" in done.stdout, (
+        done.stdout
+    )
+    assert "check the trunk's host and port" in done.stdout
+    assert "trunk provider1: 1 check(s) failed" in done.stderr
+    done = switch_cli(env, "trunk", "test", "nope")
+    assert done.returncode == 1 and "trunk 'nope' not found" in done.stderr, done.stderr

@@ -156,3 +156,36 @@ async def test_bad_commands_are_refused_and_the_worker_carries_on(pool: WorkerPo
     await log.wait("ended", call="x1")
     assert pool.worker_of("x1") is None
     assert pool.health()[0]["state"] == "up"
+
+
+async def test_a_reserved_worker_refuses_inbound_calls_until_its_first_dial(
+    pool: WorkerPool,
+) -> None:
+    """The core picked this idle worker for a call it is about to dial (click-to-call):
+    an inbound INVITE meanwhile gets 486 (the edge tries another worker), never a second
+    conversation in the same worker."""
+    log = EventLog(pool)
+    assert await pool.reserve(seconds=10) == 0
+    assert pool.free_worker() is None and pool.health()[0]["reserved"]
+    assert await pool.reserve() is None  # nobody else gets it meanwhile
+    assert await sipp_result(await start_sipp("worker_uac_busy.xml", target(pool))) == 0
+    await pool.command(0, "dial", call="c1", uri="sip:nobody@127.0.0.1:9")  # ends it
+    assert not pool.health()[0]["reserved"]
+    await pool.command(0, "hangup", call="c1")
+    await log.wait("ended", call="c1")
+    assert not [e for _, e in log.seen if e.name == "incoming"]
+
+    # Released, or expired: inbound calls are taken again.
+    assert await pool.reserve() == 0
+    await pool.release(0)
+    assert pool.free_worker() == 0
+    assert await pool.reserve(seconds=0.3) == 0
+    await asyncio.sleep(0.4)
+    sipp = await start_sipp("worker_uac_busy.xml", target(pool))  # expects 486
+    leg = (await log.wait("incoming")).call
+    assert leg is not None
+    # A worker that took an inbound call the pool has not yet heard of refuses.
+    with pytest.raises(Rejected, match="busy: 1 leg"):
+        await pool.command(0, "reserve", seconds=5.0)
+    await pool.command(0, "reject", call=leg, code=486)
+    assert await sipp_result(sipp) == 0

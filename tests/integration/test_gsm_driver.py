@@ -277,16 +277,16 @@ async def test_cms_error_is_an_sms_send_error(one: Rig) -> None:
 # ------------------------------------------------------------------ no injection
 
 
-@pytest.mark.parametrize(
-    "number",
-    ["+855\r\nAT+CFUN=0", "+855;AT+CFUN=0", "+855\x1a", "+855\nAT", "+855 12", "12a", ""],
-)
-async def test_numbers_with_control_or_at_text_are_rejected(one: Rig, number: str) -> None:
+BAD_NUMBERS = ["+855\r\nAT+CFUN=0", "+855;AT+CFUN=0", "+855\x1a", "+855\nAT", "+855 12", "12a", ""]
+
+
+async def test_numbers_with_control_or_at_text_are_rejected(one: Rig) -> None:
     before = len(one.sim.transcript())
-    with pytest.raises(ValueError):
-        await one.modem.send_sms(number, "x", reference=1)
-    with pytest.raises(ValueError):
-        await one.modem.dial(number)
+    for number in BAD_NUMBERS:
+        with pytest.raises(ValueError):
+            await one.modem.send_sms(number, "x", reference=1)
+        with pytest.raises(ValueError):
+            await one.modem.dial(number)
     assert len(one.sim.transcript()) == before  # nothing was written
 
 
@@ -298,12 +298,15 @@ async def test_text_with_at_commands_only_travels_inside_the_pdu(one: Rig) -> No
     assert not any("CFUN=0" in str(line) for line in one.sim.transcript())
 
 
-@pytest.mark.parametrize(
-    "line", ["AT+CSQ\rAT+CFUN=0", "AT+CSQ\n", "AT\x1a", "AT\x1b", "ATé", "CFUN=0", "AT+CMGS=20"]
-)
-async def test_raw_at_rejects_control_characters_and_hand_sent_sms(one: Rig, line: str) -> None:
-    with pytest.raises(ValueError):
-        await one.modem.raw_at(line)
+BAD_LINES = ["AT+CSQ\rAT+CFUN=0", "AT+CSQ\n", "AT\x1a", "AT\x1b", "ATé", "CFUN=0", "AT+CMGS=20"]
+
+
+async def test_raw_at_rejects_control_characters_and_hand_sent_sms(one: Rig) -> None:
+    before = len(one.sim.transcript())
+    for line in BAD_LINES:
+        with pytest.raises(ValueError):
+            await one.modem.raw_at(line)
+    assert len(one.sim.transcript()) == before
 
 
 async def test_dtmf_and_ussd_codes_are_validated(one: Rig) -> None:
@@ -362,10 +365,9 @@ async def test_unplug_and_replug_comes_back_ready_and_sweeps(one: Rig) -> None:
 
 async def test_reboot_urc_triggers_reinit(one: Rig) -> None:
     assert (await one.modem.raw_at("AT+CFUN=1,1"))[-1] == "OK"
-    await until(lambda: one.sim.state()["settings"]["cnmi"] != "2,1,0,1,0", timeout=5)
-    await until(
-        lambda: one.ready() and one.sim.state()["settings"]["cnmi"] == "2,1,0,1,0", timeout=15
-    )
+    cnmi = [2, 1, 0, 1, 0]
+    await until(lambda: one.sim.state()["settings"]["cnmi"] != cnmi, timeout=5)  # forgotten
+    await until(lambda: one.ready() and one.sim.state()["settings"]["cnmi"] == cnmi, timeout=15)
 
 
 # ------------------------------------------------------------------ calls

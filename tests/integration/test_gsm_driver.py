@@ -7,7 +7,7 @@ what the core was handed, and what the SIM/simulator holds afterwards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ class Rig:
         return int(self.sim.state()["storage"]["used"])
 
 
-async def _rig(tmp_path: Path, profile: str, **sim_options: Any) -> AsyncIterator[Rig]:
+async def _rig(tmp_path: Path, profile: str, **sim_options: Any) -> AsyncGenerator[Rig, None]:
     link = tmp_path / "ttySIM0"
     sim = SimulatedModem(
         link,
@@ -127,9 +127,8 @@ async def test_init_reaches_ready_with_identity_operator_and_signal(rig: Rig) ->
     assert st.operator == "Smart" and st.signal_dbm == -113 + 2 * 20
     # every change went to the sink, ending with the ready status
     assert rig.sink.statuses[-1] == st
-    assert [s.state for s in rig.sink.statuses][0] == "initialising"
-    settings = rig.sim.state()["settings"]
-    assert settings["echo"] is False or settings["echo"] == 0
+    assert rig.sink.statuses[0].state == "initialising"
+    assert not rig.sim.state()["settings"]["echo"]
 
 
 async def test_single_sms_is_stored_then_deleted(rig: Rig) -> None:
@@ -254,12 +253,16 @@ async def test_failed_delivery_report(one: Rig) -> None:
 
 
 async def test_status_reports_stored_on_the_sim_are_read_and_deleted(tmp_path: Path) -> None:
-    async for r in _rig(tmp_path, "quectel", status_reports="cdsi"):
+    rigs = _rig(tmp_path, "quectel", status_reports="cdsi")
+    r = await anext(rigs)
+    try:
         [ref] = await r.modem.send_sms(SENDER, "via cdsi", reference=9)
         await until(lambda: r.sink.reports)
         assert r.sink.reports[0].message_reference == ref
         assert r.sink.reports[0].outcome == "delivered"
         await until(lambda: r.used() == 0)
+    finally:
+        await rigs.aclose()
 
 
 async def test_cms_error_is_an_sms_send_error(one: Rig) -> None:

@@ -233,3 +233,13 @@ def test_command_and_event_soup_keeps_invariants(commands: list[str], events: li
     assert 0 <= used <= 2
     assert m.snapshot()["storage"]["used"] == used
     assert 0 <= m.next_mr <= 255
+
+
+def test_command_delay_holds_every_final_result_and_queues_the_next_line() -> None:
+    m, clock = make(timing=Timing(command_delay=0.05))
+    assert tick(m, clock, 0.05) == b"\r\nOK\r\n"  # make()'s ATE0
+    assert at(m, "AT+CSQ") == b""
+    assert at(m, "AT") == b""  # typed while the first is pending: waits its turn
+    assert tick(m, clock, 0.049) == b""
+    assert tick(m, clock, 0.001) == b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    assert tick(m, clock, 0.05) == b"\r\nOK\r\n"

@@ -28,7 +28,9 @@ interleave_urcs=False, ussd=None, utc_offset_hours=7.0, reset_replugs=False, nam
 - ``clock``: wall clock for SMS timestamps (SCTS) and logs; delays use the event loop.
 - ``timing``: :class:`Timing` or a dict of its fields (seconds): ``cmgs_delay`` 0.05,
   ``report_delay`` 0.3, ``cnma_timeout`` 5.0, ``ussd_delay`` 0.2, ``reboot_time`` 0.5,
-  ``ring_interval`` 2.0, ``dial_delay`` 0.1, ``answer_delay`` 0.5, ``ready_delay`` 0.05.
+  ``ring_interval`` 2.0, ``dial_delay`` 0.1, ``answer_delay`` 0.5, ``ready_delay`` 0.05,
+  ``command_delay`` 0.0 (every command line's final result comes that much later, as on
+  a real modem: widens the windows a crash test aims at).
 - ``require_cnma``: a ``+CMT`` / ``+CDS`` must be acknowledged with AT+CNMA (also when
   AT+CSMS=1); one is outstanding at a time; without an ack within ``cnma_timeout`` it is
   re-delivered. ``status_reports="cdsi"``: reports always go to the SIM (``+CDSI``).

@@ -147,6 +147,7 @@ class Timing:
     dial_delay: float = 0.1  # ATD -> alerting
     answer_delay: float = 0.5  # alerting -> the remote end answers / refuses
     ready_delay: float = 0.05  # PIN accepted -> SIM ready URCs and registration
+    command_delay: float = 0.0  # any command line -> its final result (a real modem: 5-100 ms)
 
     def update(self, **changes: float) -> None:
         names = {f.name for f in fields(self)}
@@ -653,10 +654,10 @@ class ModemMachine:
         try:
             cmds = _parse_line(text[2:])
         except _ParseError:
-            self._finish([], "ERROR")
+            self._answer([], "ERROR")
             return
         except _Final as final:
-            self._finish([], final.text)
+            self._answer([], final.text)
             return
         self._run_commands(cmds, [])
 
@@ -664,7 +665,7 @@ class ModemMachine:
         for index, cmd in enumerate(cmds):
             failure = self._take_failure(cmd.text)
             if failure is not None and cmd.name not in ("+CMGS", "+CMGW"):
-                self._finish(collected, failure)
+                self._answer(collected, failure)
                 return
             handler = getattr(self, "_at_" + _handler_name(cmd.name), None)
             if cmd.name in self.profile.vendor_ok:
@@ -672,21 +673,28 @@ class ModemMachine:
             elif cmd.name in VENDOR_COMMANDS and cmd.name not in self.profile.vendor_commands:
                 handler = None
             if handler is None:
-                self._finish(collected, "ERROR")
+                self._answer(collected, "ERROR")
                 return
             try:
                 result: list[str] = (
                     handler(cmd, failure) if cmd.name in ("+CMGS", "+CMGW") else handler(cmd)
                 )
             except _Final as final:
-                self._finish(collected, final.text)
+                self._answer(collected, final.text)
                 return
             if result is _DEFER:
                 if index + 1 < len(cmds):
                     log.info("sim_chain_truncated", modem=self.name, dropped=cmds[index + 1].text)
                 return
             collected.extend(result)
-        self._finish(collected, "OK")
+        self._answer(collected, "OK")
+
+    def _answer(self, lines: Sequence[str], final: str) -> None:
+        """The final result of a command line, after ``timing.command_delay``."""
+        if self.timing.command_delay > 0:
+            self._finish_later(self.timing.command_delay, lines, final)
+        else:
+            self._finish(lines, final)
 
     def _finish(self, lines: Sequence[str], final: str) -> None:
         """Write the information lines and the final result code; end the command."""

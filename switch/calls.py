@@ -110,6 +110,7 @@ class Call:
     answered_legs: set[str] = field(default_factory=set)
     kind: str = "inbound"  # inbound | agent_out | click
     transfer: Transfer | None = None
+    requeued_from: str | None = None  # the agent of a failed blind transfer, while queued
 
     @property
     def customer_side(self) -> str | None:
@@ -495,7 +496,12 @@ class CallService:
                 await self._cmd(call, "stop_play", call=call.caller_leg)
             await self._cmd(call, "bridge", a=call.caller_leg, b=leg)
             await self._start_recording(call, call.caller_leg)
-            await self._journey(call, "answered")
+            if call.requeued_from is not None:
+                # Back from a failed blind transfer: the journey shows who took it over.
+                previous, call.requeued_from = call.requeued_from, None
+                await self._journey(call, "transferred", agent=previous, target=agent_id)
+            else:
+                await self._journey(call, "answered")
             await self._save(call)
         elif call.kind == "click" and leg == call.caller_leg:
             # the agent picked up: now call the customer
@@ -835,6 +841,7 @@ class CallService:
             # Nobody talks to the customer any more: back into the agents' queue.
             call.state = "ringing"
             call.tried.clear()
+            call.requeued_from = xfer.from_agent
             await self._save(call)
             await self._start_ringing(call)
         else:

@@ -669,10 +669,12 @@ def test_transfer_to_an_agent_rebridges_the_caller_only_when_the_target_answers(
     assert {a["status"] for a in agents} <= {"wrap_up", "available"}
 
 
-def test_blind_transfer_to_a_number_through_the_trunk_and_bad_requests(xenv: Env) -> None:
+def test_blind_transfer_to_a_number_back_to_the_queue_when_refused_then_through(
+    xenv: Env,
+) -> None:
     env = xenv
     caller_rec = env.tmp / "caller.wav"
-    _, alice, caller, call_id = caller_on_alice(env, caller_rec)
+    bob_port, alice, caller, call_id = caller_on_alice(env, caller_rec)
     phones = [alice, caller]
     path = f"/api/v1/calls/{call_id}/transfer"
     try:
@@ -686,34 +688,61 @@ def test_blind_transfer_to_a_number_through_the_trunk_and_bad_requests(xenv: Env
             assert status == code and answer["error"]["code"] == error, (body, answer)
         status, answer = env.api("POST", "/api/v1/calls/cnope/transfer", {"agent": "bob"})
         assert status == 404, answer
-        far = phone(env.trunk + 1, "--auto-answer", "--tone", "1000")  # provider2's customer
-        phones.append(far)
+        bob = phone(bob_port, "--auto-answer", "--tone", "900")
+        far = phone(env.trunk + 1, "--tone", "1000")  # provider2's customer, answers by hand
+        phones += [bob, far]
         time.sleep(1.0)  # the caller talks to alice
+
+        # 1. Blind: alice is free at once; the number refuses, so the caller goes back
+        #    to the queue and bob (the available agent) takes the call.
         status, answer = env.api("POST", path, {"to": "017 000 999"})
         assert status == 202 and answer["transfer"]["to"] == PROVIDER2_NUMBER, answer
-        alice.wait_for("ended", timeout=10)  # blind: alice is free at once
+        alice.wait_for("ended", timeout=10)
         incoming = far.wait_for("incoming", timeout=10)
         assert any("85523900200" in h for h in incoming["headers"] if h.startswith("From"))
+        assert status_of(env, "alice") == "wrap_up"
+        far.send("hangup")  # 603 Decline
+        bob.wait_for("incoming", timeout=10)
+        call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["agent"] == "bob")
+        assert call["transfer"]["state"] == "failed", call
+        assert call["transfer"]["detail"] == f"{PROVIDER2_NUMBER} declined"
+        time.sleep(1.0)  # the caller talks to bob
+
+        # 2. bob transfers to the same number, answered this time.
+        status, answer = env.api("POST", path, {"to": PROVIDER2_NUMBER})
+        assert status == 202, answer
+        bob.wait_for("ended", timeout=10)
+        far.wait_for("incoming", timeout=10)
+        far.send("answer")
         call = env.wait_api(
             f"/api/v1/calls/{call_id}", lambda c: c["transfer"]["state"] == "completed"
         )
         assert call["agent"] is None and call["state"] == "answered"
-        assert status_of(env, "alice") in ("wrap_up", "available")
+        assert call["transfer"]["from_agent"] == "bob"
         time.sleep(1.5)
         far.send("hangup")
         caller.wait_for("ended", timeout=10)
     finally:
         for p in phones:
             p.close()
-    heard = tone_timeline(caller_rec, {"a": 700, "x": 1000, "c": 1200}).strip(".")
+    # The caller heard alice, then bob, then the number, never going back.
+    heard = tone_timeline(caller_rec, {"a": 700, "b": 900, "x": 1000, "c": 1200}).strip(".")
     assert heard.startswith("aaaa") and heard.endswith("xxxx"), heard
-    assert "a" not in heard[heard.index("x") :], heard
+    assert "a" not in heard[heard.index("bbbb") :] and "bbbb" in heard, heard
+    assert "b" not in heard[heard.index("xxxx") :], heard
 
     call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "ended")
     voice = voice_journey(env, call)
-    assert [e["kind"] for e in voice][-2:] == ["transferred", "call_ended"]
-    assert voice[-2]["agent"] == "alice" and voice[-2]["target"] == PROVIDER2_NUMBER
-    assert voice[-1]["cause"] == "target_hangup" and "agent" not in voice[-1]
+    assert [e["kind"] for e in voice] == [
+        "call_started",
+        "call_answered",
+        "transferred",
+        "transferred",
+        "call_ended",
+    ]
+    assert (voice[2]["agent"], voice[2]["target"]) == ("alice", "bob")  # via the queue
+    assert (voice[3]["agent"], voice[3]["target"]) == ("bob", PROVIDER2_NUMBER)
+    assert voice[4]["cause"] == "target_hangup" and "agent" not in voice[4]
     status, answer = env.api("POST", path, {"agent": "bob"})
     assert status == 409 and answer["error"]["code"] == "call_ended"
 

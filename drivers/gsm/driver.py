@@ -190,6 +190,7 @@ class Modem:
         self._serial: Any = None
         self._fd: int | None = None
         self._outbuf = bytearray()
+        self._port_dead: str | None = None  # why the open port stopped working
         self._trouble: asyncio.Future[str] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._reassembler = Reassembler(reassembly_timeout)
@@ -256,13 +257,15 @@ class Modem:
         """Own the port until cancelled; modem trouble is recovered from, never raised."""
         rounds = 0
         while True:
+            if self._trouble is not None and self._trouble.done():
+                self._trouble.exception()  # mark it retrieved: handled below
             self._trouble = asyncio.get_running_loop().create_future()
             loss = "port_lost"
             try:
                 if self._fd is None:
                     self._open()
                 else:
-                    self._reset_engine()
+                    self._reset_engine()  # re-init on the same port
                 await self._set("port_opened")
                 await self._initialise()
                 rounds = 0
@@ -276,14 +279,21 @@ class Modem:
                 self.log.warning("modem_port_lost", error=str(exc))
                 self._close()
             except (_Unresponsive, ChannelUnavailable, ProtocolError) as exc:
-                loss = "unresponsive"
-                self._error(f"unresponsive: {exc}")
-                self.log.warning("modem_unresponsive", error=str(exc), round=rounds + 1)
                 self._stop_tasks()
-                if rounds == 1 and self._fd is not None:
-                    await self._hard_reset()
-                if rounds >= 1:
+                if self._port_dead:  # the commands failed because the port went away
+                    self._error(f"port: {self._port_dead}")
+                    self.log.warning("modem_port_lost", error=self._port_dead)
                     self._close()
+                else:
+                    loss = "unresponsive"
+                    self._error(f"unresponsive: {exc}")
+                    self.log.warning("modem_unresponsive", error=str(exc), round=rounds + 1)
+                    # escalation: 1st round re-init on the same port; 2nd AT+CFUN=1,1 and
+                    # reopen; later rounds reopen the port (waiting for it to come back)
+                    if rounds == 1 and self._fd is not None:
+                        await self._hard_reset()
+                    if rounds >= 1:
+                        self._close()
             except Exception as exc:  # a bug of ours: log it, recover like a lost port
                 self._error(f"internal: {exc!r}")
                 self.log.error("modem_driver_error", error=repr(exc), exc_info=exc)
@@ -294,7 +304,10 @@ class Modem:
             await self._set(loss)
             if rounds >= MAX_ROUNDS:
                 await self._set("gave_up")
-            await asyncio.sleep(min(self.max_backoff, self.retry_delay * 2 ** min(rounds - 1, 8)))
+            await asyncio.sleep(self._backoff(rounds))
+
+    def _backoff(self, rounds: int) -> float:
+        return float(min(self.max_backoff, self.retry_delay * 2.0 ** min(max(rounds - 1, 0), 8)))
 
     async def _hard_reset(self) -> None:
         self.log.warning("modem_reset", command="AT+CFUN=1,1")
@@ -308,6 +321,7 @@ class Modem:
         ser = serial.Serial(self.config.port, self.config.baudrate, timeout=0)
         self._serial = ser
         self._fd = ser.fileno()
+        self._port_dead = None
         self._reset_engine()
         asyncio.get_running_loop().add_reader(self._fd, self._readable)
         self.log.info("modem_port_opened", port=self.config.port)
@@ -334,6 +348,7 @@ class Modem:
                 self._serial.close()
         self._serial = None
         self._fd = None
+        self._port_dead = None
 
     def _stop_tasks(self) -> None:
         for task in self._tasks:
@@ -371,6 +386,7 @@ class Modem:
 
     def _port_lost(self, why: str) -> None:
         self.log.warning("modem_port_error", error=why)
+        self._port_dead = why or "port lost"
         loop = asyncio.get_running_loop()
         if self._fd is not None:
             with contextlib.suppress(Exception):

@@ -747,6 +747,54 @@ def test_blind_transfer_to_a_number_back_to_the_queue_when_refused_then_through(
     assert status == 409 and answer["error"]["code"] == "call_ended"
 
 
+def test_click_to_call_transferred_while_the_agent_hangs_up_during_the_ring(xenv: Env) -> None:
+    env = xenv
+    alice_port, bob_port = free_ports(1), free_ports(1)
+    env.register("1001", "secret-1001", alice_port)
+    env.register("1002", "secret-1002", bob_port)
+    env.wait_api("/api/v1/agents", lambda ags: all(a["status"] == "available" for a in ags))
+    customer_rec = env.tmp / "customer.wav"
+    alice = phone(alice_port, "--auto-answer", "--tone", "700")
+    bob = phone(bob_port, "--tone", "900")
+    customer = phone(env.trunk, "--auto-answer", "--tone", "1200", "--record", str(customer_rec))
+    try:
+        status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": CALLER})
+        assert status == 202, body
+        call_id = body["id"]
+        env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "answered")
+        time.sleep(1.0)
+        status, body = env.api("POST", f"/api/v1/calls/{call_id}/transfer", {"agent": "bob"})
+        assert status == 202, body
+        bob.wait_for("incoming", timeout=10)
+        alice.send("hangup")  # alice leaves before bob answers: the customer waits for bob
+        alice.wait_for("ended", timeout=5)
+        call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["agent"] is None)
+        assert call["state"] == "answered" and call["transfer"]["state"] == "ringing"
+        assert customer.stats()["active"]
+        bob.send("answer")
+        call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["agent"] == "bob")
+        assert call["transfer"]["state"] == "completed", call
+        time.sleep(1.5)
+        bob.send("hangup")
+        customer.wait_for("ended", timeout=10)
+    finally:
+        for p in (alice, bob, customer):
+            p.close()
+    heard = tone_timeline(customer_rec, {"a": 700, "b": 900, "c": 1200}).strip(".")
+    assert heard.startswith("aaaa") and heard.endswith("bbbb"), heard
+    call = env.wait_api(f"/api/v1/calls/{call_id}", lambda c: c["state"] == "ended")
+    voice = voice_journey(env, call)
+    assert [e["kind"] for e in voice] == [
+        "call_started",
+        "call_answered",
+        "transferred",
+        "call_ended",
+    ]
+    assert voice[0]["direction"] == "out"
+    assert (voice[2]["agent"], voice[2]["target"]) == ("alice", "bob")
+    assert voice[3]["agent"] == "bob" and voice[3]["cause"] == "agent_hangup"
+
+
 # ---------------------------------------------------------------------------- trunk test
 
 

@@ -398,3 +398,118 @@ async def test_outgoing_call_dtmf_and_hangup(rig: Rig) -> None:
     await until(lambda: rig.sink.calls and rig.sink.calls[-1].kind == "ended")
     log = rig.sim.state()["call_log"][-1]
     assert log["dtmf"] == "12#" and log["number"] == "+85587654321"
+
+
+# ------------------------------------------------------------------ SIM, network, noise
+
+
+async def _start(
+    tmp_path: Path, config: dict[str, Any], **sim_options: Any
+) -> tuple[SimulatedModem, Modem, Sink, asyncio.Task[None]]:
+    link = tmp_path / "ttySIM0"
+    sim = SimulatedModem(link, profile="simcom", **sim_options)
+    await sim.start()
+    sink = Sink()
+    modem = Modem(
+        ModemConfig(id="m", port=str(link), profile="simcom", **config),
+        sink,
+        poll_interval=0.2,
+        retry_delay=0.1,
+        command_timeout=0.5,
+    )
+    return sim, modem, sink, asyncio.create_task(modem.run())
+
+
+async def _stop(sim: SimulatedModem, task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await sim.stop()
+
+
+async def test_configured_pin_unlocks_the_sim(tmp_path: Path) -> None:
+    sim, modem, _, task = await _start(tmp_path, {"pin": "1234"}, pin="1234")
+    try:
+        await until(lambda: modem.status().state == "ready")
+    finally:
+        await _stop(sim, task)
+
+
+async def test_wrong_pin_is_tried_once_and_reported(tmp_path: Path) -> None:
+    sim, modem, _, task = await _start(tmp_path, {"pin": "0000"}, pin="1234")
+    try:
+        await until(lambda: modem.status().state == "pin_required")
+        await asyncio.sleep(0.6)  # several polls: never a second try (the SIM would lock)
+        assert sim.state()["sim"] == "sim_pin"
+        assert sum('AT+CPIN="' in str(line) for line in sim.transcript()) == 1
+        checks = {c.name: c.status for c in await modem.diagnose()}
+        assert checks["pin"] == "fail"
+    finally:
+        await _stop(sim, task)
+
+
+async def test_no_sim_then_inserted(tmp_path: Path) -> None:
+    link = tmp_path / "ttySIM0"
+    sim = SimulatedModem(link, profile="simcom")
+    await sim.start()
+    sim.remove_sim()
+    sink = Sink()
+    modem = Modem(ModemConfig(id="m", port=str(link)), sink, poll_interval=0.2)
+    task = asyncio.create_task(modem.run())
+    try:
+        await until(lambda: modem.status().state == "no_sim")
+        with pytest.raises(ChannelUnavailable):
+            await modem.send_sms(SENDER, "x", reference=1)
+        sim.insert_sim()
+        await until(lambda: modem.status().state == "ready")
+    finally:
+        await _stop(sim, task)
+
+
+async def test_registration_denied_and_back(one: Rig) -> None:
+    one.sim.set_registration(3)
+    await until(lambda: one.modem.status().state == "denied")
+    assert not one.modem.status().registered
+    one.sim.set_registration(5)  # roaming counts as registered
+    await until(one.ready)
+    assert one.modem.status().registered
+
+
+async def test_signal_changes_are_reported(one: Rig) -> None:
+    one.sim.set_signal(31)
+    await until(lambda: one.modem.status().signal_dbm == -51)
+    one.sim.set_signal(99)
+    await until(lambda: one.modem.status().signal_dbm is None)
+    assert any(s.signal_dbm == -51 for s in one.sink.statuses)
+
+
+async def test_interleaved_urcs_and_garbage_do_not_lose_messages(tmp_path: Path) -> None:
+    rigs = _rig(tmp_path, "huawei", interleave_urcs=True)
+    r = await anext(rigs)
+    try:
+        r.sim.garbage(b"\r\n\x00\xffnoise\r\n")
+        sends = asyncio.gather(
+            *(r.modem.send_sms(SENDER, f"out {i} " * 30, reference=i) for i in range(3))
+        )
+        await r.sim.deliver_sms(SENDER, "in " * 100, order=[2, 1])
+        await r.sim.deliver_sms("+85511111111", "second")
+        refs = await sends
+        assert all(len(x) == 2 for x in refs)
+        await until(lambda: len(r.sink.sms) == 2)
+        assert sorted(s.text for s in r.sink.sms) == sorted(["in " * 100, "second"])
+        await until(lambda: r.used() == 0)
+        await until(lambda: len(r.sink.reports) == 6)
+    finally:
+        await rigs.aclose()
+
+
+async def test_storage_full_is_swept(tmp_path: Path) -> None:
+    rigs = _rig(tmp_path, "simcom", storage_size=3)
+    r = await anext(rigs)
+    try:
+        for i in range(6):
+            await r.sim.deliver_sms(SENDER, f"m{i}")
+        await until(lambda: len(r.sink.sms) == 6)
+        assert sorted(s.text for s in r.sink.sms) == [f"m{i}" for i in range(6)]
+        await until(lambda: r.used() == 0)
+    finally:
+        await rigs.aclose()

@@ -148,6 +148,8 @@ class _Call:
     direction: str
     announced: bool = False
     answered: bool = False
+    ringing: bool = False
+    hanging_up: bool = False  # ATH sent: whatever end URC follows is our own hangup
     rings: int = 0
 
 
@@ -484,6 +486,10 @@ class Modem:
         await self._set(imei=imei, manufacturer=manufacturer, model=model)
         if await self._sim_ready():
             await self._sim_setup()
+        if self._trouble is not None and self._trouble.done() and not self._port_dead:
+            # timeouts during set-up that it survived (a command the model ignores)
+            self._trouble = asyncio.get_running_loop().create_future()
+        self._timeouts = 0
 
     async def _sim_ready(self) -> bool:
         for _ in range(5):
@@ -647,7 +653,8 @@ class Modem:
             if self._call is not None:
                 self._emit_call("dialing")
         elif kind == "^CONF":
-            if self._call is not None:
+            if self._call is not None and not self._call.ringing:
+                self._call.ringing = True
                 self._emit_call("ringing")
         elif kind == "^CONN":
             if self._call is not None and not self._call.answered:
@@ -690,7 +697,7 @@ class Modem:
 
     def _ended(self, cause: str | None) -> None:
         if self._call is not None:
-            self._emit_call("ended", cause)
+            self._emit_call("ended", "local_hangup" if self._call.hanging_up else cause)
             self._call = None
 
     def _emit_call(self, kind: str, cause: str | None = None) -> None:
@@ -713,6 +720,9 @@ class Modem:
         elif 0 in stats and not call.answered:
             call.answered = True
             self._emit_call("answered")
+        elif 3 in stats and not call.ringing:  # alerting: the far end rings
+            call.ringing = True
+            self._emit_call("ringing")
 
     # ------------------------------------------------------------------ USSD
 
@@ -1023,6 +1033,8 @@ class Modem:
             self._emit_call("answered")
 
     async def hangup(self) -> None:
+        if self._call is not None:
+            self._call.hanging_up = True
         done = await self._q("ATH")
         if not done.ok:
             await self._q("AT+CHUP")

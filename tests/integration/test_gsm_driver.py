@@ -513,3 +513,15 @@ async def test_storage_full_is_swept(tmp_path: Path) -> None:
         await until(lambda: r.used() == 0)
     finally:
         await rigs.aclose()
+
+
+async def test_outgoing_call_rings_then_local_hangup(rig: Rig) -> None:
+    rig.sim.set_call_behaviour("*", "ring")
+    await rig.modem.dial("+85587654321")
+    await until(lambda: any(c.kind == "ringing" for c in rig.sink.calls), timeout=5)
+    await rig.modem.hangup()
+    await until(lambda: rig.sink.calls[-1].kind == "ended")
+    kinds = [c.kind for c in rig.sink.calls]
+    assert kinds[0] == "dialing" and "answered" not in kinds
+    assert rig.sink.calls[-1].cause == "local_hangup"
+    assert rig.sim.state()["call_log"][-1]["ended_at"] is not None

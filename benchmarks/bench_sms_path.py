@@ -24,7 +24,7 @@ from typing import Any
 
 from actors.clock import RealClock
 from drivers.gsm.simulator.terminal import RawTerminal
-from drivers.gsm.values import InboundSms
+from drivers.gsm.types import InboundSms
 from switch.config import parse_config
 from switch.core import Core
 from switch.sms import SmsService

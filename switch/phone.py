@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
 from switch.errors import Rejected
 
+# What people write in a phone number: digits, one leading +, spaces and the usual
+# separators. Letters, control characters, ';' or ',' (dial modifiers) are refused
+# instead of being silently dropped by phonenumbers.
+_WRITTEN = re.compile(r"\+?[0-9 ().\-/]+")
+
 
 def normalize_phone(raw: str, default_region: str) -> str:
     """E.164 (``+85512345678``) for ``raw``, read as national in ``default_region``."""
-    text = raw.strip()
-    if not text or len(text) > 32:
+    text = raw.strip(" ")
+    if not text or len(text) > 32 or not _WRITTEN.fullmatch(text):
         raise Rejected("invalid_phone", f"{raw!r} is not a phone number")
     try:
         number = phonenumbers.parse(text, default_region)

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +35,14 @@ from actors.sms_state import (
     on_sent,
     on_unavailable,
 )
-from drivers.gsm.gsm_modem import Modem
+from drivers.gsm.driver import Modem, SmsSendError
 from drivers.gsm.pdu import sms_parts_needed
 from drivers.gsm.simulator import SimulatedModem
-from drivers.gsm.values import (
+from drivers.gsm.types import (
     DeliveryReport,
     GsmCallEvent,
     InboundSms,
     ModemStatus,
-    SmsSendError,
 )
 from switch.config import ModemConfig
 from switch.core import Core
@@ -62,6 +61,11 @@ PART_NS = "smspart"
 MAX_TEXT = 1530  # 10 GSM-7 parts; longer texts are refused, not truncated
 RETRY_BACKOFF = 5.0
 UNAVAILABLE_RETRY = 5.0
+# A status report can beat the sender to the store: the network may confirm part 1 while
+# part 3 is still going out, before the references are recorded. Such reports wait here
+# (bounded, short-lived) for the message they belong to.
+EARLY_REPORTS_MAX = 256
+EARLY_REPORT_TTL = 120.0
 
 
 @dataclass
@@ -86,6 +90,7 @@ class SmsService:
         self.outbox: dict[str, OutgoingSms] = {}
         self._stopping = False
         self._lock = asyncio.Lock()
+        self._early: OrderedDict[tuple[str, int], tuple[float, DeliveryReport]] = OrderedDict()
 
     # ------------------------------------------------------------- lifecycle
 
@@ -207,9 +212,7 @@ class SmsService:
         async with self._lock:
             message_id = self.core.store.get(REF_NS, f"{modem_id}:{report.message_reference}")
             if message_id is None:
-                log.warning(
-                    "status_report_unmatched", modem_id=modem_id, mr=report.message_reference
-                )
+                self._hold_early(modem_id, report)
                 return
             record = self.core.store.get(MESSAGE_NS, str(message_id))
             if record is None:
@@ -231,6 +234,25 @@ class SmsService:
                 if new.status == "failed":
                     SMS_FAILED.labels(modem_id).inc()
                 log.info("sms_status", message_id=new.id, status=new.status, modem_id=modem_id)
+
+    def _hold_early(self, modem_id: str, report: DeliveryReport) -> None:
+        now = time.monotonic()
+        while self._early and next(iter(self._early.values()))[0] < now - EARLY_REPORT_TTL:
+            self._early.popitem(last=False)
+        key = (modem_id, report.message_reference)
+        self._early.pop(key, None)
+        self._early[key] = (now, report)
+        while len(self._early) > EARLY_REPORTS_MAX:
+            (_, lost_mr), _ = self._early.popitem(last=False)
+            log.warning("status_report_unmatched", modem_id=modem_id, mr=lost_mr)
+        log.info("status_report_early", modem_id=modem_id, mr=report.message_reference)
+
+    async def _apply_early(self, new: OutgoingSms) -> None:
+        now = time.monotonic()
+        for ref in new.references:
+            held = self._early.pop((new.modem, ref), None) if ref is not None else None
+            if held is not None and held[0] >= now - EARLY_REPORT_TTL:
+                await self.status_report(new.modem, held[1])
 
     async def modem_status(self, status: ModemStatus) -> None:
         self.statuses[status.modem_id] = status
@@ -433,6 +455,8 @@ class SmsService:
                 puts.append(Put(REF_NS, f"{new.modem}:{ref}", new.id))
         async with self._lock:
             await self.core.store.write(Write(puts=tuple(puts)))
+        if self._early:
+            await self._apply_early(new)
         log.info(
             "sms_status",
             message_id=new.id,

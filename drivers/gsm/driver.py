@@ -468,6 +468,12 @@ class Modem:
     # ------------------------------------------------------------ initialise
 
     async def _initialise(self) -> None:
+        # A "> " prompt left open (a switch killed in the middle of AT+CMGS, a Ctrl-Z lost
+        # on the line) swallows every command as PDU text: ESC leaves it without sending,
+        # and an idle modem ignores ESC and the empty line.
+        self._outbuf += b"\x1b\r"
+        self._flush()
+        await asyncio.sleep(0.05)
         probe = min(2.0, self.command_timeout)
         for _ in range(3):
             try:

@@ -1,14 +1,13 @@
-"""The modem driver's public names (``Modem`` lives in :mod:`drivers.gsm.gsm_modem`)."""
+"""The modem driver's public names (``Modem`` lives in :mod:`drivers.gsm.driver`)."""
 
-from drivers.gsm.gsm_modem import Modem
-from drivers.gsm.values import (
+from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm.types import (
     Check,
     DeliveryReport,
     GsmCallEvent,
     InboundSms,
     ModemSink,
     ModemStatus,
-    SmsSendError,
 )
 
 __all__ = [

@@ -7,6 +7,7 @@ what the core was handed, and what the SIM/simulator holds afterwards.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm.pdu import encode_submit
 from drivers.gsm.simulator import SimulatedModem
 from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundSms, ModemStatus
 from switch.config import ModemConfig
@@ -192,6 +194,36 @@ async def test_sweep_at_start_delivers_what_the_sim_already_holds(tmp_path: Path
             assert sorted(s.text for s in sink.sms) == sorted(
                 ["stored while the switch was down", "y" * 300]
             )
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await sim.stop()
+
+
+async def test_prompt_left_open_by_a_killed_predecessor_is_left(tmp_path: Path) -> None:
+    """The previous owner died between AT+CMGS and the Ctrl-Z: nothing must go out."""
+    link = tmp_path / "ttySIM0"
+    sim = SimulatedModem(link, profile="huawei")
+    await sim.start()
+    try:
+        pdu = encode_submit(SENDER, "half sent", reference=1)[0]
+        fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, f"AT+CMGS={pdu.tpdu_length}\r".encode())
+            await asyncio.sleep(0.2)
+            os.write(fd, pdu.hex[:10].encode())  # killed mid-PDU
+        finally:
+            os.close(fd)
+        sink = Sink()
+        modem = Modem(
+            ModemConfig(id="m", port=str(link), profile="huawei"), sink, command_timeout=0.5
+        )
+        task = asyncio.create_task(modem.run())
+        try:
+            await until(lambda: modem.status().state == "ready", timeout=5.0)
+            assert sim.sent == []
+            assert [s.state for s in sink.statuses if s.state == "failed"] == []
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

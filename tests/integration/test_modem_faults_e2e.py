@@ -240,13 +240,6 @@ def test_unplug_replug_back_to_ready_and_the_queued_sms_goes_out(env: Env) -> No
     assert modem["imei"] == "861234567890123" and modem["registered"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="driver (drivers/gsm/gsm_modem.py): after a modem stopped answering, the "
-    "re-initialisation's first AT never times out (AtEngine.check_timeouts is only driven "
-    "by the _tick task, which runs in _serve, not during _initialise), so the modem stays "
-    "'initialising' forever once it answers again",
-)
 def test_modem_that_stops_answering_leaves_ready_and_comes_back(env: Env) -> None:
     to = "+85512000431"
     env.gsm1.client.request_sync("set_unresponsive", value=True)

@@ -314,13 +314,6 @@ def test_permanent_submit_error_fails_without_retrying(env: Env) -> None:
     assert "21" in final["error"] or "CMS" in final["error"], final
 
 
-PHONE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="switch/phone.py normalize_phone lets phonenumbers drop trailing junk "
-    "(control characters, '; ...', 'ext. 5'): accepted as +85512345678 instead of a 4xx. "
-    "Safe (only the E.164 result reaches the modem) but not the contract.",
-)
-
 BAD_INPUT: dict[str, Any] = {
     "missing_text": {"to": "+85512345678"},
     "empty_text": {"to": "+85512345678", "text": ""},
@@ -332,13 +325,10 @@ BAD_INPUT: dict[str, Any] = {
     "semicolon_at_in_number": {"to": "012345678;AT+CFUN=0", "text": "hello"},
     "esc_in_number": {"to": "+855\x1b12345678", "text": "hello"},
     "ctrl_z_inside_number": {"to": "+855123\x1a45678", "text": "hello"},
-    "ctrl_z_after_number": pytest.param(
-        {"to": "+85512345678\x1a", "text": "hello"}, marks=PHONE_BUG
-    ),
-    "crlf_after_number": pytest.param({"to": "+85512345678\r\n", "text": "hello"}, marks=PHONE_BUG),
-    "semicolon_after_number": pytest.param(
-        {"to": "+85512345678 ;", "text": "hello"}, marks=PHONE_BUG
-    ),
+    "ctrl_z_after_number": {"to": "+85512345678\x1a", "text": "hello"},
+    "crlf_after_number": {"to": "+85512345678\r\n", "text": "hello"},
+    "semicolon_after_number": {"to": "+85512345678 ;", "text": "hello"},
+    "extension_after_number": {"to": "+85512345678 ext. 5", "text": "hello"},
     "unknown_modem": {"to": "+85512345678", "text": "hello", "modem": "gsm9"},
     "unknown_channel": {"to": "+85512345678", "text": "hello", "channel": "fax"},
     "unknown_field": {"to": "+85512345678", "text": "hello", "priority": 1},
@@ -407,12 +397,6 @@ def test_no_injection_text_travels_only_inside_the_pdu(env: Env, text: str) -> N
     assert state["cfun"] == 1 and state["powered"], "the modem was switched off"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="switch/sms.py drops a status report whose reference is not yet recorded "
-    "(references are committed only after the last part's +CMGS): log "
-    "status_report_unmatched, message stuck at 'sent'",
-)
 def test_reports_arriving_before_the_last_part_is_sent_still_count(env: Env) -> None:
     """Real networks report part 1 while part 3 is still being submitted."""
     to = "+85512000205"

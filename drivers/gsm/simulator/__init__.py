@@ -23,7 +23,8 @@ In-process use (asyncio)
 imsi="456061234567890", operator="Smart", mccmnc="45606", csq=20, smsc="+85512000000",
 storage_size=10, profile="huawei"|"simcom"|"quectel", pin=None, own_number=None,
 clock=time.time, timing=None, require_cnma=True, status_reports="cnmi"|"cdsi",
-interleave_urcs=False, ussd=None, utc_offset_hours=7.0, reset_replugs=False, name=None)``
+interleave_urcs=False, ussd=None, utc_offset_hours=7.0, reset_replugs=False, name=None,
+transcript_lines=500)``
 
 - ``clock``: wall clock for SMS timestamps (SCTS) and logs; delays use the event loop.
 - ``timing``: :class:`Timing` or a dict of its fields (seconds): ``cmgs_delay`` 0.05,
@@ -68,7 +69,8 @@ Methods (sync unless marked; call them from the loop's thread):
 - Calls: ``incoming_call(number, *, ring_for=None) -> call id``, ``remote_hangup(call_id=
   None)``, ``remote_answer(call_id=None)``, ``set_call_behaviour(number|"*",
   "answer"|"busy"|"no_answer"|"reject"|"ring", *, delay=None)`` for ATD.
-- Views: ``state() -> dict`` (below), ``sent`` (list of parts), ``transcript()``.
+- Views: ``state() -> dict`` (below), ``sent`` (list of parts), ``transcript()`` (the
+  last ``transcript_lines`` lines, each ``{"at": wall time, "dir", "text"}``).
 
 ``state()`` keys: ``profile imei iccid imsi powered booting responsive plugged link
 device sim ("ready"|"sim_pin"|"sim_puk"|"not_inserted") registration csq cfun smsc

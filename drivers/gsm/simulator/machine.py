@@ -445,6 +445,7 @@ class ModemMachine:
         ussd: Mapping[str, UssdReply] | None = None,
         utc_offset_hours: float = 7.0,
         name: str = "sim",
+        transcript_lines: int = TRANSCRIPT_LINES,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; known: {sorted(PROFILES)}")
@@ -504,7 +505,9 @@ class ModemMachine:
             "commands": 0,
             "swallowed_bytes": 0,
         }
-        self.transcript: deque[tuple[float, str, str]] = deque(maxlen=TRANSCRIPT_LINES)
+        if transcript_lines < 1:
+            raise ValueError("transcript_lines must be >= 1")
+        self.transcript: deque[tuple[float, str, str]] = deque(maxlen=transcript_lines)
 
         # --- fault knobs ---
         self.powered = True

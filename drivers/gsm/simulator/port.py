@@ -73,6 +73,7 @@ class SimulatedModem:
         utc_offset_hours: float = 7.0,
         reset_replugs: bool = False,
         name: str | None = None,
+        transcript_lines: int = 500,
     ) -> None:
         self.link_path = Path(link_path)
         if isinstance(timing, Mapping):
@@ -107,6 +108,7 @@ class SimulatedModem:
             ussd=table,
             utc_offset_hours=utc_offset_hours,
             name=name or self.link_path.name,
+            transcript_lines=transcript_lines,
         )
         self.reset_replugs = reset_replugs
         if reset_replugs:

@@ -19,10 +19,16 @@ with ``sip:<number in the trunk's format>@<trunk host>:<trunk port>``.
 
 :class:`KamailioSupervisor` runs ``kamailio -DD -E -f <cfg> -Y <rundir> -m <shm_mb> -M 8``
 in its own process group, forwards its log lines to structlog, and declares it up when
-the SIP port answers an OPTIONS. A Kamailio that exits on its own is restarted with a
-backoff (0.5 s doubling to ``max_backoff``; reset after a minute up), each restart
-counted in ``restarts``. A start that fails raises :class:`ChannelUnavailable` with
-Kamailio's own error lines (and those of ``kamailio -c``).
+the SIP port answers an OPTIONS. Kamailio must not outlive the switch: the main process
+gets ``PR_SET_PDEATHSIG`` (SIGKILL when the switch dies, even by ``kill -9``), and before
+every spawn the processes still running this run directory's config (the forked
+children of a Kamailio whose switch was killed) are killed, so that the SIP port is ours
+and the OPTIONS that says "up" is answered by the Kamailio just started.
+
+A Kamailio that exits on its own is restarted with a backoff (0.5 s doubling to
+``max_backoff``; reset after a minute up), each restart counted in ``restarts``. A
+start that fails raises :class:`ChannelUnavailable` with Kamailio's own error lines (and
+those of ``kamailio -c``).
 
 Queries go over Kamailio's JSON-RPC datagram socket (``<rundir>/kamailio_rpc.sock``);
 ``kamcmd -s unix:<rundir>/kamailio_ctl`` works for people (and :meth:`kamcmd`).
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import ipaddress
 import itertools
@@ -58,6 +65,7 @@ __all__ = [
     "CTL_SOCKET",
     "RPC_SOCKET",
     "KamailioSupervisor",
+    "kamailio_processes",
     "render_kamailio_config",
     "sip_options",
     "worker_addresses",
@@ -504,6 +512,7 @@ class KamailioSupervisor:
         ]
 
     async def _spawn_and_wait(self) -> None:
+        await self._kill_orphans()
         for path in (self.ctl_socket, self.rpc_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -516,6 +525,7 @@ class KamailioSupervisor:
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
                 cwd=str(self.rundir),
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise ChannelUnavailable(f"cannot run {self.sip.kamailio}: {exc}") from None
@@ -544,6 +554,21 @@ class KamailioSupervisor:
         why = "did not answer" if alive else f"exited with status {proc.returncode}"
         self.log.error("kamailio_start_failed", why=why, errors=detail[-4000:])
         raise ChannelUnavailable(f"Kamailio {why} at start:\n{detail}".rstrip())
+
+    async def _kill_orphans(self) -> None:
+        """Kill what an earlier switch (killed hard) left running on our config."""
+        pids = kamailio_processes(self.cfg_path)
+        if not pids:
+            return
+        self.log.warning("kamailio_orphans_killed", pids=pids)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            if not kamailio_processes(self.cfg_path):
+                return
+            await asyncio.sleep(0.02)
+        raise ChannelUnavailable(f"Kamailio processes {pids} on {self.cfg_path} do not die")
 
     async def check_config(self) -> list[str]:
         """``kamailio -c`` on the rendered file: its error lines (empty when valid)."""
@@ -788,6 +813,34 @@ def _socket_dir(rundir: Path) -> Path:
         raise ChannelUnavailable(f"{short} belongs to another user")
     os.chmod(short, 0o700)
     return short
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGKILL it when its parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def kamailio_processes(cfg_path: Path) -> list[int]:
+    """Live processes running ``kamailio ... -f cfg_path`` (Kamailio's forked children
+    keep the main process's command line)."""
+    wanted = os.fsencode(cfg_path)
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith(b"kamailio"):
+            continue
+        if any(a == b"-f" and b == wanted for a, b in itertools.pairwise(argv)):
+            found.append(int(entry))
+    return sorted(found)
 
 
 async def _exited(proc: asyncio.subprocess.Process) -> int:

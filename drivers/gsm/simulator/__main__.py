@@ -6,7 +6,8 @@
         [--smsc +85512000000] [--options '{"timing": {"cnma_timeout": 1.0}}']
 
 Prints one JSON line on stdout once the link and the control socket exist
-(``{"ready": true, "link": ..., "device": "/dev/pts/N", "control": ..., "pid": ...}``),
+(``{"ready": true, "link": ..., "device": "/dev/pts/N", "control": ..., "pid": ...,
+"audio": "<link>.audio" | null}``),
 then logs JSON lines on stderr. SIGTERM / SIGINT or the ``shutdown`` op stop it cleanly
 (link and socket removed); SIGKILL leaves them behind like any crash.
 """
@@ -80,6 +81,7 @@ async def run(args: argparse.Namespace) -> int:
         "device": modem.device,
         "control": str(server.path),
         "pid": os.getpid(),
+        "audio": str(modem.audio_link_path) if modem.audio is not None else None,
     }
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()

@@ -176,6 +176,31 @@ async def _op_set_call_behaviour(m: SimulatedModem, p: dict[str, Any]) -> dict[s
     return {}
 
 
+def _number(params: dict[str, Any], key: str, *, required: bool = True) -> float | None:
+    value = params.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key!r} must be a number")
+    return float(value)
+
+
+async def _op_audio_power(m: SimulatedModem, p: dict[str, Any]) -> dict[str, Any]:
+    hz = _number(p, "hz")
+    assert hz is not None
+    return m.audio_power(hz, _number(p, "seconds", required=False))
+
+
+async def _op_set_audio_tone(m: SimulatedModem, p: dict[str, Any]) -> dict[str, Any]:
+    hz = _number(p, "hz")
+    assert hz is not None
+    amplitude = p.get("amplitude")
+    if amplitude is not None and (isinstance(amplitude, bool) or not isinstance(amplitude, int)):
+        raise ValueError("'amplitude' must be an integer")
+    m.set_audio_tone(hz, amplitude)
+    return {}
+
+
 async def _op_transcript(m: SimulatedModem, p: dict[str, Any]) -> dict[str, Any]:
     return {"lines": m.transcript()}
 
@@ -207,6 +232,8 @@ OPS: dict[str, Handler] = {
     "remote_answer": _op_remote_answer,
     "set_call_behaviour": _op_set_call_behaviour,
     "transcript": _op_transcript,
+    "audio_power": _op_audio_power,
+    "set_audio_tone": _op_set_audio_tone,
     "ping": _op_ping,
 }
 """Every control op; "shutdown" is handled by the server itself."""
@@ -458,6 +485,19 @@ class SimulatorClient:
     ) -> None:
         await self.request("set_call_behaviour", number=number, behaviour=behaviour, delay=delay)
 
+    async def audio_power(self, hz: float, seconds: float | None = None) -> dict[str, Any]:
+        """``{"hz", "power", "rms", "frames_received", "active"}`` of what the modem heard."""
+        params: dict[str, Any] = {"hz": hz}
+        if seconds is not None:
+            params["seconds"] = seconds
+        return await self.request("audio_power", **params)
+
+    async def set_audio_tone(self, hz: float, amplitude: int | None = None) -> None:
+        params: dict[str, Any] = {"hz": hz}
+        if amplitude is not None:
+            params["amplitude"] = amplitude
+        await self.request("set_audio_tone", **params)
+
     async def transcript(self) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = (await self.request("transcript"))["lines"]
         return lines
@@ -591,6 +631,11 @@ class SimulatorProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def audio_link(self) -> Path:
+        """The voice port's path (``<link>.audio``; it exists with ``{"audio": true}``)."""
+        return self.link.with_name(f"{self.link.name}.audio")
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -11,6 +11,13 @@ the same symlink at it.
 
 Each entry point (bytes read, a timer, a knob) runs the machine, then writes what it
 produced and re-arms one loop timer for the machine's next deadline.
+
+With ``audio=True`` a second pty is the modem's voice port (``<link>.audio``, the
+symlink created and removed with the AT port's): while the machine has an active call
+the shell runs :class:`drivers.gsm.simulator.audio.CallAudio` on it (the remote
+party's tone out every 20 ms, what the driver side writes in); its own loop timer paces
+the frames. Frames the reader does not take (nobody has the port open) are dropped
+once a few are pending, as a modem's buffer would overflow.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import termios
 import time
 import tty
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from drivers.gsm.simulator.audio import CallAudio
 from drivers.gsm.simulator.machine import (
     CallBehaviour,
     ModemMachine,
@@ -44,6 +53,7 @@ __all__ = ["SimulatedModem"]
 log = structlog.get_logger("gsm.simulator")
 
 MAX_PENDING_OUTPUT = 1 << 20  # bytes nobody reads (port closed, buffer full) beyond this drop
+MAX_PENDING_AUDIO_FRAMES = 10  # voice frames waiting for the reader beyond this drop
 
 
 class SimulatedModem:
@@ -74,6 +84,9 @@ class SimulatedModem:
         reset_replugs: bool = False,
         name: str | None = None,
         transcript_lines: int = 500,
+        audio: bool = False,
+        audio_tone_hz: float = 1000.0,
+        audio_amplitude: int = 8000,
     ) -> None:
         self.link_path = Path(link_path)
         if isinstance(timing, Mapping):
@@ -123,6 +136,19 @@ class SimulatedModem:
         self._timer_due: float | None = None
         self._started = False
         self._control: ControlServer | None = None
+        # --- voice port (audio=True) ---
+        self.audio: CallAudio | None = None
+        if audio:
+            self.audio = CallAudio(
+                now=self._monotonic, tone_hz=audio_tone_hz, amplitude=audio_amplitude
+            )
+        self.audio_link_path = self.link_path.with_name(f"{self.link_path.name}.audio")
+        self._audio_master: int | None = None
+        self._audio_slave: int | None = None
+        self._audio_pts: str | None = None
+        self._audio_out = bytearray()
+        self._audio_timer: asyncio.TimerHandle | None = None
+        self.audio_frames_dropped = 0
 
     # ------------------------------------------------------------- lifecycle
 
@@ -138,6 +164,11 @@ class SimulatedModem:
     def device(self) -> str | None:
         """The pty slave the symlink points to now (``/dev/pts/N``), None when unplugged."""
         return self._pts
+
+    @property
+    def audio_device(self) -> str | None:
+        """The voice port's pty slave (``/dev/pts/M``); None without audio or unplugged."""
+        return self._audio_pts
 
     async def start(self) -> None:
         """Open the pty and create the symlink; the modem is then powered and idle."""
@@ -173,6 +204,7 @@ class SimulatedModem:
             return
         self._started = False
         self._close_pty()
+        self._sync_audio()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -191,20 +223,28 @@ class SimulatedModem:
             return self._loop.time()
         return time.monotonic()
 
-    def _open_pty(self) -> None:
+    @staticmethod
+    def _new_pty(link: Path) -> tuple[int, int, str]:
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no line editing, no CR/LF translation
         os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self._pts = os.ttyname(slave)
-        self.link_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.link_path.with_name(f".{self.link_path.name}.{os.getpid()}.tmp")
+        pts = os.ttyname(slave)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        os.symlink(self._pts, tmp)
-        os.replace(tmp, self.link_path)  # atomic: the path never dangles half-made
+        os.symlink(pts, tmp)
+        os.replace(tmp, link)  # atomic: the path never dangles half-made
+        return master, slave, pts
+
+    def _open_pty(self) -> None:
+        self._master, self._slave, self._pts = self._new_pty(self.link_path)
         assert self._loop is not None
-        self._loop.add_reader(master, self._on_readable)
+        self._loop.add_reader(self._master, self._on_readable)
+        if self.audio is not None:
+            master, slave, pts = self._new_pty(self.audio_link_path)
+            self._audio_master, self._audio_slave, self._audio_pts = master, slave, pts
+            self._loop.add_reader(master, self._on_audio_readable)
 
     def _close_pty(self) -> None:
         if self._master is None:
@@ -224,6 +264,18 @@ class SimulatedModem:
         self._master = self._slave = None
         self._pts = None
         self._outbuf.clear()
+        if self._audio_master is not None:
+            self._loop.remove_reader(self._audio_master)
+            with contextlib.suppress(OSError):
+                if os.readlink(self.audio_link_path) == self._audio_pts:
+                    self.audio_link_path.unlink()
+            for fd in (self._audio_master, self._audio_slave):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._audio_master = self._audio_slave = None
+            self._audio_pts = None
+            self._audio_out.clear()
 
     # ------------------------------------------------------------------ I/O
 
@@ -277,6 +329,7 @@ class SimulatedModem:
                 del self._outbuf[:dropped]
                 log.warning("sim_output_dropped", modem=self.machine.name, bytes=dropped)
             self._flush()
+        self._sync_audio()
         if self._loop is None or not self._started:
             return
         due = self.machine.next_deadline()
@@ -288,6 +341,95 @@ class SimulatedModem:
         self._timer_due = due
         if due is not None:
             self._timer = self._loop.call_at(due, self._on_timer)
+
+    # ------------------------------------------------------------ voice port
+
+    def _sync_audio(self) -> None:
+        """Start the voice stream when a call is active (and the port is there), stop it
+        otherwise; write the frames that are due and arm the audio timer."""
+        audio = self.audio
+        if audio is None:
+            return
+        talking = (
+            self._started
+            and self._audio_master is not None
+            and self.machine.powered
+            and any(c.state == "active" for c in self.machine.calls)
+        )
+        if talking and not audio.active:
+            self._flush_audio_port()
+            audio.start()
+            log.info("sim_audio_started", modem=self.machine.name, tone_hz=audio.tone_hz)
+        elif not talking and audio.active:
+            audio.stop()
+            self._audio_out.clear()
+            log.info(
+                "sim_audio_stopped",
+                modem=self.machine.name,
+                frames_sent=audio.frames_sent,
+                frames_received=audio.frames_received,
+            )
+        self._audio_tick()
+
+    def _flush_audio_port(self) -> None:
+        """Forget stale audio both ways (what piled up in the pty between calls)."""
+        self._audio_out.clear()
+        if self._audio_slave is not None:
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcflush(self._audio_slave, termios.TCIOFLUSH)
+        if self._audio_master is not None:
+            with contextlib.suppress(OSError):
+                while os.read(self._audio_master, 65536):
+                    pass
+
+    def _audio_tick(self) -> None:
+        audio = self.audio
+        if self._audio_timer is not None:
+            self._audio_timer.cancel()
+            self._audio_timer = None
+        if audio is None or not audio.active or self._audio_master is None:
+            return
+        frames = audio.frames_due()
+        if frames:
+            self._audio_out += frames
+            self._write_audio()
+        due = audio.next_deadline()
+        if due is not None and self._loop is not None:
+            self._audio_timer = self._loop.call_at(due, self._audio_tick)
+
+    def _write_audio(self) -> None:
+        assert self.audio is not None
+        frame = self.audio.format.frame_bytes
+        limit = MAX_PENDING_AUDIO_FRAMES * frame
+        if len(self._audio_out) > limit:
+            # drop whole frames from the tail: what is left keeps the frame alignment
+            excess = (len(self._audio_out) - limit + frame - 1) // frame
+            del self._audio_out[-excess * frame :]
+            self.audio_frames_dropped += excess
+        while self._audio_out and self._audio_master is not None:
+            try:
+                n = os.write(self._audio_master, self._audio_out)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                log.warning("sim_audio_write_failed", modem=self.machine.name, error=str(exc))
+                self._audio_out.clear()
+                break
+            del self._audio_out[:n]
+
+    def _on_audio_readable(self) -> None:
+        if self._audio_master is None:
+            return
+        try:
+            data = os.read(self._audio_master, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return
+            raise
+        if data and self.audio is not None:
+            self.audio.receive_data(data)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -330,7 +472,7 @@ class SimulatedModem:
         """
         self.machine.power_off()
         self._close_pty()
-        self._pump()
+        self._pump()  # (stops the voice stream: the port is gone)
         log.info("sim_unplugged", modem=self.machine.name, link=str(self.link_path))
 
     def replug(self) -> None:
@@ -465,6 +607,25 @@ class SimulatedModem:
         kind: str = self._run(lambda: self.machine.deliver_raw_pdu(pdu, mode=mode))
         return kind
 
+    def set_audio_tone(self, tone_hz: float, amplitude: int | None = None) -> None:
+        """What the remote party says from now on (a sine of ``tone_hz``)."""
+        if self.audio is None:
+            raise ValueError("this simulated modem has no voice port (audio=False)")
+        self.audio.set_tone(tone_hz, amplitude)
+
+    def audio_power(self, hz: float, seconds: float | None = None) -> dict[str, Any]:
+        """What the modem heard in the current (or last) call: Goertzel power of ``hz``
+        over the last ``seconds`` (all kept audio if None), RMS and frame counts."""
+        if self.audio is None:
+            raise ValueError("this simulated modem has no voice port (audio=False)")
+        return {
+            "hz": hz,
+            "power": self.audio.power(hz, seconds),
+            "rms": self.audio.rms(seconds),
+            "frames_received": self.audio.frames_received,
+            "active": self.audio.active,
+        }
+
     # ------------------------------------------------------------------ views
 
     def state(self) -> dict[str, Any]:
@@ -473,6 +634,16 @@ class SimulatedModem:
         snap["link"] = str(self.link_path)
         snap["device"] = self._pts
         snap["plugged"] = self.plugged
+        if self.audio is None:
+            snap["audio"] = {"enabled": False}
+        else:
+            snap["audio"] = {
+                "enabled": True,
+                "link": str(self.audio_link_path),
+                "device": self._audio_pts,
+                "frames_dropped": self.audio_frames_dropped,
+                **self.audio.snapshot(),
+            }
         return snap
 
     @property

@@ -73,6 +73,8 @@ COMMANDS: Final[dict[str, _Spec]] = {
     "hangup": {"call": (str, True), "code": (int, False)},
     "transfer": {"call": (str, True), "uri": (str, True)},
     "stats": {"call": (str, True)},
+    "pcm_bridge": {"call": (str, True), "path": (str, True)},
+    "pcm_unbridge": {"call": (str, True)},
     "reserve": {"seconds": (float, False)},
     "release": {},
     "shutdown": {},
@@ -176,6 +178,8 @@ def check_command(cmd: Command) -> str | None:
         not cmd.args["digits"] or not set(cmd.args["digits"]) <= DTMF_DIGITS
     ):
         return "send_dtmf: digits must be a non-empty string of 0-9 * # A-D"
+    if cmd.op == "pcm_bridge" and not cmd.args["path"].startswith("/"):
+        return "pcm_bridge: path must be an absolute path to the modem's PCM port"
     if cmd.op in ("reject", "hangup") and "code" in cmd.args and not 400 <= cmd.args["code"] < 700:
         return f"{cmd.op}: code must be a SIP final failure code (400-699)"
     return None

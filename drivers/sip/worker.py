@@ -34,6 +34,14 @@ Audio: the conference bridge runs at 8 kHz mono. ``bridge`` connects two legs bo
 ``play`` connects a WAV player to one leg, ``record_start`` connects the leg, its bridged
 peers and its player to a WAV recorder (the mix of the conversation). The wanted
 connections are recomputed from that state after every change and applied as a diff.
+
+GSM voice: ``pcm_bridge`` opens a modem's raw PCM port (a serial device or a pty) and
+connects it to a leg both ways through an ``AudioMediaPort`` (``drivers.sip.pcm``): what
+the SIP party says goes to the modem, what the modem sends goes to the SIP party
+(silence when nothing came). Its callbacks run on the conference clock thread and only
+do non-blocking I/O on that fd. ``pcm_unbridge`` or the leg's end closes the port and
+reports the frame counts (in the reply, and as ``pcm`` in the ``ended`` event); the
+port object itself is destroyed a few ticks later, once the bridge has let go of it.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from typing import Any
 
 import structlog
 
+from drivers.sip.pcm import PcmLink, check_pcm_path, pcm_media_format, pcm_port_class
 from drivers.sip.protocol import (
     VERSION,
     Command,
@@ -72,6 +81,7 @@ pj: Any = None  # the pjsua2 module, loaded dynamically in main() (no type stubs
 WORKER_VERSION = f"{VERSION}.1"
 CLOCK_RATE = 8000
 RTP_PORT_RANGE = 50
+PCM_RELEASE_DELAY = 0.2  # s an unbridged PCM port is kept alive (the bridge lets go)
 _PJ_LOG_LEVELS = {"debug": 4, "info": 2, "warning": 1, "error": 1}
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -147,6 +157,7 @@ class Leg:
     recorder: Any = None
     record_path: str | None = None
     ended: bool = False
+    pcm: Any = None  # PcmPort bridging the leg with a modem's PCM port
     account_key: str = ""  # the from_user whose pjsua2 Account placed an outgoing leg
 
 
@@ -255,6 +266,8 @@ class Worker:
         self.graveyard: list[Any] = []  # Calls that ended: released after the pump
         self.rejected: list[Any] = []  # busy-rejected Calls, held until DISCONNECTED
         self.dead_players: list[Any] = []
+        self.dead_pcm: list[tuple[Any, float]] = []  # (PcmPort, release time)
+        self._pcm_class: type | None = None
         self.closing: list[tuple[str, str, float]] = []  # (leg, WAV path, give-up time)
         self.connections: set[tuple[int, int]] = set()
         self.media: dict[int, Any] = {}  # conference slot -> a leg's AudioMedia
@@ -435,6 +448,9 @@ class Worker:
                 self.emit("play_done", {"call": leg.id})
         if self.dead_players:
             self.dead_players.clear()
+        if self.dead_pcm:
+            now = time.monotonic()
+            self.dead_pcm = [(p, t) for p, t in self.dead_pcm if t > now]
         if self.closing:
             self._finish_recordings(time.monotonic())
 
@@ -491,6 +507,10 @@ class Worker:
         self.dead_players.clear()
         self.media.clear()
         self.port_objs.clear()
+        deadline = time.monotonic() + PCM_RELEASE_DELAY
+        while self.dead_pcm and time.monotonic() < deadline:
+            self.ep.libHandleEvents(self.pump_ms)
+        self.dead_pcm.clear()
         for _ in range(5):  # let the conference drop the removed ports (asynchronous)
             self.ep.libHandleEvents(self.pump_ms)
         self._finish_recordings(time.monotonic(), force=True)
@@ -687,6 +707,8 @@ class Worker:
     def cmd_stats(self, call: str) -> dict[str, Any]:
         leg = self._leg(call)
         out: dict[str, Any] = {"answered": leg.answered, "media": leg.port is not None}
+        if leg.pcm is not None:
+            out["pcm"] = leg.pcm.link.stats()
         if leg.port is not None:
             try:
                 st = leg.call.getStreamStat(0)
@@ -702,6 +724,49 @@ class Worker:
                 out["heard_level"] = int(media.getTxLevel())
                 out["sent_level"] = int(media.getRxLevel())
         return out
+
+    def cmd_pcm_bridge(self, call: str, path: str) -> dict[str, Any]:
+        leg = self._leg(call)
+        if leg.pcm is not None:
+            raise CommandFailed(f"{call} is already bridged with {leg.pcm.link.path}")
+        problem = check_pcm_path(path)
+        if problem is not None:
+            raise CommandFailed(problem)
+        try:
+            link = PcmLink.open(path)
+        except OSError as exc:
+            raise CommandFailed(f"pcm_bridge: cannot open {path!r}: {exc.strerror}") from exc
+        if self._pcm_class is None:
+            self._pcm_class = pcm_port_class(pj)
+        port = self._pcm_class()
+        port.link = link
+        try:
+            port.createPort(f"pcm-{call}"[:30], pcm_media_format(pj))
+        except pj.Error:
+            link.close()
+            raise
+        leg.pcm = port
+        self._apply_connections()
+        self.log.info("pcm_bridged", call=call, path=path, media=leg.port is not None)
+        return {"path": path}
+
+    def cmd_pcm_unbridge(self, call: str) -> dict[str, Any]:
+        leg = self._leg(call)
+        if leg.pcm is None:
+            raise CommandFailed(f"{call} is not bridged with a PCM port")
+        return self._drop_pcm(leg)
+
+    def _drop_pcm(self, leg: Leg) -> dict[str, Any]:
+        """Disconnect and close the leg's PCM port; its counters. The port object lives
+        on for PCM_RELEASE_DELAY (the bridge's clock may still hold it for a tick)."""
+        port, leg.pcm = leg.pcm, None
+        self._apply_connections()
+        port.link.close()
+        stats: dict[str, Any] = port.link.stats()
+        stats["callback_errors"] = int(port.callback_errors)
+        self.dead_pcm.append((port, time.monotonic() + PCM_RELEASE_DELAY))
+        self.log.info("pcm_unbridged", call=leg.id, **stats)
+        return stats
 
     def cmd_reserve(self, seconds: float = 5.0) -> None:
         if self.legs:
@@ -786,6 +851,7 @@ class Worker:
         if leg.ended:
             return
         leg.ended = True
+        pcm = self._drop_pcm(leg) if leg.pcm is not None else None
         if leg.recorder is not None:
             self._stop_recording(leg)
         if leg.player is not None:
@@ -799,15 +865,15 @@ class Worker:
         self.legs.pop(leg.id, None)
         self._apply_connections()
         self.graveyard.append(leg.call)
-        self.emit(
-            "ended",
-            {
-                "call": leg.id,
-                "code": code,
-                "reason": reason,
-                "by": "local" if leg.hung_up_locally else "remote",
-            },
-        )
+        ended: dict[str, Any] = {
+            "call": leg.id,
+            "code": code,
+            "reason": reason,
+            "by": "local" if leg.hung_up_locally else "remote",
+        }
+        if pcm is not None:
+            ended["pcm"] = pcm
+        self.emit("ended", ended)
 
     def on_media_state(self, call: Any) -> None:
         leg = self.legs.get(call.leg_id) if call.leg_id else None
@@ -886,12 +952,17 @@ class Worker:
                     connect(media, peer_media)
                 if leg.player is not None:
                     connect(leg.player, media)
+                if leg.pcm is not None:  # the modem hears the leg, the leg the modem
+                    connect(media, leg.pcm)
+                    connect(leg.pcm, media)
             if leg.recorder is not None:
                 sources = [*peers]
                 if media is not None:
                     sources.append(media)
                     if leg.player is not None:
                         sources.append(leg.player)
+                    if leg.pcm is not None:
+                        sources.append(leg.pcm)
                 for src in sources:
                     connect(src, leg.recorder)
         return wanted, objs

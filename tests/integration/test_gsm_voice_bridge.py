@@ -1,0 +1,170 @@
+"""GSM voice: a media worker bridges a SIP leg with a (simulated) modem's PCM port.
+
+The SIP side is a pjsua2 test phone (``tests/sipphone.py``) playing one tone and
+recording what it hears; the GSM side is the simulated modem in its own process, in a
+call, whose voice port (``<link>.audio``) plays another tone as the remote party and
+measures what it hears. So the test tells which audio crossed the bridge in which
+direction (Goertzel power at each side's frequency), not only that frames moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from drivers.gsm.simulator import SimulatorProcess
+from drivers.gsm.simulator.terminal import RawTerminal
+from drivers.sip.pool import WorkerPool
+from switch.errors import Rejected
+from tests.sipphone import EventLog, Phone, free_udp_block, read_wav, tone_power
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("pjsua2")
+
+PHONE_HZ, MODEM_HZ = 440.0, 1300.0
+
+
+@pytest.fixture
+async def phone_port() -> int:
+    return free_udp_block(1)
+
+
+@pytest.fixture
+async def pool(tmp_path: Path, phone_port: int) -> AsyncIterator[WorkerPool]:
+    p = WorkerPool(
+        1,
+        socket_dir=tmp_path / "sock",
+        proxy=f"127.0.0.1:{phone_port}",
+        sip_port_base=free_udp_block(1),
+        rtp_port_base=free_udp_block(50),
+        log_level="warning",
+    )
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
+def modem(tmp_path: Path) -> Iterator[SimulatorProcess]:
+    sim = SimulatorProcess.spawn(
+        tmp_path / "sim",
+        profile="simcom",
+        options={"audio": True, "audio_tone_hz": MODEM_HZ, "timing": {"answer_delay": 0.1}},
+    )
+    yield sim
+    sim.terminate()
+
+
+async def modem_in_call(sim: SimulatorProcess, term: RawTerminal) -> None:
+    """The modem dials out (as the driver would); the far end answers; audio starts."""
+    await term.command("ATE0")
+    assert (await term.command("ATD+85512345678;")).endswith("OK\r\n")
+    await sim.client.wait_for(lambda s: s["audio"]["active"], timeout=10)
+
+
+async def phone_leg(pool: WorkerPool, log: EventLog, phone_port: int, tmp_path: Path) -> Phone:
+    """The worker dials the test phone (440 Hz, recording), which answers."""
+    phone = await asyncio.to_thread(
+        Phone,
+        "--port",
+        str(phone_port),
+        "--rtp-port",
+        str(free_udp_block(20)),
+        "--tone",
+        str(PHONE_HZ),
+        "--record",
+        str(tmp_path / "phone.wav"),
+        "--auto-answer",
+    )
+    await pool.command(0, "dial", call="gsm-1", uri=f"sip:1001@127.0.0.1:{phone_port}")
+    await log.wait("answered", call="gsm-1", timeout=20)
+    await asyncio.to_thread(phone.wait_for, "state", 20, state="CONFIRMED")
+    return phone
+
+
+async def test_the_phone_hears_the_modem_and_the_modem_hears_the_phone(
+    pool: WorkerPool, modem: SimulatorProcess, phone_port: int, tmp_path: Path
+) -> None:
+    log = EventLog(pool)
+    audio_path = str(modem.audio_link)
+    async with RawTerminal(modem.link) as term:
+        await modem_in_call(modem, term)
+        phone = await phone_leg(pool, log, phone_port, tmp_path)
+        try:
+            reply = await pool.command(0, "pcm_bridge", call="gsm-1", path=audio_path)
+            assert reply["path"] == audio_path
+            # both directions flow: wait for a couple of seconds of each
+            await modem.client.wait_for(
+                lambda s: s["audio"]["frames_received"] >= 100, timeout=30, interval=0.2
+            )
+            stats = await pool.command(0, "stats", call="gsm-1")
+            assert stats["pcm"]["frames_from_modem"] > 0
+            assert await asyncio.to_thread(phone.heard) > 5  # the modem's tone is audible
+
+            heard = await modem.client.audio_power(PHONE_HZ, seconds=1.0)
+            other = await modem.client.audio_power(MODEM_HZ, seconds=1.0)
+            assert heard["power"] > 1e5  # the phone's tone reached the modem...
+            assert heard["power"] > 100 * other["power"]  # ...and not the modem's own
+
+            done = await pool.command(0, "pcm_unbridge", call="gsm-1")
+            assert done["frames_from_modem"] >= 50 and done["frames_to_modem"] >= 50
+            assert done["errors"] == 0 and done["callback_errors"] == 0
+            # unbridged: the phone's tone no longer reaches the modem
+            before = (await modem.client.state())["audio"]["frames_received"]
+            await asyncio.sleep(0.5)
+            assert (await modem.client.state())["audio"]["frames_received"] == before
+            assert await asyncio.to_thread(phone.heard) <= 1
+
+            with pytest.raises(Rejected, match="not bridged"):
+                await pool.command(0, "pcm_unbridge", call="gsm-1")
+
+            # bridged again, then the phone hangs up: the ended event has the counts
+            await pool.command(0, "pcm_bridge", call="gsm-1", path=audio_path)
+            await modem.client.wait_for(
+                lambda s: s["audio"]["frames_received"] >= before + 25, timeout=30
+            )
+            phone.send("hangup")
+            ended = await log.wait("ended", call="gsm-1", timeout=20)
+            assert ended.args["pcm"]["frames_to_modem"] >= 25
+            assert ended.args["pcm"]["path"] == audio_path
+        finally:
+            phone.close()
+        await term.command("ATH")
+    # what the phone recorded is the modem's tone, not its own
+    samples, rate = read_wav(tmp_path / "phone.wav")
+    assert tone_power(samples, rate, MODEM_HZ) > 1e5
+    assert tone_power(samples, rate, MODEM_HZ) > 100 * tone_power(samples, rate, PHONE_HZ)
+
+
+async def test_pcm_bridge_refuses_what_is_not_a_pcm_port(
+    pool: WorkerPool, modem: SimulatorProcess, phone_port: int, tmp_path: Path
+) -> None:
+    log = EventLog(pool)
+    with pytest.raises(Rejected, match="no such call"):
+        await pool.command(0, "pcm_bridge", call="nope", path=str(modem.audio_link))
+    phone = await phone_leg(pool, log, phone_port, tmp_path)
+    try:
+        with pytest.raises(Rejected, match="absolute"):
+            await pool.command(0, "pcm_bridge", call="gsm-1", path="ttySIM0.audio")
+        with pytest.raises(Rejected, match="no such device"):
+            await pool.command(0, "pcm_bridge", call="gsm-1", path=str(tmp_path / "missing"))
+        regular = tmp_path / "plain.raw"
+        regular.write_bytes(b"\0" * 640)
+        with pytest.raises(Rejected, match="not a character device"):
+            await pool.command(0, "pcm_bridge", call="gsm-1", path=str(regular))
+        await pool.command(0, "pcm_bridge", call="gsm-1", path=str(modem.audio_link))
+        with pytest.raises(Rejected, match="already bridged"):
+            await pool.command(0, "pcm_bridge", call="gsm-1", path=str(modem.audio_link))
+        # the worker ends the leg itself: the port is closed with it
+        await pool.command(0, "hangup", call="gsm-1")
+        ended = await log.wait("ended", call="gsm-1", timeout=20)
+        assert ended.args["by"] == "local" and ended.args["pcm"]["errors"] == 0
+        await asyncio.to_thread(phone.wait_for, "ended", 20)
+    finally:
+        phone.close()
+    # the worker is still healthy and idle again (no leg left: it can be reserved)
+    await pool.command(0, "reserve", seconds=1.0)
+    await pool.command(0, "release")

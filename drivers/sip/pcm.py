@@ -118,6 +118,7 @@ class PcmLink:
                 else:
                     frame = self._silence
                     self.silence_to_modem += 1
+            self._write_pending()  # what the port can take now leaves room first
             self._pending += frame
             self.frames_to_modem += 1
             if len(self._pending) > self._max_pending:
@@ -125,16 +126,19 @@ class PcmLink:
                 del self._pending[-excess * size :]  # the newest: the rest stays aligned
                 self.dropped_to_modem += excess
                 self.frames_to_modem -= excess
-            while self._pending:
-                try:
-                    n = os.write(self._fd, self._pending)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    self.write_errors += 1
-                    self._pending.clear()
-                    break
-                del self._pending[:n]
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        while self._pending and self._fd is not None:
+            try:
+                n = os.write(self._fd, self._pending)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.write_errors += 1
+                self._pending.clear()
+                return
+            del self._pending[:n]
 
     def from_modem(self) -> bytes:
         """One frame of the modem's audio for SIP (silence when none has arrived)."""

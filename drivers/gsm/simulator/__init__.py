@@ -24,7 +24,7 @@ imsi="456061234567890", operator="Smart", mccmnc="45606", csq=20, smsc="+8551200
 storage_size=10, profile="huawei"|"simcom"|"quectel", pin=None, own_number=None,
 clock=time.time, timing=None, require_cnma=True, status_reports="cnmi"|"cdsi",
 interleave_urcs=False, ussd=None, utc_offset_hours=7.0, reset_replugs=False, name=None,
-transcript_lines=500)``
+transcript_lines=500, audio=False, audio_tone_hz=1000.0, audio_amplitude=8000)``
 
 - ``clock``: wall clock for SMS timestamps (SCTS) and logs; delays use the event loop.
 - ``timing``: :class:`Timing` or a dict of its fields (seconds): ``cmgs_delay`` 0.05,
@@ -42,6 +42,14 @@ transcript_lines=500)``
   menu answering ``1`` and ``2``).
 - ``reset_replugs``: AT+CFUN=1,1 makes the port disappear and come back (as Huawei
   sticks re-enumerate on USB) instead of staying open.
+- ``audio``: a second pty is the modem's voice port, ``<link>.audio`` (``audio_link_path``,
+  ``audio_device``; created, unplugged and replugged with the AT port). While a call is
+  active (after ``^CONN`` / ATA / the far end's answer) the "remote party" says a sine
+  of ``audio_tone_hz`` (amplitude ``audio_amplitude``) as raw PCM: 8 kHz, 16-bit signed
+  LE, mono, a 320-byte frame every 20 ms (``drivers.gsm.audio``); what is written to the
+  port during the call is framed, counted and kept (last 10 s) for measuring. Stale
+  audio is flushed when a call starts; outside calls nothing is sent. The sans-IO core
+  is :class:`drivers.gsm.simulator.audio.CallAudio`.
 
 Methods (sync unless marked; call them from the loop's thread):
 
@@ -69,6 +77,10 @@ Methods (sync unless marked; call them from the loop's thread):
 - Calls: ``incoming_call(number, *, ring_for=None) -> call id``, ``remote_hangup(call_id=
   None)``, ``remote_answer(call_id=None)``, ``set_call_behaviour(number|"*",
   "answer"|"busy"|"no_answer"|"reject"|"ring", *, delay=None)`` for ATD.
+- Voice (``audio=True``): ``set_audio_tone(hz, amplitude=None)``, ``audio_power(hz,
+  seconds=None) -> {hz, power, rms, frames_received, active}`` (Goertzel power of ``hz``
+  in what the modem heard in the current or last call; a tone of amplitude A gives
+  about A²/4).
 - Views: ``state() -> dict`` (below), ``sent`` (list of parts), ``transcript()`` (the
   last ``transcript_lines`` lines, each ``{"at": wall time, "dir", "text"}``).
 
@@ -79,7 +91,10 @@ network_pending cmt{sent acked unacked nacked outstanding} counters sent[{at des
 text reference part parts concat_reference encoding status_report_requested pdu}]
 sent_messages[{destination text parts complete references}] status_reports[{reference
 destination status}] calls[...] call_log[{id direction state number started_at
-answered_at ended_at end_reason dtmf}] ussd[{request payload dcs answered}] next_mr``.
+answered_at ended_at end_reason dtmf}] ussd[{request payload dcs answered}] next_mr
+audio{enabled link device frames_dropped active tone_hz amplitude calls frames_sent
+frames_skipped frames_received bytes_received bytes_outside_call heard_seconds
+heard_rms}`` (``audio`` is ``{"enabled": false}`` without a voice port).
 
 Standalone process and control socket
 -------------------------------------
@@ -88,7 +103,8 @@ Standalone process and control socket
     python -m drivers.gsm.simulator --link /tmp/x/ttySIM0 --control /tmp/x/sim.sock \\
         [--profile huawei] [--pin 1234] [--storage-size 10] [--options '{json}']
 
-prints ``{"ready": true, "link", "device", "control", "pid"}`` on stdout when ready.
+prints ``{"ready": true, "link", "device", "control", "pid", "audio"}`` on stdout when
+ready (``audio``: the voice port's path or null; ``--options '{"audio": true}'``).
 The control socket speaks newline-delimited JSON: ``{"op": ..., ...}`` ->
 ``{"ok": true, ...}`` | ``{"ok": false, "error": "..."}``. Ops: ``state``, ``ping``,
 ``deliver_sms {sender text order? duplicate? drop? mode? ucs2? timestamp? (ISO or
@@ -99,7 +115,8 @@ epoch) reference? interval?} -> {parts, pdus}``, ``deliver_raw_pdu {pdu mode?} -
 outcome submit_error?}``, ``set_ussd {code reply}``, ``set_timing {name: seconds...}``,
 ``incoming_call {number ring_for?} -> {call_id}``, ``remote_hangup {call_id?}``,
 ``remote_answer {call_id?}``, ``set_call_behaviour {number behaviour delay?}``,
-``transcript -> {lines}``, ``shutdown``.
+``transcript -> {lines}``, ``audio_power {hz seconds?} -> {hz power rms frames_received
+active}``, ``set_audio_tone {hz amplitude?}``, ``shutdown``.
 
 :class:`SimulatorClient` (``SimulatorClient(control_path)``) wraps them: ``await
 client.request(op, **params)`` / ``client.request_sync(op, **params)`` and a method per
@@ -107,8 +124,8 @@ op (``deliver_sms``, ``state``, ``wait_for(predicate, timeout=5)`` ...;
 ``state_sync``, ``deliver_sms_sync``, ``wait_for_sync``). :class:`SimulatorProcess`
 spawns the standalone process for tests: ``SimulatorProcess.spawn(tmp_path,
 profile="simcom", options={...})`` -> ``.link``, ``.control``, ``.client``, ``.pid``,
-``.kill()`` (SIGKILL), ``.terminate()``. :class:`ControlServer(modem, path)` serves the
-ops for an in-process modem (``await server.start()`` / ``stop()``).
+``.kill()`` (SIGKILL), ``.terminate()``, ``.audio_link``. :class:`ControlServer(modem,
+path)` serves the ops for an in-process modem (``await server.start()`` / ``stop()``).
 
 :mod:`drivers.gsm.simulator.terminal` has :class:`RawTerminal(path)`, a bare async AT
 terminal on plain os.read/os.write (``await term.command("AT+CSQ")`` returns the exact

@@ -168,3 +168,29 @@ async def test_pcm_bridge_refuses_what_is_not_a_pcm_port(
     # the worker is still healthy and idle again (no leg left: it can be reserved)
     await pool.command(0, "reserve", seconds=1.0)
     await pool.command(0, "release")
+
+
+async def test_a_worker_stopped_mid_bridge_closes_the_port_and_exits_cleanly(
+    pool: WorkerPool, modem: SimulatorProcess, phone_port: int, tmp_path: Path
+) -> None:
+    log = EventLog(pool)
+    async with RawTerminal(modem.link) as term:
+        await modem_in_call(modem, term)
+        phone = await phone_leg(pool, log, phone_port, tmp_path)
+        try:
+            await pool.command(0, "pcm_bridge", call="gsm-1", path=str(modem.audio_link))
+            await modem.client.wait_for(
+                lambda s: s["audio"]["frames_received"] >= 25, timeout=30, interval=0.2
+            )
+            proc = pool._slots[0].proc
+            assert proc is not None
+            await pool.stop()
+            assert proc.returncode == 0  # the PCM port was let go of before libDestroy
+            await asyncio.to_thread(phone.wait_for, "ended", 20)
+            # nothing writes to the modem's voice port any more
+            before = (await modem.client.state())["audio"]["frames_received"]
+            await asyncio.sleep(0.3)
+            assert (await modem.client.state())["audio"]["frames_received"] == before
+        finally:
+            phone.close()
+        await term.command("ATH")

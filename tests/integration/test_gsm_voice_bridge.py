@@ -96,6 +96,8 @@ async def test_the_phone_hears_the_modem_and_the_modem_hears_the_phone(
         try:
             reply = await pool.command(0, "pcm_bridge", call="gsm-1", path=audio_path)
             assert reply["path"] == audio_path
+            rec = tmp_path / "rec" / "gsm.wav"
+            await pool.command(0, "record_start", call="gsm-1", path=str(rec))
             # both directions flow: wait for a couple of seconds of each
             await modem.client.wait_for(
                 lambda s: s["audio"]["frames_received"] >= 100, timeout=30, interval=0.2
@@ -108,6 +110,12 @@ async def test_the_phone_hears_the_modem_and_the_modem_hears_the_phone(
             other = await modem.client.audio_power(MODEM_HZ, seconds=1.0)
             assert heard["power"] > 1e5  # the phone's tone reached the modem...
             assert heard["power"] > 100 * other["power"]  # ...and not the modem's own
+
+            await pool.command(0, "record_stop", call="gsm-1")
+            await log.wait("record_done", call="gsm-1", timeout=20)
+            samples, rate = read_wav(rec)  # the recording holds both sides
+            assert tone_power(samples, rate, PHONE_HZ) > 1e5
+            assert tone_power(samples, rate, MODEM_HZ) > 1e5
 
             done = await pool.command(0, "pcm_unbridge", call="gsm-1")
             assert done["frames_from_modem"] >= 50 and done["frames_to_modem"] >= 50

@@ -151,6 +151,7 @@ class _Call:
     ringing: bool = False
     hanging_up: bool = False  # ATH sent: whatever end URC follows is our own hangup
     rings: int = 0
+    audio_enabled: bool = False  # the profile's enable_audio was sent for this call
 
 
 @dataclass(slots=True)
@@ -665,6 +666,7 @@ class Modem:
         elif kind == "^CONN":
             if self._call is not None and not self._call.answered:
                 self._call.answered = True
+                self._jobs.put_nowait(("enable_audio", None))
                 self._emit_call("answered")
         elif kind == "^CEND":
             self._ended(_cend_cause(args))
@@ -725,6 +727,7 @@ class Modem:
             self._ended("remote_hangup")
         elif 0 in stats and not call.answered:
             call.answered = True
+            self._jobs.put_nowait(("enable_audio", None))
             self._emit_call("answered")
         elif 3 in stats and not call.ringing:  # alerting: the far end rings
             call.ringing = True
@@ -802,6 +805,8 @@ class Modem:
             await self._set(None, signal_dbm=arg)
         elif job == "call":
             await self.sink.call_event(arg)
+        elif job == "enable_audio":
+            await self._enable_audio()
         elif job == "clcc" and self._call is not None:
             self._clcc(await self._q("AT+CLCC"))
 
@@ -1034,9 +1039,29 @@ class Modem:
         done = await self._at(Command("ATA", LONG_TIMEOUT))
         if not done.ok:
             raise ChannelUnavailable(f"answer failed: {done.final}")
+        await self._enable_audio()
         if self._call is not None and not self._call.answered:
             self._call.answered = True
             self._emit_call("answered")
+
+    async def _enable_audio(self) -> None:
+        """The profile's ``[voice] enable_audio`` (``AT^DDSETEX=2``...), once per call,
+        when the call has become active: the models that need it want it after connect."""
+        call, line = self._call, self.profile.enable_audio
+        if call is None or call.audio_enabled or not line or not self.profile.voice:
+            return
+        call.audio_enabled = True
+        try:
+            done = await self._q(line)
+        except ChannelUnavailable as exc:  # the call goes on; its audio may stay silent
+            self._error(f"{line}: {exc}")
+            self.log.warning("modem_audio_not_enabled", command=line, error=str(exc))
+            return
+        if done.ok:
+            self.log.info("modem_audio_enabled", command=line, call_id=call.id)
+        else:
+            self._error(f"{line} refused: {done.final}")
+            self.log.warning("modem_audio_refused", command=line, answer=done.final)
 
     async def hangup(self) -> None:
         if self._call is not None:

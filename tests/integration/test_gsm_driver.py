@@ -421,6 +421,34 @@ async def test_incoming_call_answer_and_remote_hangup(rig: Rig) -> None:
     assert {c.call_id for c in rig.sink.calls} == {first.call_id}
 
 
+def _lines_in(rig: Rig) -> list[str]:
+    return [line["text"] for line in rig.sim.transcript() if line["dir"] == "in"]
+
+
+async def test_enable_audio_is_sent_once_when_the_call_is_active(rig: Rig) -> None:
+    enable = rig.modem.profile.enable_audio  # huawei: AT^DDSETEX=2, quectel: AT+QPCMV=1,0
+    rig.sim.incoming_call(SENDER)
+    await until(lambda: rig.sink.calls, timeout=10)
+    assert enable is None or enable not in _lines_in(rig)  # not while it only rings
+    await rig.modem.answer()
+    await until(lambda: any(c.kind == "answered" for c in rig.sink.calls), timeout=10)
+    lines = _lines_in(rig)
+    if enable is None:  # SIM800: analog audio, nothing to switch on
+        assert not any(t.startswith(("AT^DDSETEX", "AT+QPCMV", "AT+CPCMREG")) for t in lines)
+    else:
+        assert lines.count(enable) == 1
+        assert lines.index(enable) > lines.index("ATA")
+    rig.sim.remote_hangup()
+    await until(lambda: any(c.kind == "ended" for c in rig.sink.calls), timeout=10)
+    # an outgoing call answered by the far end switches the audio on as well
+    rig.sim.set_call_behaviour("*", "answer", delay=0.1)
+    await rig.modem.dial("+85587654321")
+    await until(lambda: [c for c in rig.sink.calls if c.kind == "answered"][1:], timeout=10)
+    if enable is not None:
+        await until(lambda: _lines_in(rig).count(enable) == 2, timeout=10)
+    await rig.modem.hangup()
+
+
 async def test_outgoing_call_dtmf_and_hangup(rig: Rig) -> None:
     rig.sim.set_call_behaviour("*", "answer", delay=0.1)
     await rig.modem.dial("+85587654321")

@@ -96,7 +96,7 @@ PROFILES: dict[str, Profile] = {
         memfull_urc=None,
         rssi_urc=False,
         ussd_packed_hex=False,
-        vendor_ok=("+CVHU", "+CLTS", "+CSCLK", "+CIURC"),
+        vendor_ok=("+CVHU", "+CLTS", "+CSCLK", "+CIURC", "+CPCMREG"),
         cpin_urc=True,
     ),
     "quectel": Profile(

@@ -96,11 +96,23 @@ class ModemConfig(_Model):
     simulated: bool = False
     # Messages per minute this SIM may send (operators block SIMs that flood).
     rate_per_minute: Annotated[int, Field(ge=1)] = 20
+    # The modem's raw PCM voice port (8 kHz 16-bit mono): with it and [sip], incoming
+    # GSM calls ring the agents. Simulated modems use the simulator's own voice port.
+    audio_port: str | None = None
+
+    @field_validator("audio_port")
+    @classmethod
+    def _absolute_audio_port(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_absolute():
+            raise ValueError(f"audio_port must be an absolute device path, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _port_or_simulated(self) -> ModemConfig:
         if not self.simulated and not self.port:
             raise ValueError("port is required unless simulated = true")
+        if self.simulated and self.audio_port is not None:
+            raise ValueError("audio_port is not set for a simulated modem (it has its own)")
         if self.smsc is not None and not _E164.fullmatch(self.smsc):
             raise ValueError(f"smsc must be E.164 like +85512000000, got {self.smsc!r}")
         return self

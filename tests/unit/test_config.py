@@ -49,6 +49,16 @@ def test_bad_did_and_cross_references() -> None:
     assert "[sip]" in msg
 
 
+def test_modem_audio_port_is_an_absolute_path_and_not_for_simulated_modems() -> None:
+    cfg = parse_config({"modems": [{"id": "g", "port": "/dev/x", "audio_port": "/dev/y"}]})
+    assert cfg.modems[0].audio_port == "/dev/y"
+    assert parse_config({"modems": [{"id": "g", "port": "/dev/x"}]}).modems[0].audio_port is None
+    [(path, msg)] = errors_of({"modems": [{"id": "g", "port": "/dev/x", "audio_port": "ttyUSB1"}]})
+    assert path == "modems[0].audio_port" and "absolute" in msg
+    [(path, msg)] = errors_of({"modems": [{"id": "s", "simulated": True, "audio_port": "/dev/y"}]})
+    assert path == "modems[0]" and "simulated" in msg
+
+
 def test_toml_syntax_error_is_reported(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text("[store\npath=1")

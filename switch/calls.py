@@ -21,6 +21,14 @@ bridge stays. To an outside number (blind): the agent is released at once, the c
 hears hold music while the number is dialled through its trunk from the same worker. If
 a blind transfer fails, an inbound customer goes back to the agents' queue and an
 outbound call ends (``transfer_failed``).
+
+GSM (``gsm_incoming``, from the modems' service): an incoming call on a modem with a
+voice port gets a reserved worker, which rings the agents exactly as for a trunk call
+(the modem keeps ringing the caller meanwhile). When an agent answers, the modem answers
+(ATA) and the worker bridges the agent's leg with the modem's PCM port (``pcm_bridge``);
+either side hanging up ends the other. Nobody available: the caller keeps hearing ring
+back until they (or their network) give up. Between ring attempts the call holds no leg,
+so the worker is reserved again before each one (another may be picked).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from fastapi import APIRouter
@@ -59,6 +67,14 @@ GREETING_WAIT_SECONDS = 5.0  # from the answer: greeting + time to press a digit
 OPTIONS_TIMEOUT = 3.0  # trunk test: the provider's answer to one SIP OPTIONS
 TEST_CALL_TIMEOUT = 30.0  # trunk test: the test call's answer
 _USER_RE = re.compile(r"sip:([^@;>]+)@")
+
+
+class GsmLine(Protocol):
+    """The modem side of a GSM call (``drivers.gsm.driver.Modem``)."""
+
+    async def answer(self) -> None: ...
+
+    async def hangup(self) -> None: ...
 
 
 @dataclass
@@ -108,14 +124,28 @@ class Call:
     ended: bool = False
     legs: set[str] = field(default_factory=set)
     answered_legs: set[str] = field(default_factory=set)
-    kind: str = "inbound"  # inbound | agent_out | click
+    kind: str = "inbound"  # inbound | agent_out | click | gsm
     transfer: Transfer | None = None
     requeued_from: str | None = None  # the agent of a failed blind transfer, while queued
+    gsm_line: GsmLine | None = None  # gsm: the modem that has the caller
+    audio_port: str | None = None  # gsm: the modem's PCM port
+    gsm_call: str | None = None  # gsm: the driver's call id
+    reserved: bool = False  # gsm: the worker is reserved for the next agent dial
+    modem_ended: bool = False  # gsm: the modem's call is over (nothing to hang up there)
+    pcm_bridged: bool = False
+    leg_seq: int = 0
 
     @property
     def customer_side(self) -> str | None:
         """The customer's leg: the caller's when inbound, the dialled one when outbound."""
         return self.caller_leg if self.kind == "inbound" else self.customer_leg
+
+    @property
+    def recorded_leg(self) -> str | None:
+        """The leg a recording is made on: it hears both the customer and the agent."""
+        if self.kind == "gsm":
+            return self.agent_leg
+        return self.customer_side
 
     @property
     def agent_side(self) -> str | None:
@@ -143,6 +173,7 @@ class Call:
             "recording": self.recording,
             "worker": self.worker,
             "transfer": self.transfer.record() if self.transfer else None,
+            "channel": "gsm" if self.kind == "gsm" else "sip",
         }
 
 
@@ -195,6 +226,7 @@ class CallService:
         self._test_legs: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._recording_of: dict[str, Call] = {}
+        self.gsm_calls: dict[str, str] = {}  # driver call id -> call id
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -347,7 +379,8 @@ class CallService:
         return reply
 
     def _new_leg(self, call: Call, tag: str) -> str:
-        leg = f"{call.id}-{tag}{len(call.legs) + len(call.tried)}"
+        call.leg_seq += 1  # never reused, even when a ring round starts over
+        leg = f"{call.id}-{tag}{call.leg_seq}"
         call.legs.add(leg)
         self.leg_owner[leg] = call.id
         return leg
@@ -443,21 +476,32 @@ class CallService:
         ]
         if not candidates:
             call.tried.clear()  # everyone was tried: start over when someone is free
+            if call.reserved:  # a GSM call holds no leg while it waits: free the worker
+                call.reserved = False
+                await self.pool.release(call.worker)
             asyncio.get_running_loop().call_later(
                 QUEUE_RETRY_SECONDS, lambda: self._spawn(self._ring_next(call))
             )
             return
         agent = candidates[0]
+        if call.kind == "gsm" and not call.legs and not await self._gsm_worker(call):
+            asyncio.get_running_loop().call_later(
+                QUEUE_RETRY_SECONDS, lambda: self._spawn(self._ring_next(call))
+            )
+            return
         call.tried.add(agent.agent_id)
         await self._agent_event(agent.agent_id, "ring", call.id)
         leg = self._new_leg(call, "a")
         call.agent_leg = leg
         user = self.agents_cfg[agent.agent_id].sip_user
         log.info("call_ringing_agent", call_id=call.id, agent=agent.agent_id)
+        call.reserved = False  # the dial consumes the reservation
         reply = await self._cmd(
             call, "dial", call=leg, uri=f"sip:{user}@{self.sip.listen}", from_user=call.number
         )
         if reply is None:
+            call.legs.discard(leg)
+            self.leg_owner.pop(leg, None)
             await self._agent_no_answer(call, leg)
             return
         call.ring_timer = asyncio.get_running_loop().call_later(
@@ -503,6 +547,8 @@ class CallService:
             else:
                 await self._journey(call, "answered")
             await self._save(call)
+        elif call.kind == "gsm" and leg == call.agent_leg and call.state == "ringing":
+            await self._gsm_answered(call, leg)
         elif call.kind == "click" and leg == call.caller_leg:
             # the agent picked up: now call the customer
             await self._dial_customer(call)
@@ -539,6 +585,15 @@ class CallService:
                 # The agent hung up while the target rings: the transfer goes on blind.
                 await self._release_agent(call, xfer, hangup=False)
                 return
+        if call.kind == "gsm":
+            if leg == call.agent_leg and call.state == "ringing":
+                if call.ring_timer:
+                    call.ring_timer.cancel()
+                await self._agent_no_answer(call, leg)
+            elif leg == call.agent_leg:
+                call.pcm_bridged = False  # the worker let go of the port with the leg
+                await self._finish(call, "agent_hangup", hangup=True)
+            return
         if call.kind == "inbound":
             if leg == call.caller_leg:
                 await self._finish(call, "caller_hangup", hangup=True)
@@ -568,9 +623,12 @@ class CallService:
             call.ring_timer.cancel()
         if call.transfer is not None and call.transfer.timer is not None:
             call.transfer.timer.cancel()
-        recorded_leg = call.caller_leg if call.kind == "inbound" else call.customer_leg
+        recorded_leg = call.recorded_leg
         if call.record_done is not None and recorded_leg in call.legs:
             await self._cmd(call, "record_stop", call=recorded_leg)
+        if call.pcm_bridged and call.agent_leg in call.legs:
+            call.pcm_bridged = False
+            await self._cmd(call, "pcm_unbridge", call=call.agent_leg)
         for leg in list(call.legs):
             if hangup:
                 if call.kind == "agent_out" and leg == call.caller_leg and call.state == "ringing":
@@ -584,6 +642,8 @@ class CallService:
                     await self._cmd(call, "hangup", call=leg)
             self.leg_owner.pop(leg, None)
         call.legs.clear()
+        if call.kind == "gsm":
+            await self._gsm_close(call, cause)
         for agent in await self._agent_states():
             if agent.current_call != call.id:
                 continue
@@ -723,6 +783,107 @@ class CallService:
             raise ChannelUnavailable("the media worker did not accept the call")
         return call.id
 
+    # ------------------------------------------------------------------ GSM
+
+    async def gsm_incoming(
+        self, modem_id: str, gsm_call: str, number: str | None, line: GsmLine, audio_port: str
+    ) -> bool:
+        """An incoming GSM call on a modem with a voice port: ring the agents from a
+        reserved worker. False (logged) when no worker is free: the caller hangs it up.
+        Returns at once (the ringing goes on aside): the modem's driver waits for it."""
+        worker = await self.pool.reserve()
+        if worker is None:
+            log.warning(
+                "gsm_call_refused",
+                modem_id=modem_id,
+                gsm_call=gsm_call,
+                reason="no free media worker",
+            )
+            return False
+        try:
+            call = await self._open_call(worker, "in", number or "", modem_id, "gsm")
+        except BaseException:
+            await self.pool.release(worker)
+            raise
+        call.gsm_line, call.audio_port, call.gsm_call = line, audio_port, gsm_call
+        call.reserved = True
+        self.gsm_calls[gsm_call] = call.id
+        log.info(
+            "gsm_call_incoming",
+            call_id=call.id,
+            contact_id=call.contact_id,
+            modem_id=modem_id,
+            worker=worker,
+        )
+        self._spawn(self._start_ringing(call))
+        return True
+
+    async def gsm_event(self, gsm_call: str, kind: str, cause: str | None) -> None:
+        """The modem's side of a GSM call we own changed (only its end matters here)."""
+        if kind != "ended":
+            return
+        call_id = self.gsm_calls.pop(gsm_call, None)
+        call = self.calls.get(call_id) if call_id else None
+        if call is None:
+            return  # we ended it ourselves (the driver reports our own ATH too)
+        call.modem_ended = True
+        log.info("gsm_call_remote_end", call_id=call.id, cause=cause)
+        why = "caller_hangup" if cause in (None, "remote_hangup", "ended") else cause
+        await self._finish(call, why, hangup=True)
+
+    async def _gsm_worker(self, call: Call) -> bool:
+        """Reserve a worker for the next agent dial of a GSM call (it holds no leg)."""
+        if call.reserved:
+            return True
+        worker = await self.pool.reserve()
+        if worker is None:
+            log.info("gsm_call_waiting_for_worker", call_id=call.id)
+            return False
+        call.worker, call.reserved = worker, True
+        return True
+
+    async def _gsm_answered(self, call: Call, leg: str) -> None:
+        """An agent took the GSM call: answer the modem, bridge its PCM port."""
+        if call.ring_timer:
+            call.ring_timer.cancel()
+        ringing = await self._agents_on_call(call, "ringing")
+        agent_id = ringing[0] if ringing else None
+        if agent_id:
+            await self._agent_event(agent_id, "answered", call.id)
+        call.agent = agent_id
+        call.state = "answered"
+        assert call.gsm_line is not None and call.audio_port is not None
+        try:
+            await call.gsm_line.answer()
+        except ChannelUnavailable as exc:  # the caller gave up a moment ago
+            log.info("gsm_answer_failed", call_id=call.id, error=str(exc))
+            await self._finish(call, "caller_hangup", hangup=True)
+            return
+        if call.ended:  # the caller hung up while the modem answered
+            return
+        if await self._cmd(call, "pcm_bridge", call=leg, path=call.audio_port) is None:
+            await self._finish(call, "bridge_failed", hangup=True)
+            return
+        call.pcm_bridged = True
+        await self._start_recording(call, leg)
+        await self._journey(call, "answered")
+        await self._save(call)
+        log.info("gsm_call_bridged", call_id=call.id, agent=agent_id, port=call.audio_port)
+
+    async def _gsm_close(self, call: Call, cause: str) -> None:
+        """The switch's side of a GSM call is over: hang up the modem, free the worker."""
+        if call.reserved:
+            call.reserved = False
+            await self.pool.release(call.worker)
+        if call.gsm_call is not None and call.modem_ended:
+            self.gsm_calls.pop(call.gsm_call, None)
+        if not call.modem_ended and call.gsm_line is not None:
+            call.modem_ended = True
+            try:
+                await call.gsm_line.hangup()
+            except ChannelUnavailable as exc:
+                log.warning("gsm_hangup_failed", call_id=call.id, cause=cause, error=str(exc))
+
     # -------------------------------------------------------------- transfer
 
     async def transfer(
@@ -736,6 +897,8 @@ class CallService:
         if call is None or call.ended:
             self.call_record(call_id)  # 404 when there never was such a call
             raise Rejected("call_ended", f"call {call_id} has ended", 409)
+        if call.kind == "gsm":
+            raise Rejected("not_supported", f"call {call_id} is a GSM call: no transfer", 409)
         if call.state != "answered" or call.customer_side is None:
             raise Rejected("not_answered", f"call {call_id} is not answered yet", 409)
         if call.transfer is not None and call.transfer.state == "ringing":

@@ -9,6 +9,12 @@
   task per modem takes due messages in order, respects the SIM's rate limit, sends, and
   records references; status reports move parts to delivered/failed
   (:mod:`actors.sms_state`). The outbox is reloaded on start.
+- Voice: a GSM call is recorded in the caller's journey. When the modem has a voice port
+  (``audio_port``, or the simulator's own) and the SIP part runs, an incoming call is
+  handed to the call service (``gsm_incoming``), which rings the agents and bridges the
+  one who answers with the modem's PCM port; that call's later events go there too.
+  Simulated modems get a voice port and a control socket (``<data>/modems/<id>/control.sock``,
+  the simulator's JSON ops) so a test or a technician can ring them.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from fastapi import APIRouter
@@ -68,6 +74,16 @@ EARLY_REPORTS_MAX = 256
 EARLY_REPORT_TTL = 120.0
 
 
+class GsmCallRouter(Protocol):
+    """The call service as the modems see it (``switch.calls.CallService``)."""
+
+    async def gsm_incoming(
+        self, modem_id: str, gsm_call: str, number: str | None, line: Modem, audio_port: str
+    ) -> bool: ...
+
+    async def gsm_event(self, gsm_call: str, kind: str, cause: str | None) -> None: ...
+
+
 @dataclass
 class _ModemSlot:
     config: ModemConfig
@@ -77,6 +93,15 @@ class _ModemSlot:
     simulator: SimulatedModem | None = None
     wakeup: asyncio.Event | None = None
     sent_times: deque[float] | None = None
+    audio_port: str | None = None  # the modem's PCM voice port (absolute path)
+
+
+def _simulator_profile(profile: str) -> str:
+    """The simulator dialect closest to a configured driver profile (Huawei otherwise)."""
+    for family in ("simcom", "quectel"):
+        if profile.startswith(family):
+            return family
+    return "huawei"
 
 
 class SmsService:
@@ -91,6 +116,8 @@ class SmsService:
         self._stopping = False
         self._lock = asyncio.Lock()
         self._early: OrderedDict[tuple[str, int], tuple[float, DeliveryReport]] = OrderedDict()
+        self._routed: set[str] = set()  # driver call ids the call service owns
+        self._end_cause: dict[str, str] = {}  # calls the switch ended itself, and why
 
     # ------------------------------------------------------------- lifecycle
 
@@ -98,14 +125,26 @@ class SmsService:
         data_dir = Path(self.config.store.path).parent
         for mc in self.config.modems:
             simulator = None
+            audio_port = mc.audio_port
             if mc.simulated:
                 link = data_dir / "modems" / mc.id / "tty"
                 link.parent.mkdir(parents=True, exist_ok=True)
-                simulator = SimulatedModem(str(link))
+                simulator = SimulatedModem(
+                    str(link), profile=_simulator_profile(mc.profile), audio=True
+                )
                 await simulator.start()
                 mc = mc.model_copy(update={"port": str(link)})
+                # absolute() keeps the symlink (it survives unplug/replug), unlike resolve()
+                audio_port = str(simulator.audio_link_path.absolute())
+                control = link.parent / "control.sock"
+                try:
+                    await simulator.serve_control(control)
+                except OSError as exc:  # e.g. a data dir too deep for a Unix socket path
+                    log.warning("simulator_control_unavailable", modem_id=mc.id, error=str(exc))
             modem = Modem(mc, self, reassembly_timeout=self.config.sms.reassembly_timeout)
-            slot = _ModemSlot(mc, modem, simulator=simulator, wakeup=asyncio.Event())
+            slot = _ModemSlot(
+                mc, modem, simulator=simulator, wakeup=asyncio.Event(), audio_port=audio_port
+            )
             slot.sent_times = deque()
             self.slots[mc.id] = slot
             self.statuses[mc.id] = modem.status()
@@ -268,6 +307,44 @@ class SmsService:
             slot.wakeup.set()
 
     async def call_event(self, event: GsmCallEvent) -> None:
+        calls: GsmCallRouter | None = self.core.services.get("calls")
+        if event.call_id in self._routed and calls is not None:
+            if event.kind == "ended":
+                self._routed.discard(event.call_id)
+            await calls.gsm_event(event.call_id, event.kind, event.cause)
+            return
+        if event.kind == "incoming" and await self._route_call(event, calls):
+            return
+        if event.kind == "ended" and event.call_id in self._end_cause:
+            cause = self._end_cause.pop(event.call_id)
+            event = GsmCallEvent(event.modem_id, event.call_id, event.kind, event.number, cause)
+        await self._journal_call(event)
+
+    async def _route_call(self, event: GsmCallEvent, calls: GsmCallRouter | None) -> bool:
+        """An incoming call on a modem with a voice port goes to the agents (True)."""
+        slot = self.slots.get(event.modem_id)
+        if slot is None or slot.audio_port is None or calls is None:
+            return False
+        if not slot.modem.profile.voice:
+            log.warning("gsm_call_not_routed", modem_id=event.modem_id, reason="no voice")
+            return False
+        modem = slot.modem
+        if await calls.gsm_incoming(
+            event.modem_id, event.call_id, event.number, modem, slot.audio_port
+        ):
+            self._routed.add(event.call_id)
+            return True
+        # Nobody could take it (no free media worker): journal it and hang up.
+        self._end_cause[event.call_id] = "no_free_worker"
+        await self._journal_call(event)
+        try:
+            await modem.hangup()
+        except ChannelUnavailable as exc:
+            log.warning("gsm_call_hangup_failed", modem_id=event.modem_id, error=str(exc))
+        return True
+
+    async def _journal_call(self, event: GsmCallEvent) -> None:
+        """A GSM call no agent takes: its phases in the caller's journey."""
         phase = {"incoming": "started", "dialing": "started", "answered": "answered"}.get(
             event.kind, "ended" if event.kind == "ended" else None
         )

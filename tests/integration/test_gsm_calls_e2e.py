@@ -1,0 +1,265 @@
+"""GSM calls end to end: a call to the (simulated) modem reaches an agent's SIP phone.
+
+``switch run`` with a simulated modem (``simulated = true``: the switch starts it in
+process, with a voice port and a control socket under ``data/modems/<id>/``), Kamailio
+and media workers. The agent's phone is registered with sipp (digest), then a pjsua2
+phone on that contact answers, plays 440 Hz and records. The test rings the modem
+through its control socket; the modem's "remote party" says 1300 Hz on the voice port
+and the simulator measures what it hears there. Each side hearing the other's tone (and
+not only its own) proves the worker bridged the agent's leg with the modem's PCM port
+both ways.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.gsm.simulator import SimulatorClient
+from tests.conftest import free_port
+from tests.integration.kamailio_harness import free_ports
+from tests.integration.switchproc import SwitchProcess
+from tests.sipphone import Phone, read_wav, tone_power
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("pjsua2")
+
+SIPP_E2E = Path(__file__).with_name("sipp_e2e")
+CALLER = "+85512345678"
+PHONE_HZ, MODEM_HZ = 440.0, 1300.0
+
+
+def switch_config(http: int, edge: int, base: int, rtp: int, ring_timeout: float) -> str:
+    return f"""
+[store]
+path = "data/switch.db"
+[http]
+listen = "127.0.0.1:{http}"
+[api]
+tokens = ["secret-token"]
+[log]
+level = "debug"
+[[modems]]
+id = "gsm1"
+simulated = true
+profile = "huawei_e173"
+[sip]
+listen = "127.0.0.1:{edge}"
+workers = 2
+worker_port_base = {base}
+rtp_port_base = {rtp}
+ring_timeout = {ring_timeout}
+record_calls = true
+recordings = "data/recordings"
+[[agents]]
+id = "alice"
+name = "Alice"
+sip_user = "1001"
+sip_password = "secret-1001"
+"""
+
+
+@dataclass
+class Env:
+    sw: SwitchProcess
+    edge: int
+    tmp: Path
+    modem: SimulatorClient
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.sw.request(method, path, body)
+
+    def wait_api(self, path: str, check: Callable[[Any], Any], timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            status, last = self.api("GET", path)
+            if status == 200 and check(last):
+                return last
+            time.sleep(0.1)
+        raise AssertionError(f"{path}: condition not met; last answer {last}")
+
+    def register(self, user: str, password: str, port: int) -> None:
+        proc = subprocess.run(
+            [
+                "sipp",
+                "-sf",
+                str(SIPP_E2E / "register.xml"),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-s",
+                user,
+                "-au",
+                user,
+                "-ap",
+                password,
+                "-key",
+                "expires",
+                "300",
+                "-m",
+                "1",
+                "-timeout",
+                "10",
+                "-timeout_error",
+                "-nostdin",
+                f"127.0.0.1:{self.edge}",
+            ],
+            capture_output=True,
+            timeout=30,
+            cwd=self.tmp,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    def agent_phone(self, **options: str) -> Phone:
+        """Register alice's phone and start a pjsua2 phone on that contact."""
+        port = free_ports(1)
+        self.register("1001", "secret-1001", port)
+        self.wait_api("/api/v1/agents", alice_is("available"))
+        args = ["--port", str(port), "--rtp-port", str(free_ports(4)), "--user", "1001"]
+        args += ["--tone", str(PHONE_HZ)]
+        for key, value in options.items():
+            args += [f"--{key.replace('_', '-')}"] + ([value] if value else [])
+        return Phone(*args)
+
+    def journey(self, number: str, check: Callable[[list[dict[str, Any]]], Any]) -> Any:
+        [contact] = self.wait_api(
+            f"/api/v1/contacts?phone=%2B{number[1:]}", lambda cs: len(cs) == 1
+        )
+        return self.wait_api(f"/api/v1/contacts/{contact['id']}/journey", check)
+
+
+def alice_is(status: str) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda agents: any(a["id"] == "alice" and a["status"] == status for a in agents)
+
+
+def call_log(env: Env) -> list[dict[str, Any]]:
+    log: list[dict[str, Any]] = env.modem.state_sync()["call_log"]
+    return log
+
+
+def start_env(tmp_path: Path, ring_timeout: float) -> tuple[SwitchProcess, Env]:
+    http, edge = free_port(), free_ports(1, tcp=True)
+    base, rtp = free_ports(2), free_ports(100)
+    sw = SwitchProcess(switch_config(http, edge, base, rtp, ring_timeout), tmp_path, http)
+    sw.start(timeout=60)
+    modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock", timeout=30)
+    env = Env(sw, edge, tmp_path, modem)
+    env.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready")
+    modem.request_sync("set_audio_tone", hz=MODEM_HZ)
+    return sw, env
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    sw, environment = start_env(tmp_path, ring_timeout=20)
+    try:
+        yield environment
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def test_gsm_call_rings_the_agent_who_answers_and_both_hear_each_other(env: Env) -> None:
+    agent_rec = env.tmp / "agent.wav"
+    agent = env.agent_phone(auto_answer="", record=str(agent_rec))
+    try:
+        gsm_call = env.modem.request_sync("incoming_call", number=CALLER)["call_id"]
+        incoming = agent.wait_for("incoming", timeout=30)
+        # The agent's phone gets the switch's own INVITE, from the GSM caller's number.
+        assert not any("X-Switch" in h for h in incoming["headers"])
+        agent.wait_for("state", timeout=30, state="CONFIRMED")
+        calls = env.wait_api(
+            "/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered"
+        )
+        assert calls[0]["agent"] == "alice" and calls[0]["direction"] == "in"
+        assert calls[0]["from"] == CALLER and calls[0]["via"] == "gsm1"
+        assert calls[0]["channel"] == "gsm"
+        # The modem answered (ATA) and switched its voice port on (the E173's ^DDSETEX).
+        env.modem.wait_for_sync(lambda s: s["audio"]["active"], timeout=30)
+        sent = [t["text"] for t in env.modem.request_sync("transcript")["lines"]]
+        assert "ATA" in sent and sent.index("AT^DDSETEX=2") > sent.index("ATA")
+        # Two seconds of audio each way.
+        env.modem.wait_for_sync(
+            lambda s: s["audio"]["frames_received"] >= 100, timeout=60, interval=0.2
+        )
+        heard = env.modem.request_sync("audio_power", hz=PHONE_HZ, seconds=1.0)
+        own = env.modem.request_sync("audio_power", hz=MODEM_HZ, seconds=1.0)
+        assert heard["power"] > 1e5, heard  # the agent's tone reached the GSM caller...
+        assert heard["power"] > 100 * own["power"], (heard, own)  # ...not the modem's own
+        assert agent.heard() > 5  # and the agent hears the GSM side
+
+        # The GSM caller hangs up: the agent's leg ends too.
+        env.modem.request_sync("remote_hangup", call_id=gsm_call)
+        agent.wait_for("ended", timeout=30)
+    finally:
+        agent.close()
+
+    samples, rate = read_wav(agent_rec)  # what the agent heard was the modem's tone
+    assert tone_power(samples, rate, MODEM_HZ) > 1e5
+    assert tone_power(samples, rate, MODEM_HZ) > 10 * tone_power(samples, rate, PHONE_HZ)
+
+    journey = env.journey(CALLER, lambda j: any(e["kind"] == "call_ended" for e in j))
+    voice = [e for e in journey if e["channel"] == "voice"]
+    assert [e["kind"] for e in voice] == ["call_started", "call_answered", "call_ended"]
+    assert all(e["via"] == "gsm1" for e in voice)
+    answered, ended = voice[1], voice[2]
+    assert answered["agent"] == "alice"
+    assert ended["cause"] == "caller_hangup"
+    assert ended["recording"].endswith(".wav") and Path(ended["recording"]).exists()
+    assert ended["recording_seconds"] > 1.0
+    env.wait_api("/api/v1/calls?active=true", lambda cs: cs == [])
+    env.wait_api("/api/v1/agents", alice_is("available"))
+    [log] = call_log(env)
+    assert log["answered_at"] is not None and log["end_reason"] == "remote_hangup"
+
+
+def test_the_agent_hanging_up_ends_the_gsm_call(env: Env) -> None:
+    agent = env.agent_phone(auto_answer="")
+    try:
+        env.modem.request_sync("incoming_call", number=CALLER)
+        agent.wait_for("state", timeout=30, state="CONFIRMED")
+        env.modem.wait_for_sync(lambda s: s["audio"]["frames_received"] >= 25, timeout=60)
+        agent.send("hangup")
+        agent.wait_for("ended", timeout=30)
+        env.modem.wait_for_sync(lambda s: bool(s["call_log"]) and not s["calls"], timeout=30)
+    finally:
+        agent.close()
+    journey = env.journey(CALLER, lambda j: any(e["kind"] == "call_ended" for e in j))
+    voice = [e for e in journey if e["channel"] == "voice"]
+    assert [e["kind"] for e in voice] == ["call_started", "call_answered", "call_ended"]
+    assert voice[2]["cause"] == "agent_hangup"
+    assert call_log(env)[-1]["end_reason"] == "local_hangup"  # the switch hung up (ATH)
+
+
+def test_a_gsm_caller_nobody_answers_keeps_ringing_until_they_give_up(tmp_path: Path) -> None:
+    sw, env = start_env(tmp_path, ring_timeout=2)
+    try:
+        agent = env.agent_phone()  # rings, never answers
+        try:
+            gsm_call = env.modem.request_sync("incoming_call", number=CALLER)["call_id"]
+            agent.wait_for("incoming", timeout=30)
+            agent.wait_for("ended", timeout=30)  # ring_timeout: the switch gives up on alice
+            agent.wait_for("incoming", timeout=30)  # ...and rings her again in the next round
+            state = env.modem.state_sync()
+            [ringing] = state["calls"]  # the GSM caller still hears ring back
+            assert ringing["answered_at"] is None and state["call_log"] == []
+            env.modem.request_sync("remote_hangup", call_id=gsm_call)
+            agent.wait_for("ended", timeout=30)
+        finally:
+            agent.close()
+        journey = env.journey(CALLER, lambda j: any(e["kind"] == "call_ended" for e in j))
+        voice = [e for e in journey if e["channel"] == "voice"]
+        assert [e["kind"] for e in voice] == ["call_started", "call_ended"]
+        assert voice[1]["cause"] == "caller_hangup"
+        env.wait_api("/api/v1/agents", alice_is("available"))
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]

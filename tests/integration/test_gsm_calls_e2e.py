@@ -32,10 +32,13 @@ pytest.importorskip("pjsua2")
 
 SIPP_E2E = Path(__file__).with_name("sipp_e2e")
 CALLER = "+85512345678"
+DID = "+85523900100"
 PHONE_HZ, MODEM_HZ = 440.0, 1300.0
 
 
-def switch_config(http: int, edge: int, base: int, rtp: int, ring_timeout: float) -> str:
+def switch_config(
+    http: int, edge: int, base: int, rtp: int, ring_timeout: float, workers: int, trunk: int
+) -> str:
     return f"""
 [store]
 path = "data/switch.db"
@@ -51,12 +54,17 @@ simulated = true
 profile = "huawei_e173"
 [sip]
 listen = "127.0.0.1:{edge}"
-workers = 2
+workers = {workers}
 worker_port_base = {base}
 rtp_port_base = {rtp}
 ring_timeout = {ring_timeout}
 record_calls = true
 recordings = "data/recordings"
+[[trunks]]
+id = "provider1"
+host = "127.0.0.1"
+port = {trunk}
+dids = ["{DID}"]
 [[agents]]
 id = "alice"
 name = "Alice"
@@ -69,6 +77,7 @@ sip_password = "secret-1001"
 class Env:
     sw: SwitchProcess
     edge: int
+    trunk: int
     tmp: Path
     modem: SimulatorClient
 
@@ -145,13 +154,14 @@ def call_log(env: Env) -> list[dict[str, Any]]:
     return log
 
 
-def start_env(tmp_path: Path, ring_timeout: float) -> tuple[SwitchProcess, Env]:
-    http, edge = free_port(), free_ports(1, tcp=True)
-    base, rtp = free_ports(2), free_ports(100)
-    sw = SwitchProcess(switch_config(http, edge, base, rtp, ring_timeout), tmp_path, http)
+def start_env(tmp_path: Path, ring_timeout: float, workers: int = 2) -> tuple[SwitchProcess, Env]:
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(workers), free_ports(50 * workers)
+    config = switch_config(http, edge, base, rtp, ring_timeout, workers, trunk)
+    sw = SwitchProcess(config, tmp_path, http)
     sw.start(timeout=60)
     modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock", timeout=30)
-    env = Env(sw, edge, tmp_path, modem)
+    env = Env(sw, edge, trunk, tmp_path, modem)
     env.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready")
     modem.request_sync("set_audio_tone", hz=MODEM_HZ)
     return sw, env
@@ -260,6 +270,40 @@ def test_a_gsm_caller_nobody_answers_keeps_ringing_until_they_give_up(tmp_path: 
         assert [e["kind"] for e in voice] == ["call_started", "call_ended"]
         assert voice[1]["cause"] == "caller_hangup"
         env.wait_api("/api/v1/agents", alice_is("available"))
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def test_no_free_worker_hangs_up_the_gsm_call_with_the_reason(tmp_path: Path) -> None:
+    sw, env = start_env(tmp_path, ring_timeout=20, workers=1)
+    try:
+        # Nobody is registered: a trunk caller waits in the queue, holding the only worker.
+        trunk_caller = Phone(
+            "--port",
+            str(env.trunk),
+            "--rtp-port",
+            str(free_ports(4)),
+            "--user",
+            "85599000111",
+            "--call",
+            f"sip:{DID}@127.0.0.1:{env.edge}",
+        )
+        try:
+            trunk_caller.wait_for("state", timeout=30, state="CONFIRMED")
+            env.modem.request_sync("incoming_call", number=CALLER)
+            state = env.modem.wait_for_sync(lambda s: bool(s["call_log"]), timeout=30)
+            assert state["call_log"][0]["end_reason"] == "local_hangup"  # the switch's ATH
+            assert state["call_log"][0]["answered_at"] is None
+            assert trunk_caller.stats()["active"]  # the trunk call is untouched
+        finally:
+            trunk_caller.close()
+        journey = env.journey(CALLER, lambda j: any(e["kind"] == "call_ended" for e in j))
+        voice = [e for e in journey if e["channel"] == "voice"]
+        assert [e["kind"] for e in voice] == ["call_started", "call_ended"]
+        assert voice[1]["cause"] == "no_free_worker" and voice[1]["via"] == "gsm1"
+        refused = [e for e in sw.log_events() if e.get("event") == "gsm_call_refused"]
+        assert refused and refused[0]["reason"] == "no free media worker"
     finally:
         code = sw.terminate(timeout=30)
         assert code == 0, sw.stderr_text()[-3000:]

@@ -5,7 +5,9 @@
 
 For each rate: a sipp UAC plays a trunk (recognised by ip:port, so pike does not apply)
 and places ``rate * seconds`` short calls (INVITE, 200, ACK, 200 ms, BYE) through the
-edge, which dispatches them round robin to ``--workers`` sipp UASs (the same
+edge, which dispatches them by call load (no per-destination limit here: a sipp UAS
+takes any number of calls; the switch itself allows one per media worker) to
+``--workers`` sipp UASs (the same
 ``uac_call.xml`` / ``uas_answer.xml`` scenarios as the integration tests). Printed per
 rate: calls attempted, succeeded, failed, the calls/s achieved, the mean call length
 (200 ms of pause + set-up + BYE: what is above 200 ms is signalling latency) and sipp's
@@ -236,6 +238,7 @@ async def main() -> None:
                 children=ns.children,
                 ping_interval=600,
                 log=log,
+                worker_maxload=0,  # sipp UASs take any number of calls
             )
             await sup.start()
             uases = [await _uas(sip.worker_port_base + i, workdir) for i in range(ns.workers)]

@@ -12,10 +12,11 @@ it, the core finds or creates the customer's contact, records ``call_started``, 
 and plays the greeting; the caller hangs up, the core records ``call_ended``.
 
 Baseline in the same run, at each rate: the same sipp UAC through a bare Kamailio
-(same template, same supervisor) to 2 sipp UASs answering at once — what the edge alone
-does on this machine. Printed per rate: calls attempted, ok, failed, achieved calls/s,
-mean call length (200 ms of pause + set-up + BYE), and CPU (cores) of the core process,
-of all workers together and of Kamailio.
+(same template, same supervisor, same call-load dispatching with one call per
+destination) to ``--workers`` sipp UASs answering at once: what the edge alone does on
+this machine with as many destinations. Printed per rate: calls attempted, ok, failed,
+achieved calls/s, mean call length (200 ms of pause + set-up + BYE), and CPU (cores) of
+the core process, of all workers together and of Kamailio.
 """
 
 from __future__ import annotations
@@ -226,12 +227,12 @@ async def through_switch(rate: int, seconds: int, workers: int, workdir: Path) -
         stderr.close()
 
 
-async def through_bare_kamailio(rate: int, seconds: int, workdir: Path) -> str:
+async def through_bare_kamailio(rate: int, seconds: int, workers: int, workdir: Path) -> str:
     trunk_port = free_ports(1)
     sip = SipConfig(
         listen=f"127.0.0.1:{free_ports(1, tcp=True)}",
-        workers=2,
-        worker_port_base=free_ports(2),
+        workers=workers,
+        worker_port_base=free_ports(workers),
         kamailio=KAMAILIO,
     )
     trunk = TrunkConfig.model_validate(
@@ -241,10 +242,10 @@ async def through_bare_kamailio(rate: int, seconds: int, workdir: Path) -> str:
         sip, [trunk], [], rundir=workdir / f"kam{rate}", ping_interval=600, log=CountingLog()
     )
     await sup.start()
-    uases = [await _uas(sip.worker_port_base + i, workdir) for i in range(2)]
+    uases = [await _uas(sip.worker_port_base + i, workdir) for i in range(workers)]
     try:
         result = await uac(
-            "sipp -> Kamailio -> 2 sipp", trunk_port, sip.listen, rate, seconds, workdir
+            f"sipp -> Kamailio -> {workers} sipp", trunk_port, sip.listen, rate, seconds, workdir
         )
         return result.line()
     finally:
@@ -259,16 +260,23 @@ async def main() -> None:
     parser.add_argument("--rates", default="50,100,150")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=40)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument("--no-baseline", action="store_true")
     ns = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="swbench", dir="/tmp"))
     lines = []
     try:
         for rate in (int(r) for r in ns.rates.split(",")):
-            lines.append(await through_bare_kamailio(rate, ns.seconds, workdir))
+            if not ns.no_baseline:
+                lines.append(await through_bare_kamailio(rate, ns.seconds, ns.workers, workdir))
+                print(lines[-1], flush=True)
             lines.append(await through_switch(rate, ns.seconds, ns.workers, workdir))
-            print("\n".join(lines[-2:]), flush=True)
+            print(lines[-1], flush=True)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if ns.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"\nshort calls (INVITE/200/ACK, 200 ms, BYE/200), {ns.seconds} s per rate, "
         f"cpus {os.cpu_count()}"

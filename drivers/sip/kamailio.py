@@ -374,6 +374,7 @@ class KamailioSupervisor:
         children: int = 4,
         ping_interval: int = 5,
         reg_timer: int = 10,
+        worker_maxload: int = 1,
     ) -> None:
         self.sip = sip
         self.trunks = list(trunks)
@@ -381,6 +382,7 @@ class KamailioSupervisor:
         self.rundir = Path(rundir).resolve()
         self.log = log if log is not None else structlog.get_logger("sip.kamailio")
         self.kamcmd_path = kamcmd_path
+        self.worker_maxload = worker_maxload
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.max_backoff = max_backoff
@@ -444,6 +446,7 @@ class KamailioSupervisor:
             worker_addresses(self.sip),
             contact_addr=f"{_uri_host(self.sip.host)}:{self.sip.port}",
             socket=f"udp:{_uri_host(self.sip.host)}:{self.sip.port}",
+            worker_maxload=self.worker_maxload,
         )
 
     async def start(self) -> None:

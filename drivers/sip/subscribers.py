@@ -119,13 +119,16 @@ def write_subscriber_db(
     *,
     contact_addr: str | None = None,
     socket: str = "",
+    worker_maxload: int = 1,
 ) -> None:
     """(Re)write Kamailio's tables from the switch config; idempotent.
 
     ``worker_addrs`` are ``"127.0.0.1:5100"``-style addresses (dispatcher set 1, in
     order). ``contact_addr`` is the edge's ``host:port`` that trunk registrations put in
     their Contact (default: ``realm``); ``socket`` (e.g. ``"udp:127.0.0.1:5060"``) pins
-    the socket registrations are sent from.
+    the socket registrations are sent from. ``worker_maxload`` is the number of calls
+    the dispatcher lets a worker hold (1: one conversation per worker; 0: no limit, for
+    benchmarks of the edge alone).
     """
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +144,13 @@ def write_subscriber_db(
         if a.sip_user and a.sip_password
     ]
     workers = [
-        (DISPATCHER_SET_WORKERS, f"sip:{addr}", len(worker_addrs) - i, f"worker{i}")
+        (
+            DISPATCHER_SET_WORKERS,
+            f"sip:{addr}",
+            len(worker_addrs) - i,
+            f"duid=w{i};maxload={worker_maxload}",  # call-load dispatching
+            f"worker{i}",
+        )
         for i, addr in enumerate(worker_addrs)
     ]
     registrations = [
@@ -181,8 +190,8 @@ def write_subscriber_db(
         )
         conn.execute("DELETE FROM dispatcher")
         conn.executemany(
-            "INSERT INTO dispatcher (setid, destination, priority, description) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO dispatcher (setid, destination, priority, attrs, description) "
+            "VALUES (?, ?, ?, ?, ?)",
             workers,
         )
         conn.execute("DELETE FROM uacreg")

@@ -178,19 +178,53 @@ async def test_worker_call_to_a_trunk_is_relayed_as_given() -> None:
         assert f"Record-Route: <sip:{edge.target};lr>" in provider.messages()
 
 
-async def test_calls_run_concurrently() -> None:
-    async with running_edge(workers=1) as edge:
-        worker = await edge.sipp("uas_answer", edge.worker_ports[0], calls=20)
+async def test_calls_run_concurrently_one_per_worker() -> None:
+    async with running_edge(workers=3) as edge:
+        workers = [
+            await edge.sipp("uas_answer", port, calls=24, timeout=30) for port in edge.worker_ports
+        ]
         caller = await edge.sipp(
             "uac_call",
             edge.trunk_port,
             remote=edge.target,
             service=DID,
-            calls=20,
-            extra=["-r", "20", "-l", "10"],
+            calls=24,
+            extra=["-r", "20", "-l", "3"],
         )
-        rc = list(await asyncio.gather(caller.wait(), worker.wait()))
-        assert rc == [0, 0], describe(caller, worker)
+        assert await caller.wait(timeout=30) == 0, describe(caller, *workers)
+        for w in workers:
+            await w.stop()
+        # every worker had calls: call-load dispatching spread them over the free ones
+        answered = [answered_by(w) for w in workers]
+        assert sum(answered) == 24 and all(answered), answered
+
+
+async def test_a_worker_in_a_call_gets_no_second_one_and_all_busy_is_503() -> None:
+    async with running_edge(workers=2) as edge:
+        workers = [
+            await edge.sipp("uas_answer", port, calls=5, timeout=30) for port in edge.worker_ports
+        ]
+        # three 3 s calls, 0.1 s apart: two take the two workers, the third finds none
+        calls = await edge.sipp(
+            "uac_call_long",
+            edge.trunk_port,
+            remote=edge.target,
+            service=DID,
+            calls=3,
+            extra=["-r", "10", "-l", "3"],
+        )
+        assert await calls.wait(timeout=30) == 1, describe(calls, *workers)  # 1 call failed
+        for w in workers:
+            await w.stop()
+        assert "SIP/2.0 503 All lines busy" in calls.messages(), describe(calls)
+        # no worker was offered a second call while it had one (the UAS would have
+        # answered it): each took exactly one
+        assert sorted(answered_by(w) for w in workers) == [1, 1]
+
+
+def answered_by(uas: SippRun) -> int:
+    """INVITEs a uas_answer sipp took (it logs one "origin=" line per INVITE)."""
+    return uas.log().count("origin=")
 
 
 class _OptionsResponder(asyncio.DatagramProtocol):

@@ -42,7 +42,8 @@ async def test_inbound_calls_skip_the_worker_reserved_for_a_core_call() -> None:
             reserved = await pool.reserve(seconds=30)
             assert reserved is not None
             other = 1 - reserved
-            # Round robin offers one of these two calls to the reserved worker first.
+            # Call-load dispatching sees no call on the reserved worker (the reservation is
+            # the core's), so it may offer each call to it first: 486, then the other one.
             for _ in range(2):
                 caller = await edge.sipp(
                     "uac_call", edge.trunk_port, remote=edge.target, service="+85523900100"
@@ -58,7 +59,7 @@ async def test_inbound_calls_skip_the_worker_reserved_for_a_core_call() -> None:
                     worker, event = await asyncio.wait_for(pool.events.get(), 10)
             await asyncio.sleep(0.7)  # a health report
             refused = pool.health()[reserved]["last_health"].get("busy_refused")
-            assert refused == 1, pool.health()
+            assert refused in (1, 2), pool.health()
             assert pool.health()[reserved]["legs"] == []
             # The core's own call then goes out of the reserved worker as planned.
             await pool.command(reserved, "dial", call="click-1", uri="sip:1001@127.0.0.1:9")

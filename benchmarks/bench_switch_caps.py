@@ -82,16 +82,16 @@ def worker_pids(parent: int) -> list[int]:
     return found
 
 
-def write_callers(path: Path, count: int) -> None:
-    lines = ["SEQUENTIAL"] + [f"+85512{100000 + i % 900000};" for i in range(count)]
+def write_callers(path: Path, count: int, first: int = 100000) -> None:
+    lines = ["SEQUENTIAL"] + [f"+85512{first + i % 400000};" for i in range(count)]
     path.write_text("\n".join(lines) + "\n")
 
 
 async def uac(label: str, port: int, target: str, rate: int, seconds: int, cwd: Path) -> Result:
     count = rate * seconds
-    callers = cwd / f"callers-{rate}.csv"
-    write_callers(callers, count)
-    stats = cwd / f"uac-{port}-{rate}.csv"
+    callers = cwd / f"callers-{label[:4]}-{rate}.csv"
+    write_callers(callers, count, 500000 if label == "warm-up" else 100000)
+    stats = cwd / f"uac-{port}-{rate}-{label[:4]}.csv"
     proc = await _run(
         [
             "-sf",
@@ -195,6 +195,8 @@ async def through_switch(rate: int, seconds: int, workers: int, workdir: Path) -
                     raise RuntimeError(f"worker {i} did not come up")
                 await asyncio.sleep(0.2)
         await asyncio.sleep(2.0)  # the dispatcher's first probe round
+        # warm-up, not measured: every worker's first calls, the store's first pages
+        await uac("warm-up", trunk, f"127.0.0.1:{edge}", 10, 3, run)
         kam = kamailio_processes((run / "data" / "sip" / "kamailio.cfg").resolve())
         pgid = os.getpgid(min(kam))
         wpids = worker_pids(proc.pid)
@@ -244,6 +246,7 @@ async def through_bare_kamailio(rate: int, seconds: int, workers: int, workdir: 
     await sup.start()
     uases = [await _uas(sip.worker_port_base + i, workdir) for i in range(workers)]
     try:
+        await uac("warm-up", trunk_port, sip.listen, 10, 3, workdir)
         result = await uac(
             f"sipp -> Kamailio -> {workers} sipp", trunk_port, sip.listen, rate, seconds, workdir
         )

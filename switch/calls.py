@@ -227,6 +227,10 @@ class CallService:
         self._background: set[asyncio.Task[None]] = set()
         self._recording_of: dict[str, Call] = {}
         self.gsm_calls: dict[str, str] = {}  # driver call id -> call id
+        self._lanes: dict[int, asyncio.Queue[Any]] = {}
+        # held from reading the agents' states to marking the chosen one ringing, so two
+        # calls never pick the same free agent
+        self._agent_pick = asyncio.Lock()
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -314,9 +318,24 @@ class CallService:
     # ----------------------------------------------------------------- events
 
     async def _events(self) -> None:
-        """The call plane's single consumer of worker events; it must never die."""
+        """Deal the workers' events into one lane per worker; it must never die.
+
+        A worker carries one conversation, so its events are handled strictly in order
+        in its lane, while conversations on different workers proceed concurrently (one
+        call waiting for a commit or a worker's reply never holds up the others)."""
         while True:
             worker, event = await self.pool.events.get()
+            lane = self._lanes.get(worker)
+            if lane is None:
+                lane = self._lanes[worker] = asyncio.Queue()
+                self._tasks.append(
+                    asyncio.create_task(self._lane(worker, lane), name=f"calls:lane{worker}")
+                )
+            lane.put_nowait(event)
+
+    async def _lane(self, worker: int, lane: asyncio.Queue[Any]) -> None:
+        while True:
+            event = await lane.get()
             try:
                 await self._on_event(worker, event.name, dict(event.args))
             except Exception as exc:  # one bad event must not stop the call plane
@@ -399,7 +418,14 @@ class CallService:
             await self.pool.command(worker, "reject", call=leg, code=403)
 
     async def _open_call(
-        self, worker: int, direction: str, number_raw: str, via: str, kind: str
+        self,
+        worker: int,
+        direction: str,
+        number_raw: str,
+        via: str,
+        kind: str,
+        *,
+        record: bool = True,
     ) -> Call:
         try:
             number = self.core.normalize(number_raw)
@@ -421,21 +447,40 @@ class CallService:
         self.calls[call.id] = call
         CALLS_ACTIVE.set(len(self.calls))
         CALLS_TOTAL.labels(direction).inc()
-        await self._journey(call, "started")
-        await self._save(call)
+        if record:
+            await self._record_start(call)
         return call
+
+    def _record_start(self, call: Call) -> asyncio.Future[tuple[None, None]]:
+        """Commit ``started`` in the journey and the call record, concurrently. Both
+        tasks are scheduled now: after one loop turn 'started' is in the contact's
+        mailbox, ahead of anything the caller does next."""
+        journey = asyncio.ensure_future(self._journey(call, "started"))
+        saved = asyncio.ensure_future(self._save(call))
+        return asyncio.gather(journey, saved)
 
     async def _incoming_trunk(
         self, worker: int, leg: str, data: dict[str, Any], trunk: TrunkConfig
     ) -> None:
         caller_user = _uri_user(str(data.get("from", ""))) or ""
         caller = from_provider(caller_user, trunk, self.core.config.numbers.default_region)
-        call = await self._open_call(worker, "in", caller or caller_user, trunk.id, "inbound")
+        call = await self._open_call(
+            worker, "in", caller or caller_user, trunk.id, "inbound", record=False
+        )
         call.caller_leg = leg
         call.legs.add(leg)
         self.leg_owner[leg] = call.id
         log.info("call_incoming", call_id=call.id, contact_id=call.contact_id, trunk=trunk.id)
+        # The caller is answered while 'started' is being committed (the caller waits for
+        # neither); 'started' is in the contact's mailbox first, so the journey keeps order.
+        started = self._record_start(call)
+        await asyncio.sleep(0)  # the journey task's first step enqueues 'started'
         await self._cmd(call, "answer", call=leg)
+        try:
+            await started
+        except Exception:
+            await self._cmd(call, "hangup", call=leg)
+            raise
         if self.greeting:
             call.waiting_greeting = True
             await self._cmd(call, "play", call=leg, file=self.greeting, loop=False)
@@ -467,6 +512,13 @@ class CallService:
     async def _ring_next(self, call: Call) -> None:
         if call.ended or call.state != "ringing":
             return
+        async with self._agent_pick:
+            agent_id = await self._pick_agent(call)
+        if agent_id is not None:
+            await self._dial_agent(call, agent_id)
+
+    async def _pick_agent(self, call: Call) -> str | None:
+        """The next agent to ring, already marked ringing; None when there is none now."""
         skills = {a.id: a.skills for a in self.agents_cfg.values()}
         states = await self._agent_states()
         candidates = [
@@ -482,19 +534,22 @@ class CallService:
             asyncio.get_running_loop().call_later(
                 QUEUE_RETRY_SECONDS, lambda: self._spawn(self._ring_next(call))
             )
-            return
+            return None
         agent = candidates[0]
         if call.kind == "gsm" and not call.legs and not await self._gsm_worker(call):
             asyncio.get_running_loop().call_later(
                 QUEUE_RETRY_SECONDS, lambda: self._spawn(self._ring_next(call))
             )
-            return
+            return None
         call.tried.add(agent.agent_id)
         await self._agent_event(agent.agent_id, "ring", call.id)
+        return agent.agent_id
+
+    async def _dial_agent(self, call: Call, agent_id: str) -> None:
         leg = self._new_leg(call, "a")
         call.agent_leg = leg
-        user = self.agents_cfg[agent.agent_id].sip_user
-        log.info("call_ringing_agent", call_id=call.id, agent=agent.agent_id)
+        user = self.agents_cfg[agent_id].sip_user
+        log.info("call_ringing_agent", call_id=call.id, agent=agent_id)
         call.reserved = False  # the dial consumes the reservation
         reply = await self._cmd(
             call, "dial", call=leg, uri=f"sip:{user}@{self.sip.listen}", from_user=call.number

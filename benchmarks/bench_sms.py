@@ -47,6 +47,7 @@ import time
 import urllib.parse
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,13 @@ from tests.integration.switchproc import SwitchProcess  # noqa: E402
 FAST = {"cmgs_delay": 0.0, "report_delay": 0.05, "ready_delay": 0.0, "command_delay": 0.0}
 CMTI = re.compile(r'\+CMTI: "\w+",(\d+)')
 CMTI_BYTES = re.compile(rb'\+CMTI: "\w+",(\d+)\r\n')
+
+
+def _epoch(at: str | float) -> float:
+    """A journey's ``at`` (ISO 8601, UTC) as seconds since the epoch."""
+    if isinstance(at, (int, float)):
+        return float(at)
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
 
 
 def spawn(folder: Path, name: str) -> SimulatorProcess:
@@ -183,7 +191,7 @@ async def latency_switch(sw: SwitchProcess, sim: SimulatorProcess, n: int, tag: 
         await asyncio.sleep(0.02)  # one at a time
     lines = (await sim.client.transcript())[mark:]
     entries = dialogue_times(lines)
-    at = {e["text"]: float(e["at"]) for e in journey(sw, sender) if e["kind"] == "message_in"}
+    at = {e["text"]: _epoch(e["at"]) for e in journey(sw, sender) if e["kind"] == "message_in"}
     for entry, text in zip(entries, texts, strict=False):
         if text in at:
             entry["sink"] = at[text]

@@ -273,6 +273,52 @@ def test_click_to_call_bad_input_is_4xx(env: Env) -> None:
     assert status == 404
 
 
+def test_two_callers_at_once_and_one_free_agent_ring_her_once(env: Env) -> None:
+    """Each worker's events run in their own lane: both calls pick an agent at the same
+    moment, and only one of them may ring the only free agent."""
+    agent_port = free_ports(1)
+    env.register("1001", "secret-1001", agent_port)
+    env.wait_api("/api/v1/agents", agent_available)
+    agent = Phone("--port", str(agent_port), "--rtp-port", str(free_ports(4)), "--auto-answer")
+    try:
+        callers = subprocess.Popen(
+            [
+                "sipp",
+                "-sf",
+                str(Path(__file__).with_name("sipp") / "uac_call_long.xml"),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(env.trunk),
+                "-s",
+                DID,
+                "-m",
+                "2",
+                "-r",
+                "100",
+                "-l",
+                "2",
+                "-timeout",
+                "20",
+                "-nostdin",
+                f"127.0.0.1:{env.edge}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=env.tmp,
+        )
+        agent.wait_for("incoming", timeout=15)
+        calls = env.wait_api("/api/v1/calls?active=true", lambda cs: len(cs) == 2)
+        with pytest.raises(TimeoutError):  # while she talks, nobody rings her again
+            agent.wait_for("incoming", timeout=1.5)
+        calls = env.wait_api("/api/v1/calls?active=true", lambda cs: len(cs) == 2)
+        assert sorted(c["state"] for c in calls) == ["answered", "ringing"], calls
+        assert [c["agent"] for c in calls if c["state"] == "answered"] == ["alice"]
+        callers.wait(30)
+    finally:
+        agent.close()
+
+
 def test_agent_phone_dials_out_through_the_trunk(env: Env) -> None:
     customer = Phone(
         "--port",

@@ -77,6 +77,31 @@ class GsmLine(Protocol):
     async def hangup(self) -> None: ...
 
 
+class GsmDialer(Protocol):
+    """The modems as outgoing calls see them (``switch.sms.SmsService``)."""
+
+    def voice_modem(self, number: str) -> tuple[bool, str] | None: ...
+
+    def modem_in_call(self, modem_id: str) -> bool: ...
+
+    def voice_line(self, modem_id: str) -> tuple[GsmLine, str]: ...
+
+    async def dial_call(self, modem_id: str, gsm_call: str, number: str) -> None: ...
+
+
+# A modem's end of an unanswered outgoing call -> the call's cause, and the SIP code the
+# agent's phone gets when it dialled the number itself.
+MODEM_FAILURES: dict[str, tuple[str, int]] = {
+    "busy": ("busy", 486),
+    "no_answer": ("no_answer", 480),
+    "no_carrier": ("rejected", 603),
+    "rejected": ("rejected", 603),
+    "remote_hangup": ("rejected", 603),
+    "modem_busy": ("modem_busy", 486),
+    "no_dialtone": ("no_network", 503),
+}
+
+
 @dataclass
 class Transfer:
     """One transfer attempt of a call (the last one is kept on the call record)."""
@@ -133,6 +158,8 @@ class Call:
     reserved: bool = False  # gsm: the worker is reserved for the next agent dial
     modem_ended: bool = False  # gsm: the modem's call is over (nothing to hang up there)
     pcm_bridged: bool = False
+    pcm_leg: str | None = None  # gsm: the SIP leg bridged with the modem's PCM port
+    route: str = "trunk"  # outbound: "trunk" | "modem" (the customer is behind a modem)
     leg_seq: int = 0
 
     @property
@@ -145,6 +172,8 @@ class Call:
         """The leg a recording is made on: it hears both the customer and the agent."""
         if self.kind == "gsm":
             return self.agent_leg
+        if self.route == "modem":
+            return self.caller_leg  # the agent's leg, bridged with the modem's port
         return self.customer_side
 
     @property
@@ -173,7 +202,7 @@ class Call:
             "recording": self.recording,
             "worker": self.worker,
             "transfer": self.transfer.record() if self.transfer else None,
-            "channel": "gsm" if self.kind == "gsm" else "sip",
+            "channel": "gsm" if self.kind == "gsm" or self.route == "modem" else "sip",
         }
 
 
@@ -227,6 +256,7 @@ class CallService:
         self._background: set[asyncio.Task[None]] = set()
         self._recording_of: dict[str, Call] = {}
         self.gsm_calls: dict[str, str] = {}  # driver call id -> call id
+        self.modem_calls: dict[str, str] = {}  # modem id -> the outgoing call that has it
         self._lanes: dict[int, asyncio.Queue[Any]] = {}
         # held from reading the agents' states to marking the chosen one ringing, so two
         # calls never pick the same free agent
@@ -426,6 +456,8 @@ class CallService:
         kind: str,
         *,
         record: bool = True,
+        agent: str | None = None,
+        route: str = "trunk",
     ) -> Call:
         try:
             number = self.core.normalize(number_raw)
@@ -443,6 +475,8 @@ class CallService:
             via=via,
             started_at=self.core.clock.now(),
             kind=kind,
+            agent=agent,
+            route=route,
         )
         self.calls[call.id] = call
         CALLS_ACTIVE.set(len(self.calls))
@@ -662,6 +696,8 @@ class CallService:
                 )
             return
         # outbound / click-to-call
+        if leg == call.caller_leg and leg == call.pcm_leg:
+            call.pcm_bridged = False  # the worker let go of the modem's port with the leg
         if leg == call.customer_leg:
             cause = "customer_hangup" if call.state == "answered" else _cause(code, reason)
             await self._finish(call, cause, hangup=True, reject_code=code)
@@ -681,9 +717,9 @@ class CallService:
         recorded_leg = call.recorded_leg
         if call.record_done is not None and recorded_leg in call.legs:
             await self._cmd(call, "record_stop", call=recorded_leg)
-        if call.pcm_bridged and call.agent_leg in call.legs:
+        if call.pcm_bridged and call.pcm_leg in call.legs:
             call.pcm_bridged = False
-            await self._cmd(call, "pcm_unbridge", call=call.agent_leg)
+            await self._cmd(call, "pcm_unbridge", call=call.pcm_leg)
         for leg in list(call.legs):
             if hangup:
                 if call.kind == "agent_out" and leg == call.caller_leg and call.state == "ringing":
@@ -697,8 +733,10 @@ class CallService:
                     await self._cmd(call, "hangup", call=leg)
             self.leg_owner.pop(leg, None)
         call.legs.clear()
-        if call.kind == "gsm":
+        if call.kind == "gsm" or call.route == "modem":
             await self._gsm_close(call, cause)
+        if call.route == "modem" and self.modem_calls.get(call.via) == call.id:
+            del self.modem_calls[call.via]
         for agent in await self._agent_states():
             if agent.current_call != call.id:
                 continue
@@ -775,27 +813,85 @@ class CallService:
             raise Rejected("no_route", f"no trunk routes {number}", 422)
         return best[1]
 
+    def _dialer(self) -> GsmDialer | None:
+        dialer: GsmDialer | None = self.core.services.get("sms")
+        return dialer
+
+    def choose_route(self, number: str) -> tuple[str, str]:
+        """Where a call to ``number`` goes out: ``("trunk", id)`` or ``("modem", id)``.
+
+        1. the trunk whose ``prefixes`` match (longest prefix);
+        2. a voice modem (voice profile and PCM port) whose ``[sms] routes`` prefix
+           matches (longest);
+        3. the first trunk without ``prefixes`` (it takes any number);
+        4. the ``[sms] default_modem`` when it has voice, else the first voice modem.
+        """
+        best: tuple[int, TrunkConfig] | None = None
+        catch_all: TrunkConfig | None = None
+        for trunk in self.trunks.values():
+            if not trunk.prefixes:
+                catch_all = catch_all or trunk
+            for prefix in trunk.prefixes:
+                if number.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                    best = (len(prefix), trunk)
+        if best is not None:
+            return "trunk", best[1].id
+        dialer = self._dialer()
+        modem = dialer.voice_modem(number) if dialer is not None else None
+        if modem is not None and modem[0]:
+            return "modem", modem[1]
+        if catch_all is not None:
+            return "trunk", catch_all.id
+        if modem is not None:
+            return "modem", modem[1]
+        raise Rejected("no_route", f"no trunk or voice modem routes {number}", 422)
+
+    def _modem_taken(self, modem_id: str) -> bool:
+        """One call per modem: an outgoing call holds it, or the modem has a call."""
+        dialer = self._dialer()
+        return modem_id in self.modem_calls or (
+            dialer is not None and dialer.modem_in_call(modem_id)
+        )
+
     async def _incoming_agent(
         self, worker: int, leg: str, data: dict[str, Any], agent_id: str
     ) -> None:
         dialled = _uri_user(str(data.get("ruri") or data.get("to") or "")) or ""
         try:
             number = self.core.normalize(dialled)
-            trunk = self.choose_trunk(number)
+            route, via = self.choose_route(number)
         except Rejected as exc:
             log.warning("agent_dial_rejected", agent=agent_id, dialled=dialled, error=exc.message)
             await self.pool.command(worker, "reject", call=leg, code=404)
             return
-        call = await self._open_call(worker, "out", number, trunk.id, "agent_out")
-        call.agent = agent_id
+        busy = route == "modem" and self._modem_taken(via)
+        if route == "modem" and not busy:
+            self.modem_calls[via] = ""  # claimed now: the next dial-out finds it taken
+        try:
+            call = await self._open_call(
+                worker, "out", number, via, "agent_out", agent=agent_id, route=route
+            )
+        except BaseException:
+            if route == "modem" and not busy:
+                self.modem_calls.pop(via, None)
+            raise
+        if route == "modem" and not busy:
+            self.modem_calls[via] = call.id
         call.caller_leg = leg
         call.legs.add(leg)
         self.leg_owner[leg] = call.id
         await self._agent_event(agent_id, "busy_elsewhere", call.id)
+        if busy:
+            log.info("gsm_dial_refused", call_id=call.id, modem_id=via, reason="modem busy")
+            await self._finish(call, "modem_busy", hangup=True, reject_code=486)
+            return
         await self._cmd(call, "ring", call=leg)
         await self._dial_customer(call)
 
     async def _dial_customer(self, call: Call) -> None:
+        if call.route == "modem":
+            await self._dial_modem(call)
+            return
         trunk = self.trunks[call.via]
         leg = self._new_leg(call, "c")
         call.customer_leg = leg
@@ -811,17 +907,29 @@ class CallService:
         if agent_id not in self.agents_cfg or not self.agents_cfg[agent_id].sip_user:
             raise Rejected("unknown_agent", f"no SIP agent {agent_id!r}", 422)
         number = self.core.normalize(to_raw)
-        trunk = self.choose_trunk(number)
+        route, via = self.choose_route(number)
+        if route == "modem" and self._modem_taken(via):
+            raise Rejected("modem_busy", f"modem {via} is busy with another call", 409)
         # Reserved until its first leg exists: the edge must not hand it an inbound call.
         worker = await self.pool.reserve()
         if worker is None:
             raise ChannelUnavailable("all media workers are busy")
+        if route == "modem":
+            if self._modem_taken(via):  # taken while a worker was picked
+                await self.pool.release(worker)
+                raise Rejected("modem_busy", f"modem {via} is busy with another call", 409)
+            self.modem_calls[via] = ""
         try:
-            call = await self._open_call(worker, "out", number, trunk.id, "click")
+            call = await self._open_call(
+                worker, "out", number, via, "click", agent=agent_id, route=route
+            )
         except BaseException:
             await self.pool.release(worker)
+            if route == "modem":
+                self.modem_calls.pop(via, None)
             raise
-        call.agent = agent_id
+        if route == "modem":
+            self.modem_calls[via] = call.id
         await self._agent_event(agent_id, "busy_elsewhere", call.id)
         leg = self._new_leg(call, "a")
         call.caller_leg = leg
@@ -837,6 +945,45 @@ class CallService:
             await self._finish(call, "dial_failed", hangup=True)
             raise ChannelUnavailable("the media worker did not accept the call")
         return call.id
+
+    async def _dial_modem(self, call: Call) -> None:
+        """The customer is behind a modem: ATD; the modem's answer bridges its PCM port
+        with the agent's leg (``_modem_answered``)."""
+        dialer = self._dialer()
+        assert dialer is not None  # the route was chosen through it
+        gsm_call = f"{call.via}-{call.id}"
+        try:
+            call.gsm_line, call.audio_port = dialer.voice_line(call.via)
+            call.gsm_call = gsm_call
+            self.gsm_calls[gsm_call] = call.id
+            await dialer.dial_call(call.via, gsm_call, call.number)
+        except (ChannelUnavailable, Rejected) as exc:
+            call.modem_ended = True  # nothing of ours to hang up on the modem
+            self.gsm_calls.pop(gsm_call, None)
+            reason = exc.code if isinstance(exc, Rejected) else "dial_failed"
+            cause, code = MODEM_FAILURES.get(reason, (reason, 503))
+            log.warning("gsm_dial_failed", call_id=call.id, modem_id=call.via, error=str(exc))
+            await self._finish(call, cause, hangup=True, reject_code=code)
+            return
+        log.info("gsm_call_dialing", call_id=call.id, modem_id=call.via, agent=call.agent)
+
+    async def _modem_answered(self, call: Call) -> None:
+        """The customer answered the modem's call: bridge the agent's leg with its port."""
+        leg = call.caller_leg
+        if call.ended or call.state != "ringing" or leg is None or leg not in call.legs:
+            return
+        assert call.audio_port is not None
+        call.state = "answered"
+        if call.kind == "agent_out":
+            await self._cmd(call, "answer", call=leg)
+        if await self._cmd(call, "pcm_bridge", call=leg, path=call.audio_port) is None:
+            await self._finish(call, "bridge_failed", hangup=True)
+            return
+        call.pcm_bridged, call.pcm_leg = True, leg
+        await self._start_recording(call, leg)
+        await self._journey(call, "answered")
+        await self._save(call)
+        log.info("gsm_call_bridged", call_id=call.id, agent=call.agent, port=call.audio_port)
 
     # ------------------------------------------------------------------ GSM
 
@@ -874,17 +1021,29 @@ class CallService:
         return True
 
     async def gsm_event(self, gsm_call: str, kind: str, cause: str | None) -> None:
-        """The modem's side of a GSM call we own changed (only its end matters here)."""
-        if kind != "ended":
-            return
-        call_id = self.gsm_calls.pop(gsm_call, None)
+        """The modem's side of a GSM call we own changed: its end; for an outgoing call
+        also the customer's answer."""
+        call_id = self.gsm_calls.get(gsm_call)
         call = self.calls.get(call_id) if call_id else None
+        if kind == "ended":
+            self.gsm_calls.pop(gsm_call, None)
         if call is None:
             return  # we ended it ourselves (the driver reports our own ATH too)
+        if kind == "answered" and call.route == "modem":
+            await self._modem_answered(call)
+            return
+        if kind != "ended":
+            return
         call.modem_ended = True
         log.info("gsm_call_remote_end", call_id=call.id, cause=cause)
-        why = "caller_hangup" if cause in (None, "remote_hangup", "ended") else cause
-        await self._finish(call, why, hangup=True)
+        if call.kind == "gsm":
+            why = "caller_hangup" if cause in (None, "remote_hangup", "ended") else cause
+            await self._finish(call, why, hangup=True)
+        elif call.state == "answered":
+            await self._finish(call, "customer_hangup", hangup=True)
+        else:
+            why, code = MODEM_FAILURES.get(cause or "", (cause or "rejected", 603))
+            await self._finish(call, why, hangup=True, reject_code=code)
 
     async def _gsm_worker(self, call: Call) -> bool:
         """Reserve a worker for the next agent dial of a GSM call (it holds no leg)."""
@@ -919,7 +1078,7 @@ class CallService:
         if await self._cmd(call, "pcm_bridge", call=leg, path=call.audio_port) is None:
             await self._finish(call, "bridge_failed", hangup=True)
             return
-        call.pcm_bridged = True
+        call.pcm_bridged, call.pcm_leg = True, leg
         await self._start_recording(call, leg)
         await self._journey(call, "answered")
         await self._save(call)
@@ -932,7 +1091,7 @@ class CallService:
             await self.pool.release(call.worker)
         if call.gsm_call is not None and call.modem_ended:
             self.gsm_calls.pop(call.gsm_call, None)
-        if not call.modem_ended and call.gsm_line is not None:
+        if not call.modem_ended and call.gsm_line is not None and call.gsm_call is not None:
             call.modem_ended = True
             try:
                 await call.gsm_line.hangup()
@@ -952,7 +1111,7 @@ class CallService:
         if call is None or call.ended:
             self.call_record(call_id)  # 404 when there never was such a call
             raise Rejected("call_ended", f"call {call_id} has ended", 409)
-        if call.kind == "gsm":
+        if call.kind == "gsm" or call.route == "modem":
             raise Rejected("not_supported", f"call {call_id} is a GSM call: no transfer", 409)
         if call.state != "answered" or call.customer_side is None:
             raise Rejected("not_answered", f"call {call_id} is not answered yet", 409)

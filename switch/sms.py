@@ -380,6 +380,60 @@ class SmsService:
         )
         await self.core.store.put(CALL_NS, call_id, existing)
 
+    # --------------------------------------------------------- outgoing calls
+
+    def voice_modem(self, number: str) -> tuple[bool, str] | None:
+        """The modem a call to ``number`` can go out through (voice, and a PCM port):
+        ``(True, id)`` when an ``[sms] routes`` prefix picks it, ``(False, id)`` for the
+        fallback (``[sms] default_modem`` when it has voice, else the first such modem);
+        None when no modem can carry a call."""
+        voice = [
+            mid
+            for mid, slot in self.slots.items()
+            if slot.audio_port is not None and slot.modem.profile.voice
+        ]
+        if not voice:
+            return None
+        best: tuple[int, str] | None = None
+        for route in self.config.sms.routes:
+            if route.modem not in voice or not number.startswith(route.prefix):
+                continue
+            if best is None or len(route.prefix) > best[0]:
+                best = (len(route.prefix), route.modem)
+        if best is not None:
+            return True, best[1]
+        default = self.config.sms.default_modem
+        return False, default if default in voice else voice[0]
+
+    def modem_in_call(self, modem_id: str) -> bool:
+        """The modem's voice channel is taken (one call per modem)."""
+        return self.modem_slot(modem_id).modem.in_call
+
+    def voice_line(self, modem_id: str) -> tuple[Modem, str]:
+        """A voice modem and its PCM port (ChannelUnavailable when it has neither)."""
+        slot = self.modem_slot(modem_id)
+        if slot.audio_port is None or not slot.modem.profile.voice:
+            raise ChannelUnavailable(f"modem {modem_id} has no voice port")
+        return slot.modem, slot.audio_port
+
+    async def dial_call(self, modem_id: str, gsm_call: str, number: str) -> None:
+        """Dial ``number`` (ATD) for the call service, which gets the call's events
+        (``gsm_event``) under the id it chose, ``gsm_call``. Rejected ``modem_busy`` (409)
+        when the modem already has a call; ChannelUnavailable when it is not ready or the
+        dial fails (the driver then reports the call's end, which the call service owns)."""
+        modem, _ = self.voice_line(modem_id)
+        if modem.in_call:
+            raise Rejected("modem_busy", f"modem {modem_id} is busy with another call", 409)
+        state = modem.status().state
+        if state != "ready":
+            raise ChannelUnavailable(f"modem {modem_id} is {state}")
+        self._routed.add(gsm_call)  # before ATD: the first event may beat dial's return
+        try:
+            await modem.dial(number, call_id=gsm_call)
+        except ValueError as exc:  # refused before anything reached the modem
+            self._routed.discard(gsm_call)
+            raise Rejected("bad_number", str(exc), 400) from exc
+
     # ----------------------------------------------------------- outbound API
 
     def choose_modem(self, to: str, requested: str | None) -> str:

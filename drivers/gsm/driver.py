@@ -683,10 +683,15 @@ class Modem:
 
     # ------------------------------------------------------------------ calls
 
-    def _new_call(self, number: str | None, direction: str) -> _Call:
+    def _new_call(self, number: str | None, direction: str, call_id: str | None = None) -> _Call:
         self._call_seq += 1
-        self._call = _Call(f"{self.config.id}-{self._call_seq}", number, direction)
+        self._call = _Call(call_id or f"{self.config.id}-{self._call_seq}", number, direction)
         return self._call
+
+    @property
+    def in_call(self) -> bool:
+        """A call (incoming, outgoing, ringing or active) holds the modem's voice channel."""
+        return self._call is not None
 
     def _ring(self) -> None:
         call = self._call or self._new_call(None, "in")
@@ -1021,12 +1026,14 @@ class Modem:
         done = await self._at(command)
         return [*done.lines, done.final]
 
-    async def dial(self, number: str) -> None:
+    async def dial(self, number: str, *, call_id: str | None = None) -> str:
+        """ATD: the call's id (``call_id`` when given: the caller can route the call's
+        events before the first one is emitted)."""
         command = atd(number)
         self._require_ready()
         if self._call is not None:
             raise ChannelUnavailable("a call is already in progress on this modem")
-        self._new_call(number, "out")
+        call = self._new_call(number, "out", call_id)
         done = await self._at(command)
         if not done.ok:
             cause = done.final.lower().replace(" ", "_")
@@ -1034,6 +1041,7 @@ class Modem:
             raise ChannelUnavailable(f"dial failed: {done.final}")
         if self._call is not None and self.profile.urc_dialect != "huawei":
             self._emit_call("dialing")
+        return call.id
 
     async def answer(self) -> None:
         done = await self._at(Command("ATA", LONG_TIMEOUT))
@@ -1211,12 +1219,18 @@ def _registration_line(line: str, *, solicited: bool) -> tuple[str | None, int |
 
 
 def _cend_cause(args: str) -> str:
-    """^CEND: <id>,<duration>,<end_status>,<cc_cause>: 16 normal, 17 busy, 18/19 no answer."""
+    """^CEND: <id>,<duration>,<end_status>,<cc_cause>: 16 normal, 17 busy, 18/19 no answer,
+    21 rejected."""
     fields_ = [f.strip() for f in args.split(",")]
     cc = fields_[3] if len(fields_) > 3 else ""
-    return {"16": "remote_hangup", "17": "busy", "18": "no_answer", "19": "no_answer"}.get(
-        cc, f"cc_cause_{cc}" if cc else "ended"
-    )
+    causes = {
+        "16": "remote_hangup",
+        "17": "busy",
+        "18": "no_answer",
+        "19": "no_answer",
+        "21": "rejected",
+    }
+    return causes.get(cc, f"cc_cause_{cc}" if cc else "ended")
 
 
 def _pdu_of(lines: tuple[str, ...]) -> str | None:

@@ -231,8 +231,8 @@ def _decide_call(state: ContactState, msg: CallEvent) -> Decision:
     if "s" not in seen and msg.phase != "started":
         # A call we never saw start (e.g. recovered after a crash): record its start once.
         events += _journey(state, "voice", "call_started", data)
-    if msg.phase == "answered":
-        data["agent"] = msg.agent
+    if msg.phase == "answered" or (msg.phase == "started" and msg.direction == "out"):
+        data["agent"] = msg.agent  # an outgoing call starts with its agent (who dials)
     if msg.phase == "ended":
         data.update(
             cause=msg.cause or "normal",

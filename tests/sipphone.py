@@ -354,6 +354,8 @@ def run(args: argparse.Namespace) -> int:
     acfg.idUri = f"sip:{args.user}@127.0.0.1:{args.port}"
     if args.proxy:
         acfg.sipConfig.proxies.append(f"sip:{args.proxy};lr")
+    if args.password:  # digest credentials for the edge's 407 (an agent calling out)
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
     acfg.mediaConfig.transportConfig.port = args.rtp_port
     acfg.mediaConfig.transportConfig.portRange = 20
     acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
@@ -459,6 +461,7 @@ def main() -> int:
     p.add_argument("--user", default="phone")
     p.add_argument("--proxy", default="")
     p.add_argument("--call", default="")
+    p.add_argument("--password", default="")
     p.add_argument("--header", action="append", default=[])
     p.add_argument("--tone", type=float, default=0.0)
     p.add_argument("--record", default="")

@@ -37,7 +37,14 @@ PHONE_HZ, MODEM_HZ = 440.0, 1300.0
 
 
 def switch_config(
-    http: int, edge: int, base: int, rtp: int, ring_timeout: float, workers: int, trunk: int
+    http: int,
+    edge: int,
+    base: int,
+    rtp: int,
+    ring_timeout: float,
+    workers: int,
+    trunk: int,
+    extra: str = "",
 ) -> str:
     return f"""
 [store]
@@ -70,7 +77,7 @@ id = "alice"
 name = "Alice"
 sip_user = "1001"
 sip_password = "secret-1001"
-"""
+{extra}"""
 
 
 @dataclass
@@ -154,10 +161,12 @@ def call_log(env: Env) -> list[dict[str, Any]]:
     return log
 
 
-def start_env(tmp_path: Path, ring_timeout: float, workers: int = 2) -> tuple[SwitchProcess, Env]:
+def start_env(
+    tmp_path: Path, ring_timeout: float, workers: int = 2, extra: str = ""
+) -> tuple[SwitchProcess, Env]:
     http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
     base, rtp = free_ports(workers), free_ports(50 * workers)
-    config = switch_config(http, edge, base, rtp, ring_timeout, workers, trunk)
+    config = switch_config(http, edge, base, rtp, ring_timeout, workers, trunk, extra)
     sw = SwitchProcess(config, tmp_path, http)
     sw.start(timeout=60)
     modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock", timeout=30)
@@ -307,3 +316,157 @@ def test_no_free_worker_hangs_up_the_gsm_call_with_the_reason(tmp_path: Path) ->
     finally:
         code = sw.terminate(timeout=30)
         assert code == 0, sw.stderr_text()[-3000:]
+
+
+# ---------------------------------------------------------------- outgoing calls
+
+CUSTOMER = "+85587654321"  # behind the modem: [sms] routes sends +855 to gsm1
+DIALLED = "087654321"  # what the agent types (national format)
+# The trunk has no prefixes (it takes any number), so only the SMS route's prefix sends
+# +855 through the modem; a trunk whose own prefixes matched would win.
+MODEM_ROUTE = """
+[sms]
+routes = [{ prefix = "+855", modem = "gsm1" }]
+"""
+
+
+@pytest.fixture
+def out_env(tmp_path: Path) -> Iterator[Env]:
+    sw, environment = start_env(tmp_path, ring_timeout=20, extra=MODEM_ROUTE)
+    try:
+        yield environment
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def dialling_agent(env: Env, **options: str) -> Phone:
+    """Alice's phone calling the customer's number through the edge (digest auth)."""
+    return env.agent_phone(
+        call=f"sip:{DIALLED}@127.0.0.1:{env.edge}", password="secret-1001", **options
+    )
+
+
+def voice_journey(env: Env, calls: int = 1) -> list[dict[str, Any]]:
+    journey = env.journey(CUSTOMER, lambda j: sum(e["kind"] == "call_ended" for e in j) >= calls)
+    return [e for e in journey if e["channel"] == "voice"]
+
+
+def test_agent_dials_a_customer_through_the_modem_and_both_hear_each_other(
+    out_env: Env,
+) -> None:
+    env = out_env
+    agent_rec = env.tmp / "agent.wav"
+    agent = dialling_agent(env, record=str(agent_rec))
+    try:
+        # The switch dials the customer on the modem; the agent's call is answered (and
+        # bridged with the modem's voice port) only when the customer answers.
+        state = env.modem.wait_for_sync(lambda s: bool(s["calls"]), timeout=30)
+        [dialled] = state["calls"]
+        assert dialled["direction"] == "out" and dialled["number"] == CUSTOMER
+        agent.wait_for("state", timeout=30, state="CONFIRMED")
+        env.modem.wait_for_sync(lambda s: s["audio"]["active"], timeout=30)
+        sent = [t["text"] for t in env.modem.request_sync("transcript")["lines"]]
+        assert f"ATD{CUSTOMER};" in sent
+        assert sent.index("AT^DDSETEX=2") > sent.index(f"ATD{CUSTOMER};")
+        [call] = env.wait_api(
+            "/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered"
+        )
+        assert call["direction"] == "out" and call["to"] == CUSTOMER
+        assert call["via"] == "gsm1" and call["channel"] == "gsm" and call["agent"] == "alice"
+        env.modem.wait_for_sync(
+            lambda s: s["audio"]["frames_received"] >= 100, timeout=60, interval=0.2
+        )
+        heard = env.modem.request_sync("audio_power", hz=PHONE_HZ, seconds=1.0)
+        own = env.modem.request_sync("audio_power", hz=MODEM_HZ, seconds=1.0)
+        assert heard["power"] > 1e5, heard  # the agent's tone reached the customer...
+        assert heard["power"] > 100 * own["power"], (heard, own)  # ...not the modem's own
+        assert agent.heard() > 5
+
+        # The customer hangs up: the agent's call ends too.
+        env.modem.request_sync("remote_hangup")
+        agent.wait_for("ended", timeout=30)
+    finally:
+        agent.close()
+
+    samples, rate = read_wav(agent_rec)  # what the agent heard was the customer's tone
+    assert tone_power(samples, rate, MODEM_HZ) > 1e5
+    assert tone_power(samples, rate, MODEM_HZ) > 10 * tone_power(samples, rate, PHONE_HZ)
+
+    voice = voice_journey(env)
+    assert [e["kind"] for e in voice] == ["call_started", "call_answered", "call_ended"]
+    started, answered, ended = voice
+    assert started["direction"] == "out" and started["agent"] == "alice"
+    assert all(e["via"] == "gsm1" for e in voice)
+    assert answered["agent"] == "alice"
+    assert ended["cause"] == "customer_hangup"
+    assert Path(ended["recording"]).exists() and ended["recording_seconds"] > 1.0
+    env.wait_api("/api/v1/calls?active=true", lambda cs: cs == [])
+    env.wait_api("/api/v1/agents", alice_is("available"))
+    [log] = call_log(env)
+    assert log["answered_at"] is not None and log["end_reason"] == "remote_hangup"
+
+
+def test_click_to_call_through_the_modem_rings_the_agent_first_and_her_hangup_ends_it(
+    out_env: Env,
+) -> None:
+    env = out_env
+    agent = env.agent_phone(auto_answer="")
+    try:
+        status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": DIALLED})
+        assert status == 202, body
+        agent.wait_for("incoming", timeout=30)
+        agent.wait_for("state", timeout=30, state="CONFIRMED")
+        # Only once the agent answered does the modem dial the customer.
+        env.modem.wait_for_sync(lambda s: s["audio"]["active"], timeout=30)
+        call = env.wait_api(f"/api/v1/calls/{body['id']}", lambda c: c["state"] == "answered")
+        assert call["via"] == "gsm1" and call["to"] == CUSTOMER and call["agent"] == "alice"
+        env.modem.wait_for_sync(lambda s: s["audio"]["frames_received"] >= 50, timeout=60)
+        heard = env.modem.request_sync("audio_power", hz=PHONE_HZ, seconds=1.0)
+        assert heard["power"] > 1e5, heard
+        assert agent.heard() > 5
+
+        # The agent hangs up: the switch hangs up the modem's call (ATH).
+        agent.send("hangup")
+        agent.wait_for("ended", timeout=30)
+        env.modem.wait_for_sync(lambda s: bool(s["call_log"]) and not s["calls"], timeout=30)
+    finally:
+        agent.close()
+    assert call_log(env)[-1]["end_reason"] == "local_hangup"
+    voice = voice_journey(env)
+    assert [e["kind"] for e in voice] == ["call_started", "call_answered", "call_ended"]
+    assert voice[0]["direction"] == "out" and voice[0]["via"] == "gsm1"
+    assert voice[2]["cause"] == "agent_hangup"
+    env.wait_api("/api/v1/calls?active=true", lambda cs: cs == [])
+
+
+def test_busy_modem_and_busy_network_refuse_the_agent_plainly(out_env: Env) -> None:
+    env = out_env
+    # The customer's phone rings for ever: the modem is busy with this call meanwhile.
+    env.modem.request_sync("set_call_behaviour", number="*", behaviour="ring")
+    agent = dialling_agent(env)
+    try:
+        env.modem.wait_for_sync(lambda s: bool(s["calls"]), timeout=30)
+        status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": DIALLED})
+        assert status == 409, body
+        assert body["error"]["code"] == "modem_busy" and "gsm1" in body["error"]["message"]
+        agent.send("hangup")  # the agent gives up: the modem's call is hung up
+        agent.wait_for("ended", timeout=30)
+        env.modem.wait_for_sync(lambda s: bool(s["call_log"]) and not s["calls"], timeout=30)
+    finally:
+        agent.close()
+    assert call_log(env)[-1]["end_reason"] == "local_hangup"
+
+    # The network says busy: the agent's call is refused with 486, never left hanging.
+    env.modem.request_sync("set_call_behaviour", number="*", behaviour="busy")
+    agent = dialling_agent(env)
+    try:
+        ended = agent.wait_for("ended", timeout=30)
+        assert ended["code"] == 486, ended
+    finally:
+        agent.close()
+    voice = voice_journey(env, calls=2)
+    assert [e["kind"] for e in voice] == ["call_started", "call_ended"] * 2
+    assert [e["cause"] for e in voice if e["kind"] == "call_ended"] == ["agent_hangup", "busy"]
+    env.wait_api("/api/v1/calls?active=true", lambda cs: cs == [])
+    assert env.modem.state_sync()["calls"] == []

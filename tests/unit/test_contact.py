@@ -77,6 +77,15 @@ def test_answer_without_start_records_the_start_once() -> None:
     assert [k for k, _ in d.events] == ["call_started", "call_answered"]
 
 
+def test_an_outgoing_call_starts_with_the_agent_who_dials_an_incoming_one_without() -> None:
+    s = state_after(CREATED)
+    out = decide(s, CallEvent("k", "started", 1.0, via="gsm1", direction="out", agent="alice"), 1.0)
+    [(kind, data)] = out.events
+    assert kind == "call_started" and data["agent"] == "alice" and data["direction"] == "out"
+    inbound = decide(s, CallEvent("j", "started", 1.0, via="gsm1", direction="in"), 1.0)
+    assert "agent" not in inbound.events[0][1]
+
+
 async def make_core(tmp_path: Any, clock: FakeClock) -> Core:
     from switch.config import parse_config
 

@@ -90,16 +90,26 @@ class GsmDialer(Protocol):
 
 
 # A modem's end of an unanswered outgoing call -> the call's cause, and the SIP code the
-# agent's phone gets when it dialled the number itself.
+# agent's phone gets when it dialled the number itself (see ``_refusal_code``).
 MODEM_FAILURES: dict[str, tuple[str, int]] = {
-    "busy": ("busy", 486),
-    "no_answer": ("no_answer", 480),
+    "busy": ("busy", 600),
+    "no_answer": ("no_answer", 603),
     "no_carrier": ("rejected", 603),
     "rejected": ("rejected", 603),
     "remote_hangup": ("rejected", 603),
-    "modem_busy": ("modem_busy", 486),
-    "no_dialtone": ("no_network", 503),
+    "modem_busy": ("modem_busy", 600),
+    "no_dialtone": ("no_network", 502),
 }
+# Kamailio takes these answers from a worker as "this worker is busy" and hands the
+# INVITE to the next worker (failure_route WORKER_FAILOVER): an agent's dial-out that
+# failed must be refused with a final answer the edge passes through to the phone.
+_FAILOVER_CODES = {408: 603, 480: 603, 486: 600, 500: 502, 503: 502}
+
+
+def _refusal_code(code: Any) -> int:
+    """The SIP code refusing an agent's own dial-out (never one that fails over)."""
+    value = int(code) if isinstance(code, int) and code >= 400 else 600
+    return _FAILOVER_CODES.get(value, value)
 
 
 @dataclass
@@ -723,11 +733,7 @@ class CallService:
         for leg in list(call.legs):
             if hangup:
                 if call.kind == "agent_out" and leg == call.caller_leg and call.state == "ringing":
-                    code = (
-                        int(reject_code)
-                        if isinstance(reject_code, int) and reject_code >= 400
-                        else 486
-                    )
+                    code = _refusal_code(reject_code)
                     await self._cmd(call, "reject", call=leg, code=code)
                 else:
                     await self._cmd(call, "hangup", call=leg)
@@ -883,7 +889,7 @@ class CallService:
         await self._agent_event(agent_id, "busy_elsewhere", call.id)
         if busy:
             log.info("gsm_dial_refused", call_id=call.id, modem_id=via, reason="modem busy")
-            await self._finish(call, "modem_busy", hangup=True, reject_code=486)
+            await self._finish(call, "modem_busy", hangup=True, reject_code=600)
             return
         await self._cmd(call, "ring", call=leg)
         await self._dial_customer(call)

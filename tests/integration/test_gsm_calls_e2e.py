@@ -457,16 +457,17 @@ def test_busy_modem_and_busy_network_refuse_the_agent_plainly(out_env: Env) -> N
         agent.close()
     assert call_log(env)[-1]["end_reason"] == "local_hangup"
 
-    # The network says busy: the agent's call is refused with 486, never left hanging.
+    # The network says busy: the agent's call is refused at once, never left hanging.
     env.modem.request_sync("set_call_behaviour", number="*", behaviour="busy")
     agent = dialling_agent(env)
     try:
         ended = agent.wait_for("ended", timeout=30)
-        assert ended["code"] == 486, ended
+        assert ended["code"] == 600, ended  # Busy Everywhere (486 would fail over)
     finally:
         agent.close()
     voice = voice_journey(env, calls=2)
     assert [e["kind"] for e in voice] == ["call_started", "call_ended"] * 2
     assert [e["cause"] for e in voice if e["kind"] == "call_ended"] == ["agent_hangup", "busy"]
     env.wait_api("/api/v1/calls?active=true", lambda cs: cs == [])
-    assert env.modem.state_sync()["calls"] == []
+    # One ATD per attempt: the refusal was not retried through another worker.
+    assert [c["end_reason"] for c in call_log(env)] == ["local_hangup", "busy"]

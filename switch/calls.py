@@ -29,6 +29,11 @@ voice port gets a reserved worker, which rings the agents exactly as for a trunk
 either side hanging up ends the other. Nobody available: the caller keeps hearing ring
 back until they (or their network) give up. Between ring attempts the call holds no leg,
 so the worker is reserved again before each one (another may be picked).
+
+Outgoing GSM (``choose_route`` picked a modem): the modem dials (ATD, one call per
+modem) once the agent's leg exists (dial-out) or has answered (click-to-call); the
+modem's answer bridges the agent's leg with its PCM port; the network's busy/no answer
+ends the agent's leg with that cause.
 """
 
 from __future__ import annotations

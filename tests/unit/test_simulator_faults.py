@@ -93,6 +93,16 @@ async def test_fail_next_with_empty_response_means_no_answer(
     assert await term.command("AT+CSQ") == "\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
 
 
+async def test_clear_failures_forgets_what_fail_next_left(
+    sim: SimulatedModem, term: RawTerminal
+) -> None:
+    sim.fail_next("AT+CSQ", "ERROR", count=5)
+    assert await term.command("AT+CSQ") == "\r\nERROR\r\n"
+    assert sim.clear_failures() == 4
+    assert await term.command("AT+CSQ") == "\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    assert sim.clear_failures() == 0
+
+
 async def test_remove_sim_on_quectel_emits_cpin_urc(tmp_path: Path) -> None:
     async with (
         SimulatedModem(tmp_path / "tty", profile="quectel", timing=FAST) as sim,

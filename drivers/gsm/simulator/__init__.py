@@ -67,7 +67,8 @@ Methods (sync unless marked; call them from the loop's thread):
   hex, undecodable included, for error paths).
 - Faults: ``set_unresponsive(True|False)``, ``fail_next(prefix, response="ERROR",
   count=1)`` (``"AT+CMGS"``/``"+CMGS"``; response any final line, ``""`` = no answer; for
-  CMGS/CMGW the prompt is still given and the PDU is answered with it), ``garbage(bytes)``,
+  CMGS/CMGW the prompt is still given and the PDU is answered with it),
+  ``clear_failures() -> int`` (forget pending fail_next), ``garbage(bytes)``,
   ``unplug()``, ``replug()``, ``set_signal(csq)``, ``set_registration(stat 0..5)``,
   ``remove_sim()``, ``insert_sim()``.
 - Network: ``set_outcome(destination|"*", "delivered"|"pending"|"failed"|tp_st|[...],
@@ -104,19 +105,19 @@ Standalone process and control socket
         [--profile huawei] [--pin 1234] [--storage-size 10] [--options '{json}']
 
 prints ``{"ready": true, "link", "device", "control", "pid", "audio"}`` on stdout when
-ready (``audio``: the voice port's path or null; ``--options '{"audio": true}'``).
-The control socket speaks newline-delimited JSON: ``{"op": ..., ...}`` ->
-``{"ok": true, ...}`` | ``{"ok": false, "error": "..."}``. Ops: ``state``, ``ping``,
-``deliver_sms {sender text order? duplicate? drop? mode? ucs2? timestamp? (ISO or
-epoch) reference? interval?} -> {parts, pdus}``, ``deliver_raw_pdu {pdu mode?} ->
-{kind}``, ``set_unresponsive {value}``, ``fail_next {prefix response? count?}``,
-``garbage {hex | text}``, ``unplug``, ``replug -> {device}``, ``set_signal {csq}``,
-``set_registration {stat}``, ``remove_sim``, ``insert_sim``, ``set_outcome {destination
-outcome submit_error?}``, ``set_ussd {code reply}``, ``set_timing {name: seconds...}``,
-``incoming_call {number ring_for?} -> {call_id}``, ``remote_hangup {call_id?}``,
-``remote_answer {call_id?}``, ``set_call_behaviour {number behaviour delay?}``,
-``transcript -> {lines}``, ``audio_power {hz seconds?} -> {hz power rms frames_received
-active}``, ``set_audio_tone {hz amplitude?}``, ``shutdown``.
+ready (``audio``: the voice port's path or null; ``--options '{"audio": true}'``). The
+control socket speaks newline-delimited JSON: ``{"op": ..., ...}`` -> ``{"ok": true,
+...}`` | ``{"ok": false, "error": "..."}``. Ops: ``state``, ``ping``, ``deliver_sms
+{sender text order? duplicate? drop? mode? ucs2? timestamp? (ISO or epoch) reference?
+interval?} -> {parts, pdus}``, ``deliver_raw_pdu {pdu mode?} -> {kind}``,
+``set_unresponsive {value}``, ``fail_next {prefix response? count?}``, ``clear_failures
+-> {cleared}``, ``garbage {hex | text}``, ``unplug``, ``replug -> {device}``,
+``set_signal {csq}``, ``set_registration {stat}``, ``remove_sim``, ``insert_sim``,
+``set_outcome {destination outcome submit_error?}``, ``set_ussd {code reply}``,
+``set_timing {name: seconds...}``, ``incoming_call {number ring_for?} -> {call_id}``,
+``remote_hangup {call_id?}``, ``remote_answer {call_id?}``, ``set_call_behaviour {number
+behaviour delay?}``, ``transcript -> {lines}``, ``audio_power {hz seconds?} -> {hz power
+rms frames_received active}``, ``set_audio_tone {hz amplitude?}``, ``shutdown``.
 
 :class:`SimulatorClient` (``SimulatorClient(control_path)``) wraps them: ``await
 client.request(op, **params)`` / ``client.request_sync(op, **params)`` and a method per

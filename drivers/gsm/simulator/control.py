@@ -95,6 +95,10 @@ async def _op_fail_next(m: SimulatedModem, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+async def _op_clear_failures(m: SimulatedModem, p: dict[str, Any]) -> dict[str, Any]:
+    return {"cleared": m.clear_failures()}
+
+
 async def _op_garbage(m: SimulatedModem, p: dict[str, Any]) -> dict[str, Any]:
     if "hex" in p:
         m.garbage(bytes.fromhex(_str(p, "hex")))
@@ -217,6 +221,7 @@ OPS: dict[str, Handler] = {
     "deliver_raw_pdu": _op_deliver_raw_pdu,
     "set_unresponsive": _op_set_unresponsive,
     "fail_next": _op_fail_next,
+    "clear_failures": _op_clear_failures,
     "garbage": _op_garbage,
     "unplug": _op_unplug,
     "replug": _op_replug,

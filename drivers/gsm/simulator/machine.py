@@ -910,6 +910,12 @@ class ModemMachine:
             norm = "AT" + norm
         self._failures.append(_Failure(norm, response, count))
 
+    def clear_failures(self) -> int:
+        """Forget every pending :meth:`fail_next`; how many were left."""
+        left = sum(f.remaining for f in self._failures)
+        self._failures.clear()
+        return left
+
     def garbage(self, data: bytes) -> None:
         """Raw bytes on the line (noise), written even while unresponsive."""
         if self.powered and not self.booting:

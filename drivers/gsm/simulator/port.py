@@ -491,6 +491,10 @@ class SimulatedModem:
         """The next ``count`` commands starting with ``prefix`` answer ``response``."""
         self._run(lambda: self.machine.fail_next(prefix, response, count))
 
+    def clear_failures(self) -> int:
+        """Forget every pending :meth:`fail_next`; how many failures were left."""
+        return int(self._run(self.machine.clear_failures))
+
     def garbage(self, data: bytes | str) -> None:
         """Write line noise to the port."""
         raw = data.encode("latin-1") if isinstance(data, str) else bytes(data)

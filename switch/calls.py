@@ -40,13 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from fastapi import APIRouter
@@ -57,6 +55,20 @@ from actors.messages import CallEvent
 from drivers.sip.kamailio import KamailioSupervisor, sip_options
 from drivers.sip.numbers import from_provider, to_provider
 from drivers.sip.pool import WorkerPool
+from switch.call_model import (
+    MODEM_FAILURES,
+    Call,
+    GsmDialer,
+    GsmLine,
+    Transfer,
+    check_row,
+    header_value,
+    refusal_code,
+    sip_cause,
+    sound_path,
+    transfer_detail,
+    uri_user,
+)
 from switch.config import AgentConfig, TrunkConfig
 from switch.core import Core
 from switch.errors import ChannelUnavailable, ConfigError, Rejected
@@ -71,168 +83,6 @@ QUEUE_RETRY_SECONDS = 2.0
 GREETING_WAIT_SECONDS = 5.0  # from the answer: greeting + time to press a digit
 OPTIONS_TIMEOUT = 3.0  # trunk test: the provider's answer to one SIP OPTIONS
 TEST_CALL_TIMEOUT = 30.0  # trunk test: the test call's answer
-_USER_RE = re.compile(r"sip:([^@;>]+)@")
-
-
-class GsmLine(Protocol):
-    """The modem side of a GSM call (``drivers.gsm.driver.Modem``)."""
-
-    async def answer(self) -> None: ...
-
-    async def hangup(self) -> None: ...
-
-
-class GsmDialer(Protocol):
-    """The modems as outgoing calls see them (``switch.sms.SmsService``)."""
-
-    def voice_modem(self, number: str) -> tuple[bool, str] | None: ...
-
-    def modem_in_call(self, modem_id: str) -> bool: ...
-
-    def voice_line(self, modem_id: str) -> tuple[GsmLine, str]: ...
-
-    async def dial_call(self, modem_id: str, gsm_call: str, number: str) -> None: ...
-
-
-# A modem's end of an unanswered outgoing call -> the call's cause, and the SIP code the
-# agent's phone gets when it dialled the number itself (see ``_refusal_code``).
-MODEM_FAILURES: dict[str, tuple[str, int]] = {
-    "busy": ("busy", 600),
-    "no_answer": ("no_answer", 603),
-    "no_carrier": ("rejected", 603),
-    "rejected": ("rejected", 603),
-    "remote_hangup": ("rejected", 603),
-    "modem_busy": ("modem_busy", 600),
-    "no_dialtone": ("no_network", 502),
-}
-# Kamailio takes these answers from a worker as "this worker is busy" and hands the
-# INVITE to the next worker (failure_route WORKER_FAILOVER): an agent's dial-out that
-# failed must be refused with a final answer the edge passes through to the phone.
-_FAILOVER_CODES = {408: 603, 480: 603, 486: 600, 500: 502, 503: 502}
-
-
-def _refusal_code(code: Any) -> int:
-    """The SIP code refusing an agent's own dial-out (never one that fails over)."""
-    value = int(code) if isinstance(code, int) and code >= 400 else 600
-    return _FAILOVER_CODES.get(value, value)
-
-
-@dataclass
-class Transfer:
-    """One transfer attempt of a call (the last one is kept on the call record)."""
-
-    kind: str  # "agent" | "number"
-    target: str  # agent id, or the E.164 number
-    leg: str
-    from_agent: str | None
-    blind: bool = False  # the previous agent has already left the call
-    state: str = "ringing"  # ringing | completed | failed
-    detail: str = ""
-    timer: asyncio.TimerHandle | None = None
-    timed_out: bool = False
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "to": self.target,
-            "from_agent": self.from_agent,
-            "state": self.state,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class Call:
-    id: str
-    worker: int
-    direction: str  # "in" | "out"
-    contact_id: str
-    number: str  # the customer's E.164 (or raw)
-    via: str  # trunk id or modem id
-    started_at: float
-    state: str = "ringing"
-    caller_leg: str | None = None  # inbound: the customer's leg; outbound: the agent's leg
-    customer_leg: str | None = None  # outbound: the leg to the customer
-    agent: str | None = None
-    agent_leg: str | None = None
-    tried: set[str] = field(default_factory=set)
-    ring_timer: asyncio.TimerHandle | None = None
-    waiting_greeting: bool = False
-    skill: str | None = None
-    recording: str | None = None
-    record_done: asyncio.Future[tuple[str, float]] | None = None
-    ended: bool = False
-    legs: set[str] = field(default_factory=set)
-    answered_legs: set[str] = field(default_factory=set)
-    kind: str = "inbound"  # inbound | agent_out | click | gsm
-    transfer: Transfer | None = None
-    requeued_from: str | None = None  # the agent of a failed blind transfer, while queued
-    gsm_line: GsmLine | None = None  # gsm: the modem that has the caller
-    audio_port: str | None = None  # gsm: the modem's PCM port
-    gsm_call: str | None = None  # gsm: the driver's call id
-    reserved: bool = False  # gsm: the worker is reserved for the next agent dial
-    modem_ended: bool = False  # gsm: the modem's call is over (nothing to hang up there)
-    pcm_bridged: bool = False
-    pcm_leg: str | None = None  # gsm: the SIP leg bridged with the modem's PCM port
-    route: str = "trunk"  # outbound: "trunk" | "modem" (the customer is behind a modem)
-    leg_seq: int = 0
-
-    @property
-    def customer_side(self) -> str | None:
-        """The customer's leg: the caller's when inbound, the dialled one when outbound."""
-        return self.caller_leg if self.kind == "inbound" else self.customer_leg
-
-    @property
-    def recorded_leg(self) -> str | None:
-        """The leg a recording is made on: it hears both the customer and the agent."""
-        if self.kind == "gsm":
-            return self.agent_leg
-        if self.route == "modem":
-            return self.caller_leg  # the agent's leg, bridged with the modem's port
-        return self.customer_side
-
-    @property
-    def agent_side(self) -> str | None:
-        """The leg of whoever talks to the customer (an agent, or a transfer's target)."""
-        return self.agent_leg if self.kind == "inbound" else self.caller_leg
-
-    @agent_side.setter
-    def agent_side(self, leg: str | None) -> None:
-        if self.kind == "inbound":
-            self.agent_leg = leg
-        else:
-            self.caller_leg = leg
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "contact_id": self.contact_id,
-            "direction": self.direction,
-            "from": self.number if self.direction == "in" else (self.agent or self.via),
-            "to": self.via if self.direction == "in" else self.number,
-            "state": self.state,
-            "agent": self.agent if self.state != "ringing" or self.direction == "out" else None,
-            "via": self.via,
-            "started_at": self.started_at,
-            "recording": self.recording,
-            "worker": self.worker,
-            "transfer": self.transfer.record() if self.transfer else None,
-            "channel": "gsm" if self.kind == "gsm" or self.route == "modem" else "sip",
-        }
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _uri_user(uri: str | None) -> str | None:
-    if not uri:
-        return None
-    m = _USER_RE.search(uri)
-    return m.group(1) if m else None
 
 
 class CallService:
@@ -265,8 +115,8 @@ class CallService:
             rtp_port_base=self.sip.rtp_port_base,
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self.greeting = _sound(self.sip.greeting)
-        self.hold_music = _sound(self.sip.hold_music)
+        self.greeting = sound_path(self.sip.greeting)
+        self.hold_music = sound_path(self.sip.hold_music)
         self._test_legs: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._recording_of: dict[str, Call] = {}
@@ -451,7 +301,7 @@ class CallService:
 
     async def _incoming(self, worker: int, leg: str, data: dict[str, Any]) -> None:
         headers = {str(k): str(v) for k, v in dict(data.get("headers") or {}).items()}
-        origin = _header(headers, "X-Switch-Origin") or ""
+        origin = header_value(headers, "X-Switch-Origin") or ""
         kind, _, params = origin.partition(";")
         attrs = dict(p.split("=", 1) for p in params.split(";") if "=" in p)
         if kind == "trunk" and attrs.get("id") in self.trunks:
@@ -511,7 +361,7 @@ class CallService:
     async def _incoming_trunk(
         self, worker: int, leg: str, data: dict[str, Any], trunk: TrunkConfig
     ) -> None:
-        caller_user = _uri_user(str(data.get("from", ""))) or ""
+        caller_user = uri_user(str(data.get("from", ""))) or ""
         caller = from_provider(caller_user, trunk, self.core.config.numbers.default_region)
         call = await self._open_call(
             worker, "in", caller or caller_user, trunk.id, "inbound", record=False
@@ -683,7 +533,7 @@ class CallService:
         xfer = call.transfer
         if xfer is not None and xfer.state == "ringing":
             if leg == xfer.leg:
-                await self._transfer_failed(call, xfer, _transfer_detail(xfer, code, reason))
+                await self._transfer_failed(call, xfer, transfer_detail(xfer, code, reason))
                 return
             if leg == call.agent_side and not xfer.blind:
                 # The agent hung up while the target rings: the transfer goes on blind.
@@ -714,7 +564,7 @@ class CallService:
         if leg == call.caller_leg and leg == call.pcm_leg:
             call.pcm_bridged = False  # the worker let go of the modem's port with the leg
         if leg == call.customer_leg:
-            cause = "customer_hangup" if call.state == "answered" else _cause(code, reason)
+            cause = "customer_hangup" if call.state == "answered" else sip_cause(code, reason)
             await self._finish(call, cause, hangup=True, reject_code=code)
         elif leg == call.caller_leg:
             await self._finish(call, "agent_hangup" if call.agent else "target_hangup", hangup=True)
@@ -738,7 +588,7 @@ class CallService:
         for leg in list(call.legs):
             if hangup:
                 if call.kind == "agent_out" and leg == call.caller_leg and call.state == "ringing":
-                    code = _refusal_code(reject_code)
+                    code = refusal_code(reject_code)
                     await self._cmd(call, "reject", call=leg, code=code)
                 else:
                     await self._cmd(call, "hangup", call=leg)
@@ -867,7 +717,7 @@ class CallService:
     async def _incoming_agent(
         self, worker: int, leg: str, data: dict[str, Any], agent_id: str
     ) -> None:
-        dialled = _uri_user(str(data.get("ruri") or data.get("to") or "")) or ""
+        dialled = uri_user(str(data.get("ruri") or data.get("to") or "")) or ""
         try:
             number = self.core.normalize(dialled)
             route, via = self.choose_route(number)
@@ -1257,7 +1107,7 @@ class CallService:
             ok = bool(mine) and all(bool(r.get("registered")) for r in mine)
             state = mine[0].get("state") if mine else "no registration record"
             checks.append(
-                _check(
+                check_row(
                     "registration",
                     ok,
                     "registered with the provider" if ok else f"not registered ({state})",
@@ -1282,7 +1132,7 @@ class CallService:
         code = await sip_options(trunk.host, trunk.port, timeout=OPTIONS_TIMEOUT)
         ms = (time.monotonic() - started) * 1000
         if code is None:
-            return _check(
+            return check_row(
                 "options",
                 False,
                 f"nothing answered at {where} within {OPTIONS_TIMEOUT:g} s (SIP OPTIONS over "
@@ -1290,7 +1140,7 @@ class CallService:
                 "from this switch's address, and any firewall in between",
             )
         if 200 <= code < 300:
-            return _check("options", True, f"the provider at {where} answered in {ms:.0f} ms")
+            return check_row("options", True, f"the provider at {where} answered in {ms:.0f} ms")
         return {
             "name": "options",
             "status": "warn",
@@ -1302,7 +1152,7 @@ class CallService:
         number = self.core.normalize(raw)
         worker = await self.pool.reserve()
         if worker is None:
-            return _check("test_call", False, "no media worker is free for a test call")
+            return check_row("test_call", False, "no media worker is free for a test call")
         leg = "test-" + secrets.token_hex(4)
         waiter: asyncio.Future[tuple[str, dict[str, Any]]] = (
             asyncio.get_running_loop().create_future()
@@ -1320,27 +1170,27 @@ class CallService:
             name, data = await asyncio.wait_for(waiter, TEST_CALL_TIMEOUT)
             if name == "answered":
                 await self.pool.command(worker, "hangup", call=leg)
-                return _check(
+                return check_row(
                     "test_call",
                     True,
                     f"{number} answered in {time.monotonic() - started:.1f} s; hung up",
                 )
             code, reason = data.get("code"), str(data.get("reason") or "")
-            return _check(
+            return check_row(
                 "test_call",
                 False,
                 f"the call to {number} failed: {code} {reason} "
-                f"({_cause(code, reason).replace('_', ' ')})",
+                f"({sip_cause(code, reason).replace('_', ' ')})",
             )
         except TimeoutError:
             with contextlib.suppress(Exception):
                 await self.pool.command(worker, "hangup", call=leg)
-            return _check(
+            return check_row(
                 "test_call", False, f"{number} did not answer within {TEST_CALL_TIMEOUT:g} s"
             )
         except (Rejected, ChannelUnavailable) as exc:
             await self.pool.release(worker)
-            return _check("test_call", False, f"the test call could not be placed: {exc}")
+            return check_row("test_call", False, f"the test call could not be placed: {exc}")
         finally:
             self._test_legs.pop(leg, None)
 
@@ -1374,54 +1224,3 @@ class CallService:
             }
             for a in await self._agent_states()
         ]
-
-
-def _cause(code: Any, reason: str) -> str:
-    mapping = {
-        486: "busy",
-        600: "busy",
-        480: "no_answer",
-        408: "no_answer",
-        487: "cancelled",
-        404: "not_found",
-        403: "rejected",
-        503: "unavailable",
-    }
-    if isinstance(code, int) and code in mapping:
-        return mapping[code]
-    return reason or "failed"
-
-
-def _transfer_detail(xfer: Transfer, code: Any, reason: str) -> str:
-    if xfer.timed_out:
-        return xfer.detail
-    cause = _cause(code, reason)
-    words = {
-        "busy": "is busy",
-        "no_answer": "did not answer",
-        "cancelled": "did not answer",
-        "not_found": "is not reachable (404)",
-        "rejected": "refused the call (403)",
-        "unavailable": "is unavailable (503)",
-    }
-    if cause in words:
-        return f"{xfer.target} {words[cause]}"
-    if code == 603:
-        return f"{xfer.target} declined"
-    return f"{xfer.target} failed: {code} {reason}".strip()
-
-
-def _check(name: str, ok: bool, detail: str) -> dict[str, str]:
-    return {"name": name, "status": "ok" if ok else "fail", "detail": detail}
-
-
-SOUNDS = Path(__file__).resolve().parent.parent / "drivers" / "sip" / "sounds"
-
-
-def _sound(value: str | None) -> str | None:
-    """A prompt's absolute path; ``builtin:<name>`` names a sound shipped with the switch."""
-    if not value:
-        return None
-    if value.startswith("builtin:"):
-        return str(SOUNDS / f"{value.removeprefix('builtin:')}.wav")
-    return str(Path(value).resolve())

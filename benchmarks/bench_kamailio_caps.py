@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,13 +125,24 @@ async def _uas(port: int, cwd: Path) -> asyncio.subprocess.Process:
     return proc
 
 
-async def _uac(label: str, port: int, target: str, rate: int, seconds: int, cwd: Path) -> Result:
+async def _uac(
+    label: str,
+    port: int,
+    target: str,
+    rate: int,
+    seconds: int,
+    cwd: Path,
+    *,
+    scenario: Path = SIPP_DIR / "uac_call.xml",
+    extra: Sequence[str] = (),
+) -> Result:
     count = rate * seconds
-    stats = cwd / f"uac-{port}-{rate}.csv"
+    stats = cwd / f"uac-{port}-{rate}-{label[:4]}.csv"
     proc = await _run(
         [
             "-sf",
-            str(SIPP_DIR / "uac_call.xml"),
+            str(scenario),
+            *extra,
             "-i",
             "127.0.0.1",
             "-p",
@@ -147,7 +159,7 @@ async def _uac(label: str, port: int, target: str, rate: int, seconds: int, cwd:
             str(free_ports(4)),
             "-nostdin",
             "-timeout",
-            str(seconds * 4 + 20),
+            str(seconds * 4 + 30),  # a guard: sipp ends when its calls are done
             "-trace_stat",
             "-stf",
             str(stats),

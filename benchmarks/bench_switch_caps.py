@@ -40,9 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_kamailio_caps import (  # noqa: E402
     CountingLog,
     Result,
-    _duration_ms,
-    _epoch,
-    _run,
+    _uac,
     _uas,
     group_cpu_seconds,
 )
@@ -88,54 +86,12 @@ def write_callers(path: Path, count: int, first: int = 100000) -> None:
 
 
 async def uac(label: str, port: int, target: str, rate: int, seconds: int, cwd: Path) -> Result:
-    count = rate * seconds
+    """sipp's calls, each from a new customer number (the warm-up uses other numbers)."""
     callers = cwd / f"callers-{label[:4]}-{rate}.csv"
-    write_callers(callers, count, 500000 if label == "warm-up" else 100000)
-    stats = cwd / f"uac-{port}-{rate}-{label[:4]}.csv"
-    proc = await _run(
-        [
-            "-sf",
-            str(CALLER),
-            "-inf",
-            str(callers),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-s",
-            DID,
-            "-r",
-            str(rate),
-            "-m",
-            str(count),
-            "-l",
-            str(rate * 4),
-            "-mp",
-            str(free_ports(4)),
-            "-nostdin",
-            "-timeout",
-            str(seconds * 4 + 30),
-            "-trace_stat",
-            "-stf",
-            str(stats),
-            "-fd",
-            "1",
-            target,
-        ],
-        cwd,
+    write_callers(callers, rate * seconds, 500000 if label == "warm-up" else 100000)
+    return await _uac(
+        label, port, target, rate, seconds, cwd, scenario=CALLER, extra=["-inf", str(callers)]
     )
-    await proc.wait()
-    import csv
-
-    rows = list(csv.DictReader(stats.open(), delimiter=";")) if stats.exists() else []
-    last = rows[-1] if rows else {}
-    ok = int(last.get("SuccessfulCall(C)", 0) or 0)
-    failed = int(last.get("FailedCall(C)", 0) or 0)
-    retrans = int(last.get("Retransmissions(C)", 0) or 0)
-    call_ms = _duration_ms(last.get("CallLength(C)", ""))
-    span = _epoch(last.get("CurrentTime", "")) - _epoch(last.get("StartTime", ""))
-    span -= call_ms / 1000
-    return Result(label, rate, count, ok, failed, max(span, 1e-3), call_ms, retrans)
 
 
 def switch_config(http: int, edge: int, trunk: int, workers: int, base: int, rtp: int) -> str:

@@ -475,20 +475,26 @@ class CallService:
             await self._agent_event(agent_id, "no_answer")
         await self._ring_next(call)
 
+    async def _agent_took(self, call: Call) -> str | None:
+        """The rung agent answered: stop the ring timer, mark her answered, the call
+        answered by her; her id (None if nobody was ringing any more)."""
+        if call.ring_timer:
+            call.ring_timer.cancel()
+        ringing = await self._agents_on_call(call, "ringing")
+        agent_id = ringing[0] if ringing else None
+        if agent_id:
+            await self._agent_event(agent_id, "answered", call.id)
+        call.agent = agent_id
+        call.state = "answered"
+        return agent_id
+
     async def _answered(self, call: Call, leg: str) -> None:
         xfer = call.transfer
         if xfer is not None and xfer.state == "ringing" and leg == xfer.leg:
             await self._transfer_answered(call, xfer)
             return
         if call.kind == "inbound" and leg == call.agent_leg and call.state == "ringing":
-            if call.ring_timer:
-                call.ring_timer.cancel()
-            ringing = await self._agents_on_call(call, "ringing")
-            agent_id = ringing[0] if ringing else None
-            if agent_id:
-                await self._agent_event(agent_id, "answered", call.id)
-            call.agent = agent_id
-            call.state = "answered"
+            agent_id = await self._agent_took(call)
             assert call.caller_leg is not None
             if self.hold_music or self.greeting:
                 await self._cmd(call, "stop_play", call=call.caller_leg)
@@ -919,14 +925,7 @@ class CallService:
 
     async def _gsm_answered(self, call: Call, leg: str) -> None:
         """An agent took the GSM call: answer the modem, bridge its PCM port."""
-        if call.ring_timer:
-            call.ring_timer.cancel()
-        ringing = await self._agents_on_call(call, "ringing")
-        agent_id = ringing[0] if ringing else None
-        if agent_id:
-            await self._agent_event(agent_id, "answered", call.id)
-        call.agent = agent_id
-        call.state = "answered"
+        agent_id = await self._agent_took(call)
         assert call.gsm_line is not None and call.audio_port is not None
         try:
             await call.gsm_line.answer()

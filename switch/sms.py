@@ -276,14 +276,16 @@ class SmsService:
 
     def _hold_early(self, modem_id: str, report: DeliveryReport) -> None:
         now = time.monotonic()
-        while self._early and next(iter(self._early.values()))[0] < now - EARLY_REPORT_TTL:
-            self._early.popitem(last=False)
         key = (modem_id, report.message_reference)
         self._early.pop(key, None)
         self._early[key] = (now, report)
-        while len(self._early) > EARLY_REPORTS_MAX:
-            (_, lost_mr), _ = self._early.popitem(last=False)
-            log.warning("status_report_unmatched", modem_id=modem_id, mr=lost_mr)
+        # the oldest go when they are too old or too many: no message ever claimed them
+        while self._early and (
+            len(self._early) > EARLY_REPORTS_MAX
+            or next(iter(self._early.values()))[0] < now - EARLY_REPORT_TTL
+        ):
+            (lost_modem, lost_mr), _ = self._early.popitem(last=False)
+            log.warning("status_report_unmatched", modem_id=lost_modem, mr=lost_mr)
         log.info("status_report_early", modem_id=modem_id, mr=report.message_reference)
 
     async def _apply_early(self, new: OutgoingSms) -> None:

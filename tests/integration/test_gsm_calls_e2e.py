@@ -12,8 +12,6 @@ both ways.
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,13 @@ import pytest
 from drivers.gsm.simulator import SimulatorClient
 from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports
+from tests.integration.switch_env import SwitchEnv
 from tests.integration.switchproc import SwitchProcess
 from tests.sipphone import Phone, read_wav, tone_power
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("pjsua2")
 
-SIPP_E2E = Path(__file__).with_name("sipp_e2e")
 CALLER = "+85512345678"
 DID = "+85523900100"
 PHONE_HZ, MODEM_HZ = 440.0, 1300.0
@@ -81,58 +79,11 @@ sip_password = "secret-1001"
 
 
 @dataclass
-class Env:
-    sw: SwitchProcess
-    edge: int
-    trunk: int
-    tmp: Path
+class Env(SwitchEnv):
     modem: SimulatorClient
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        return self.sw.request(method, path, body)
-
     def wait_api(self, path: str, check: Callable[[Any], Any], timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            status, last = self.api("GET", path)
-            if status == 200 and check(last):
-                return last
-            time.sleep(0.1)
-        raise AssertionError(f"{path}: condition not met; last answer {last}")
-
-    def register(self, user: str, password: str, port: int) -> None:
-        proc = subprocess.run(
-            [
-                "sipp",
-                "-sf",
-                str(SIPP_E2E / "register.xml"),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-s",
-                user,
-                "-au",
-                user,
-                "-ap",
-                password,
-                "-key",
-                "expires",
-                "300",
-                "-m",
-                "1",
-                "-timeout",
-                "10",
-                "-timeout_error",
-                "-nostdin",
-                f"127.0.0.1:{self.edge}",
-            ],
-            capture_output=True,
-            timeout=30,
-            cwd=self.tmp,
-        )
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return super().wait_api(path, check, timeout)
 
     def agent_phone(self, **options: str) -> Phone:
         """Register alice's phone and start a pjsua2 phone on that contact."""

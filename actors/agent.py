@@ -16,7 +16,7 @@ import structlog
 
 from actors.agent_state import AgentState, apply, can
 from actors.runtime import Actor, Registry
-from switch.store import Store
+from actors.store import EventStore
 
 log = structlog.get_logger("agent")
 
@@ -36,7 +36,7 @@ class GetAgent:
 class AgentActor(Actor):
     __slots__ = ("state", "store")
 
-    def __init__(self, actor_id: str, registry: Registry, store: Store) -> None:
+    def __init__(self, actor_id: str, registry: Registry, store: EventStore) -> None:
         super().__init__(actor_id, registry)
         self.store = store
         self.state = AgentState(actor_id.partition(":")[2])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 TRANSITIONS: dict[str, dict[str, str]] = {
     "offline": {"registered": "available", "unregistered": "offline"},

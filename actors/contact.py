@@ -32,10 +32,10 @@ from actors.messages import (
     Reload,
     UndoMerge,
 )
+from actors.metrics import JOURNEY_EVENTS
 from actors.runtime import Actor, Registry
-from switch.errors import Rejected
-from switch.metrics import JOURNEY_EVENTS
-from switch.store import Committed, Event, Put, Snapshot, Store, StoredEvent, Write
+from actors.store import Committed, Event, EventStore, Put, Snapshot, StoredEvent, Write
+from base.errors import Rejected
 
 IDENTITY_NS = "identity"
 
@@ -257,7 +257,7 @@ class ContactActor(Actor):
     __slots__ = ("snapshot_every", "state", "store")
 
     def __init__(
-        self, actor_id: str, registry: Registry, store: Store, *, snapshot_every: int = 200
+        self, actor_id: str, registry: Registry, store: EventStore, *, snapshot_every: int = 200
     ) -> None:
         super().__init__(actor_id, registry)
         self.store = store
@@ -345,7 +345,7 @@ class ContactActor(Actor):
         return committed
 
 
-def load_contact(store: Store, contact_id: str) -> ContactState:
+def load_contact(store: EventStore, contact_id: str) -> ContactState:
     """Rebuild a contact's state from its snapshot and events."""
     snapshot, events = store.load_actor(f"contact:{contact_id}")
     state = ContactState(contact_id)
@@ -373,7 +373,7 @@ def _from_snapshot(contact_id: str, snap: dict[str, Any]) -> ContactState:
     )
 
 
-def journey_actor_ids(store: Store, contact_id: str) -> list[str]:
+def journey_actor_ids(store: EventStore, contact_id: str) -> list[str]:
     """The contact's own log plus those of contacts merged into it (transitively)."""
     out: list[str] = []
     todo = [contact_id]

@@ -13,11 +13,11 @@ import secrets
 
 from actors.contact import IDENTITY_NS
 from actors.runtime import ActorRef, Registry
-from switch.store import Event, Put, Store, Write
+from actors.store import Event, EventStore, Put, Write
 
 
 class Directory:
-    def __init__(self, registry: Registry, store: Store) -> None:
+    def __init__(self, registry: Registry, store: EventStore) -> None:
         self.registry = registry
         self.store = store
         self._locks: dict[str, asyncio.Lock] = {}

@@ -15,7 +15,7 @@ import asyncio
 from collections import deque
 from typing import Generic, Literal, TypeVar
 
-from switch.errors import ChannelUnavailable
+from base.errors import ChannelUnavailable
 
 T = TypeVar("T")
 Overflow = Literal["reject", "drop_oldest"]

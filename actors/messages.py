@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from switch.store import Put
+from actors.store import Put
 
 Channel = Literal["sms", "voice", "chat", "note"]
 CallPhase = Literal["started", "answered", "ended", "transferred"]

@@ -33,10 +33,8 @@ from typing import Any
 
 import structlog
 
-from actors.clock import Clock, TimerHandle
 from actors.mailbox import Mailbox, Overflow
-from switch.errors import ChannelUnavailable
-from switch.metrics import (
+from actors.metrics import (
     ACTOR_CUT_OFF,
     ACTOR_RESTARTS,
     ACTORS_HIBERNATED,
@@ -44,6 +42,8 @@ from switch.metrics import (
     MAILBOX_DROPPED,
     MAILBOX_REJECTED,
 )
+from base.clock import Clock, TimerHandle
+from base.errors import ChannelUnavailable
 
 log = structlog.get_logger("actors")
 

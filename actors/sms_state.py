@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 Status = Literal["queued", "sent", "delivered", "failed"]
 PartStatus = Literal["pending", "delivered", "failed"]

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from actors.clock import RealClock
 from actors.messages import GetContact
+from base.clock import RealClock
 from switch.config import parse_config
 from switch.core import Core
 from switch.store import Event, Put, Store, Write

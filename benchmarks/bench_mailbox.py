@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Any
 
-from actors.clock import RealClock
 from actors.runtime import Actor, Registry
+from base.clock import RealClock
 
 
 async def raw_queue(n: int) -> float:

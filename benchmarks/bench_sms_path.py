@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors.clock import RealClock
+from base.clock import RealClock
 from drivers.gsm.simulator.terminal import RawTerminal
 from drivers.gsm.types import InboundSms
 from switch.config import parse_config
@@ -55,7 +55,7 @@ async def start(modems: int, tmp: Path) -> tuple[Core, TimedSms]:
     service = TimedSms(core)
     service.stored = {}
     await service.start()
-    core.services["sms"] = service
+    core.sms = service
     for slot in service.slots.values():
         assert slot.simulator is not None
         slot.simulator.set_timing(**FAST)

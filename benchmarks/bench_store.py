@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from actors.clock import RealClock
 from actors.messages import InboundMessage
+from base.clock import RealClock
 from switch.config import parse_config
 from switch.core import Core
 from switch.store import Event, Store, Write

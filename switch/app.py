@@ -51,6 +51,18 @@ def build_services(core: Core) -> list[Service]:
     return services
 
 
+def _attach(core: Core, service: Service) -> None:
+    """Make a started service reachable from the core (and so from the API and the
+    other services) under its typed field."""
+    from switch.calls import CallService
+    from switch.sms import SmsService
+
+    if isinstance(service, SmsService):
+        core.sms = service
+    elif isinstance(service, CallService):
+        core.calls = service
+
+
 class _Server(uvicorn.Server):
     """Uvicorn without its own signal handling: the app owns SIGTERM/SIGINT."""
 
@@ -74,7 +86,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         for service in services:
             await service.start()
             started.append(service)
-            core.services[service.name] = service
+            _attach(core, service)
         routers = [r for s in services for r in s.routers()]
         api = create_api(core, routers)
         server = _Server(

@@ -4,12 +4,9 @@ the small pure helpers (SIP causes, header lookups, prompt paths) the service us
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-
-_USER_RE = re.compile(r"sip:([^@;>]+)@")
 
 
 class GsmLine(Protocol):
@@ -164,13 +161,6 @@ def header_value(headers: dict[str, str], name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
-
-
-def uri_user(uri: str | None) -> str | None:
-    if not uri:
-        return None
-    m = _USER_RE.search(uri)
-    return m.group(1) if m else None
 
 
 def sip_cause(code: Any, reason: str) -> str:

@@ -52,9 +52,16 @@ from fastapi import APIRouter
 from actors.agent import AgentEvent, GetAgent
 from actors.agent_state import AgentState, ring_order
 from actors.messages import CallEvent
-from drivers.sip.kamailio import KamailioSupervisor, sip_options
-from drivers.sip.numbers import from_provider, to_provider
-from drivers.sip.pool import WorkerPool
+from base.errors import ChannelUnavailable, ConfigError, Rejected
+from drivers.sip import (
+    KamailioSupervisor,
+    TrunkSettings,
+    WorkerPool,
+    from_provider,
+    sip_options,
+    to_provider,
+    uri_user,
+)
 from switch.call_model import (
     MODEM_FAILURES,
     Call,
@@ -67,13 +74,12 @@ from switch.call_model import (
     sip_cause,
     sound_path,
     transfer_detail,
-    uri_user,
 )
-from switch.config import AgentConfig, TrunkConfig
+from switch.config import AgentConfig
 from switch.core import Core
-from switch.errors import ChannelUnavailable, ConfigError, Rejected
 from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
 from switch.phone import phone_identity
+from switch.settings import agent_phone, edge_settings, trunk_settings
 
 log = structlog.get_logger("calls")
 
@@ -93,7 +99,7 @@ class CallService:
         config = core.config
         assert config.sip is not None
         self.sip = config.sip
-        self.trunks: dict[str, TrunkConfig] = {t.id: t for t in config.trunks}
+        self.trunks: dict[str, TrunkSettings] = {t.id: trunk_settings(t) for t in config.trunks}
         self.agents_cfg: dict[str, AgentConfig] = {a.id: a for a in config.agents}
         self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
         self.calls: dict[str, Call] = {}
@@ -102,7 +108,10 @@ class CallService:
         self.rundir = data_dir / "sip"
         self.recordings = Path(self.sip.recordings)
         self.kamailio = KamailioSupervisor(
-            self.sip, config.trunks, config.agents, rundir=self.rundir
+            edge_settings(self.sip),
+            list(self.trunks.values()),
+            [agent_phone(a) for a in config.agents],
+            rundir=self.rundir,
         )
         socket_dir = (self.rundir / "w").resolve()
         if len(str(socket_dir)) > 80:  # Unix socket paths are limited to 108 bytes
@@ -359,7 +368,7 @@ class CallService:
         return asyncio.gather(journey, saved)
 
     async def _incoming_trunk(
-        self, worker: int, leg: str, data: dict[str, Any], trunk: TrunkConfig
+        self, worker: int, leg: str, data: dict[str, Any], trunk: TrunkSettings
     ) -> None:
         caller_user = uri_user(str(data.get("from", ""))) or ""
         caller = from_provider(caller_user, trunk, self.core.config.numbers.default_region)
@@ -670,8 +679,8 @@ class CallService:
 
     # ------------------------------------------------------------- outbound
 
-    def choose_trunk(self, number: str) -> TrunkConfig:
-        best: tuple[int, TrunkConfig] | None = None
+    def choose_trunk(self, number: str) -> TrunkSettings:
+        best: tuple[int, TrunkSettings] | None = None
         for trunk in self.trunks.values():
             for prefix in trunk.prefixes or [""]:
                 if number.startswith(prefix) and (best is None or len(prefix) > best[0]):
@@ -681,7 +690,7 @@ class CallService:
         return best[1]
 
     def _dialer(self) -> GsmDialer | None:
-        dialer: GsmDialer | None = self.core.services.get("sms")
+        dialer: GsmDialer | None = self.core.sms
         return dialer
 
     def choose_route(self, number: str) -> tuple[str, str]:
@@ -693,8 +702,8 @@ class CallService:
         3. the first trunk without ``prefixes`` (it takes any number);
         4. the ``[sms] default_modem`` when it has voice, else the first voice modem.
         """
-        best: tuple[int, TrunkConfig] | None = None
-        catch_all: TrunkConfig | None = None
+        best: tuple[int, TrunkSettings] | None = None
+        catch_all: TrunkSettings | None = None
         for trunk in self.trunks.values():
             if not trunk.prefixes:
                 catch_all = catch_all or trunk
@@ -1125,7 +1134,7 @@ class CallService:
             checks.append(await self._test_call(trunk, number))
         return {"trunk": trunk_id, "checks": checks}
 
-    async def _options_check(self, trunk: TrunkConfig) -> dict[str, str]:
+    async def _options_check(self, trunk: TrunkSettings) -> dict[str, str]:
         where = f"{trunk.host}:{trunk.port}"
         started = time.monotonic()
         code = await sip_options(trunk.host, trunk.port, timeout=OPTIONS_TIMEOUT)
@@ -1147,7 +1156,7 @@ class CallService:
             f"OPTIONS with {code}; many providers do, calls may still work",
         }
 
-    async def _test_call(self, trunk: TrunkConfig, raw: str) -> dict[str, str]:
+    async def _test_call(self, trunk: TrunkSettings, raw: str) -> dict[str, str]:
         number = self.core.normalize(raw)
         worker = await self.pool.reserve()
         if worker is None:

@@ -17,8 +17,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from base.errors import ConfigError, SwitchError
 from switch.config import Config, load_config
-from switch.errors import ConfigError, SwitchError
 
 
 def _load(path: str | None) -> Config:
@@ -31,8 +31,8 @@ def _load(path: str | None) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from base.logs import configure_logging
     from switch.app import serve
-    from switch.logs import configure_logging
 
     config = _load(args.config)
     configure_logging(config.log.level)

@@ -17,7 +17,8 @@ from typing import Annotated, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from switch.errors import ConfigError
+from base.addr import split_host_port
+from base.errors import ConfigError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -25,13 +26,6 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _host_port(value: str, what: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{what} must be 'host:port', got {value!r}")
-    return host.strip("[]"), int(port)
 
 
 class StoreConfig(_Model):
@@ -57,16 +51,16 @@ class HttpConfig(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        _host_port(value, "listen")
+        split_host_port(value, "listen")
         return value
 
     @property
     def host(self) -> str:
-        return _host_port(self.listen, "listen")[0]
+        return split_host_port(self.listen, "listen")[0]
 
     @property
     def port(self) -> int:
-        return _host_port(self.listen, "listen")[1]
+        return split_host_port(self.listen, "listen")[1]
 
 
 class ApiConfig(_Model):
@@ -153,16 +147,16 @@ class SipConfig(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        _host_port(value, "listen")
+        split_host_port(value, "listen")
         return value
 
     @property
     def host(self) -> str:
-        return _host_port(self.listen, "listen")[0]
+        return split_host_port(self.listen, "listen")[0]
 
     @property
     def port(self) -> int:
-        return _host_port(self.listen, "listen")[1]
+        return split_host_port(self.listen, "listen")[1]
 
 
 class TrunkConfig(_Model):

@@ -7,21 +7,25 @@ it (by messages), never through each other.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from actors.agent import AgentActor
-from actors.clock import Clock, RealClock
 from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
 from actors.directory import Directory
 from actors.messages import GetContact
 from actors.modem import TELEMETRY_MAILBOX, ModemActor
 from actors.runtime import Registry
+from base.clock import Clock, RealClock
+from base.errors import Rejected
 from switch.config import Config
-from switch.errors import Rejected
 from switch.phone import normalize_phone, phone_identity
 from switch.store import Store
+
+if TYPE_CHECKING:
+    from switch.calls import CallService
+    from switch.sms import SmsService
 
 log = structlog.get_logger("core")
 
@@ -49,8 +53,9 @@ class Core:
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
         self.directory = Directory(self.registry, store)
-        # Channel services register themselves here (sms, modems, calls...).
-        self.services: dict[str, Any] = {}
+        # Channel services, set once each has started (None: not configured / not up).
+        self.sms: SmsService | None = None
+        self.calls: CallService | None = None
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Core:

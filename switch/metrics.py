@@ -15,21 +15,8 @@ STORE_BATCH_SIZE = Histogram(
     "Writes per group commit",
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000),
 )
-ACTORS_LIVE = Gauge("switch_actors_live", "Actors in memory", ["kind"])
-ACTOR_RESTARTS = Counter("switch_actor_restarts_total", "Actor restarts after a crash", ["kind"])
-ACTOR_CUT_OFF = Counter("switch_actor_cut_off_total", "Actors stopped after a crash loop", ["kind"])
-ACTORS_HIBERNATED = Counter("switch_actors_hibernated_total", "Actors evicted when idle", ["kind"])
-MAILBOX_REJECTED = Counter(
-    "switch_mailbox_rejected_total", "Messages refused by a full mailbox", ["kind"]
-)
-MAILBOX_DROPPED = Counter(
-    "switch_mailbox_dropped_total", "Messages dropped (drop-oldest policy)", ["kind"]
-)
 HTTP_REQUESTS = Counter(
     "switch_http_requests_total", "HTTP API requests", ["method", "route", "status"]
-)
-JOURNEY_EVENTS = Counter(
-    "switch_journey_events_total", "Journey events recorded", ["channel", "kind"]
 )
 SMS_IN = Counter("switch_sms_received_total", "SMS received (complete messages)", ["modem"])
 SMS_OUT = Counter("switch_sms_sent_parts_total", "SMS parts sent", ["modem"])

@@ -6,7 +6,7 @@ import re
 
 import phonenumbers
 
-from switch.errors import Rejected
+from base.errors import Rejected
 
 # What people write in a phone number: digits, one leading +, spaces and the usual
 # separators. Letters, control characters, ';' or ',' (dial modifiers) are refused

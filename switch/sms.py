@@ -41,20 +41,22 @@ from actors.sms_state import (
     on_sent,
     on_unavailable,
 )
-from drivers.gsm.driver import Modem, SmsSendError
-from drivers.gsm.pdu import sms_parts_needed
-from drivers.gsm.simulator import SimulatedModem
-from drivers.gsm.types import (
+from base.errors import ChannelUnavailable, ProtocolError, Rejected
+from drivers.gsm import (
     DeliveryReport,
     GsmCallEvent,
     InboundSms,
+    Modem,
     ModemStatus,
+    SimulatedModem,
+    SmsSendError,
+    sms_parts_needed,
 )
 from switch.config import ModemConfig
 from switch.core import Core
-from switch.errors import ChannelUnavailable, ProtocolError, Rejected
 from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_IN, SMS_OUT
 from switch.phone import phone_identity
+from switch.settings import modem_settings
 from switch.store import Put, Write
 
 log = structlog.get_logger("sms")
@@ -126,6 +128,7 @@ class SmsService:
         for mc in self.config.modems:
             simulator = None
             audio_port = mc.audio_port
+            port = mc.port
             if mc.simulated:
                 link = data_dir / "modems" / mc.id / "tty"
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +136,7 @@ class SmsService:
                     str(link), profile=_simulator_profile(mc.profile), audio=True
                 )
                 await simulator.start()
-                mc = mc.model_copy(update={"port": str(link)})
+                port = str(link)
                 # absolute() keeps the symlink (it survives unplug/replug), unlike resolve()
                 audio_port = str(simulator.audio_link_path.absolute())
                 control = link.parent / "control.sock"
@@ -141,7 +144,11 @@ class SmsService:
                     await simulator.serve_control(control)
                 except OSError as exc:  # e.g. a data dir too deep for a Unix socket path
                     log.warning("simulator_control_unavailable", modem_id=mc.id, error=str(exc))
-            modem = Modem(mc, self, reassembly_timeout=self.config.sms.reassembly_timeout)
+            modem = Modem(
+                modem_settings(mc, port),
+                self,
+                reassembly_timeout=self.config.sms.reassembly_timeout,
+            )
             slot = _ModemSlot(
                 mc, modem, simulator=simulator, wakeup=asyncio.Event(), audio_port=audio_port
             )
@@ -309,7 +316,7 @@ class SmsService:
             slot.wakeup.set()
 
     async def call_event(self, event: GsmCallEvent) -> None:
-        calls: GsmCallRouter | None = self.core.services.get("calls")
+        calls: GsmCallRouter | None = self.core.calls
         if event.call_id in self._routed and calls is not None:
             if event.kind == "ended":
                 self._routed.discard(event.call_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.clock import FakeClock
+from base.clock import FakeClock
 from switch.store import Store
 
 

@@ -9,4 +9,34 @@
   profiles (``hw/modems/*.toml``);
 - :mod:`drivers.gsm.audio` — the PCM audio port of a voice call;
 - :mod:`drivers.gsm.simulator` — a scripted modem on a pty (demo, tests, technicians).
+
+The app uses only the names exported here (``from drivers.gsm import Modem``); the
+modules above are the driver's own business.
 """
+
+from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm.pdu import sms_parts_needed
+from drivers.gsm.settings import ModemSettings
+from drivers.gsm.simulator import SimulatedModem
+from drivers.gsm.types import (
+    Check,
+    DeliveryReport,
+    GsmCallEvent,
+    InboundSms,
+    ModemSink,
+    ModemStatus,
+)
+
+__all__ = [
+    "Check",
+    "DeliveryReport",
+    "GsmCallEvent",
+    "InboundSms",
+    "Modem",
+    "ModemSettings",
+    "ModemSink",
+    "ModemStatus",
+    "SimulatedModem",
+    "SmsSendError",
+    "sms_parts_needed",
+]

@@ -47,6 +47,7 @@ from typing import Any
 import serial
 import structlog
 
+from base.errors import ChannelUnavailable, ProtocolError, SwitchError
 from drivers.gsm.engine import (
     LONG_TIMEOUT,
     AtEngine,
@@ -73,6 +74,7 @@ from drivers.gsm.lifecycle import IllegalTransition, next_state
 from drivers.gsm.pdu import Deliver, StatusReport, decode_pdu, encode_submit, pdu_fingerprint
 from drivers.gsm.profiles import Profile, load_profile
 from drivers.gsm.reassembly import CompleteMessage, Reassembler
+from drivers.gsm.settings import ModemSettings
 from drivers.gsm.types import (
     Check,
     DeliveryReport,
@@ -82,8 +84,6 @@ from drivers.gsm.types import (
     ModemStatus,
 )
 from drivers.gsm.ussd import decode_ussd, encode_ussd_request
-from switch.config import ModemConfig
-from switch.errors import ChannelUnavailable, ProtocolError, SwitchError
 
 __all__ = [
     "MAX_ROUNDS",
@@ -167,7 +167,7 @@ class _Pending:
 class Modem:
     def __init__(
         self,
-        config: ModemConfig,
+        config: ModemSettings,
         sink: ModemSink,
         *,
         clock: Callable[[], float] = time.monotonic,

@@ -48,7 +48,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 DEFAULT_TIMEOUT = 5.0
 LONG_TIMEOUT = 60.0  # CMGS, ATD, CUSD

@@ -8,7 +8,7 @@ Theory of operation:
   ``fill_bits`` leading zero bits align the first septet on a septet boundary after a
   User Data Header (TS 23.040 §9.2.3.24).
 - The way back is :func:`unpack_septets` then :func:`decode_gsm7_septets`.
-- Decoders raise only :class:`~switch.errors.ProtocolError`; encoders raise
+- Decoders raise only :class:`~base.errors.ProtocolError`; encoders raise
   ``ValueError`` for text or arguments they cannot represent.
 
 UCS-2 here is really UTF-16-BE, as every handset does: characters outside the BMP
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 __all__ = [
     "ESC",

@@ -25,8 +25,8 @@ opens starts again at ``initialising``.
 
 from __future__ import annotations
 
+from base.errors import ProtocolError
 from drivers.gsm.types import STATES
-from switch.errors import ProtocolError
 
 __all__ = ["EVENTS", "STATES", "TABLE", "IllegalTransition", "next_state"]
 

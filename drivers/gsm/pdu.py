@@ -9,7 +9,7 @@ Rules:
 - Input hex is what a modem prints in PDU mode (``+CMGR``, ``+CMGL``, ``+CMT``, ``+CDS``):
   the SMSC address field first (``00`` when absent), then the TPDU. Whitespace is
   ignored, case does not matter.
-- Decoders raise :class:`~switch.errors.ProtocolError` and nothing else, whatever the
+- Decoders raise :class:`~base.errors.ProtocolError` and nothing else, whatever the
   input. Encoders raise ``ValueError`` for arguments they cannot represent: the codec
   never emits a PDU it would not accept back.
 - Text is GSM-7 (default alphabet plus the extension table) when the whole message fits
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal, NoReturn
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import (
     can_encode_gsm7,
     char_septets,
@@ -51,7 +52,6 @@ from drivers.gsm.gsm7 import (
     ucs2_units,
     unpack_septets,
 )
-from switch.errors import ProtocolError
 
 __all__ = [
     "UNKNOWN_TIMESTAMP",

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from switch.errors import ConfigError
+from base.errors import ConfigError
 
 __all__ = ["FAMILIES", "GENERIC", "PROFILE_DIR", "Profile", "available", "load_profile"]
 

@@ -21,7 +21,7 @@ What modems put in ``+CUSD: <m>,"<str>",<dcs>`` depends on the model and on AT+C
 
 Drivers that know their modem pass ``form="text"``, ``"hex"`` (hex whose meaning follows
 the DCS) or ``"ucs2-hex"`` and skip the guessing. Decoding raises only
-:class:`~switch.errors.ProtocolError`.
+:class:`~base.errors.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import re
 import string
 from typing import Literal
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import (
     decode_gsm7_septets,
     decode_ucs2,
@@ -37,7 +38,6 @@ from drivers.gsm.gsm7 import (
     pack_septets,
     unpack_septets,
 )
-from switch.errors import ProtocolError
 
 __all__ = ["USSD_DCS_GSM7", "UssdForm", "decode_ussd", "encode_ussd_request"]
 

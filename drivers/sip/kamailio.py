@@ -57,9 +57,10 @@ from typing import Any
 
 import structlog
 
+from base.addr import split_host_port
+from base.errors import ChannelUnavailable, ConfigError, ProtocolError
+from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
 from drivers.sip.subscribers import write_subscriber_db
-from switch.config import AgentConfig, SipConfig, TrunkConfig
-from switch.errors import ChannelUnavailable, ConfigError, ProtocolError
 
 __all__ = [
     "CTL_SOCKET",
@@ -95,17 +96,19 @@ _REG_ONLINE = 4
 # ---------------------------------------------------------------------------- rendering
 
 
-def worker_addresses(sip: SipConfig) -> list[str]:
+def worker_addresses(sip: EdgeSettings) -> list[str]:
     """``host:port`` of every media worker: dispatcher set 1, in order."""
     return [f"127.0.0.1:{sip.worker_port_base + i}" for i in range(sip.workers)]
 
 
 def _host_port(value: str, key: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not _HOST.match(host) or not port.isdigit():
+    try:
+        host, port = split_host_port(value, key)
+    except ValueError:
+        host, port = "", 0
+    if not _HOST.match(host):
         raise ConfigError([(key, f"not a usable host:port for SIP: {value!r}")])
-    return host, int(port)
+    return host, port
 
 
 def _uri_host(host: str) -> str:
@@ -134,7 +137,7 @@ def _source_ips(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def _trunk_routes(trunks: Sequence[TrunkConfig]) -> str:
+def _trunk_routes(trunks: Sequence[TrunkSettings]) -> str:
     source = ["route[TRUNK_SOURCE] {"]
     target = [
         "route[TRUNK_TARGET] {",
@@ -198,9 +201,9 @@ event_route[xhttp:request] {
 
 
 def render_kamailio_config(
-    sip: SipConfig,
-    trunks: list[TrunkConfig],
-    agents: list[AgentConfig],
+    sip: EdgeSettings,
+    trunks: list[TrunkSettings],
+    agents: list[AgentPhone],
     *,
     rundir: Path,
     db_path: Path,
@@ -361,9 +364,9 @@ class KamailioSupervisor:
 
     def __init__(
         self,
-        sip: SipConfig,
-        trunks: Sequence[TrunkConfig],
-        agents: Sequence[AgentConfig],
+        sip: EdgeSettings,
+        trunks: Sequence[TrunkSettings],
+        agents: Sequence[AgentPhone],
         *,
         rundir: Path,
         log: Any = None,

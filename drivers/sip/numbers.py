@@ -22,8 +22,8 @@ from urllib.parse import unquote
 
 import phonenumbers
 
-from switch.config import TrunkConfig
-from switch.errors import Rejected
+from base.errors import Rejected
+from drivers.sip.settings import TrunkSettings
 
 __all__ = ["from_provider", "to_provider"]
 
@@ -33,7 +33,7 @@ _SEPARATORS = re.compile(r"[\s().\-/]")
 _DIALLABLE = re.compile(r"^\+?[0-9]{3,20}$")
 
 
-def to_provider(e164: str, trunk: TrunkConfig, *, region: str | None = None) -> str:
+def to_provider(e164: str, trunk: TrunkSettings, *, region: str | None = None) -> str:
     """``e164`` written the way ``trunk``'s provider wants it in a SIP user part.
 
     ``region`` (ISO country of the trunk, e.g. ``"KH"``) matters only for ``"national"``
@@ -61,7 +61,7 @@ def to_provider(e164: str, trunk: TrunkConfig, *, region: str | None = None) -> 
     return digits or e164
 
 
-def from_provider(user_part: str, trunk: TrunkConfig, default_region: str) -> str | None:
+def from_provider(user_part: str, trunk: TrunkSettings, default_region: str) -> str | None:
     """The E.164 form of a number a provider sent in a SIP user part, or ``None``.
 
     ``user_part`` may be URL-escaped (``%2B855...``), carry user parameters

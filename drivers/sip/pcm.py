@@ -38,7 +38,7 @@ import threading
 import tty
 from typing import Any
 
-from drivers.gsm.audio import SERIAL_PCM, PcmFormat, PcmFramer
+from base.pcm import SERIAL_PCM, PcmFormat, PcmFramer
 
 __all__ = ["PcmLink", "check_pcm_path", "pcm_media_format", "pcm_port_class"]
 

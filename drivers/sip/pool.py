@@ -56,8 +56,8 @@ from typing import Any
 
 import structlog
 
+from base.errors import ChannelUnavailable, ProtocolError, Rejected
 from drivers.sip.protocol import Command, Decoder, Event, Reply, check_command, encode
-from switch.errors import ChannelUnavailable, ProtocolError, Rejected
 
 RTP_PORTS_PER_WORKER = 50
 INVITE_RATE_WARNING = 40.0  # INVITEs/s into one worker; it aborts somewhere past 60

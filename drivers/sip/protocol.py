@@ -22,7 +22,7 @@ object carries ``"v": 1`` and ``"kind"``:
 This module owns no socket and no clock: ``encode(msg)`` gives bytes to write,
 ``Decoder.feed(data)`` takes bytes read and gives messages. Malformed input (bad JSON,
 wrong version, unknown kind, missing envelope fields, a line over ``max_line`` bytes)
-raises :class:`switch.errors.ProtocolError`; the decoder drops the offending line and
+raises :class:`base.errors.ProtocolError`; the decoder drops the offending line and
 stays usable, so the connection owner logs and carries on (see ``Decoder.feed``).
 
 The envelope is checked by the decoder; the arguments of an op or an event are checked
@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 VERSION: Final = 1
 MAX_LINE: Final = 64 * 1024  # bytes, newline excluded

@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from switch.config import AgentConfig, TrunkConfig
+from drivers.sip.settings import AgentPhone, TrunkSettings
 
 __all__ = ["DISPATCHER_SET_WORKERS", "TABLE_VERSIONS", "ha1", "ha1b", "write_subscriber_db"]
 
@@ -101,7 +101,7 @@ def ha1b(user: str, realm: str, password: str) -> str:
     return _md5(f"{user}@{realm}:{realm}:{password}")
 
 
-def trunk_proxy_uri(trunk: TrunkConfig) -> str:
+def trunk_proxy_uri(trunk: TrunkSettings) -> str:
     uri = f"sip:{_host_for_uri(trunk.host)}:{trunk.port}"
     return uri if trunk.transport == "udp" else f"{uri};transport={trunk.transport}"
 
@@ -113,8 +113,8 @@ def _host_for_uri(host: str) -> str:
 def write_subscriber_db(
     db_path: Path | str,
     realm: str,
-    agents: Iterable[AgentConfig],
-    trunks: Iterable[TrunkConfig],
+    agents: Iterable[AgentPhone],
+    trunks: Iterable[TrunkSettings],
     worker_addrs: Sequence[str],
     *,
     contact_addr: str | None = None,

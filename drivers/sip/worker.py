@@ -50,7 +50,6 @@ import argparse
 import contextlib
 import importlib
 import os
-import re
 import select
 import signal
 import socket
@@ -63,6 +62,8 @@ from typing import Any
 
 import structlog
 
+from base.errors import ProtocolError
+from base.logs import configure_logging
 from drivers.sip.pcm import PcmLink, check_pcm_path, pcm_media_format, pcm_port_class
 from drivers.sip.protocol import (
     VERSION,
@@ -73,8 +74,7 @@ from drivers.sip.protocol import (
     check_command,
     encode,
 )
-from switch.errors import ProtocolError
-from switch.logs import configure_logging
+from drivers.sip.uri import uri_user
 
 pj: Any = None  # the pjsua2 module, loaded dynamically in main() (no type stubs)
 
@@ -116,15 +116,6 @@ def parse_request(raw: str) -> tuple[str, dict[str, list[str]], dict[str, str]]:
         values.setdefault(key, []).append(value.strip())
         names.setdefault(key, name)
     return ruri, values, names
-
-
-_URI_USER = re.compile(r"<?\s*(?:sips?|tel):([^@;>\s]+)")
-
-
-def uri_user(value: str) -> str:
-    """The user part of a SIP URI in a header value ('' if none)."""
-    match = _URI_USER.search(value)
-    return match.group(1) if match else ""
 
 
 def wav_duration(path: str) -> float | None:

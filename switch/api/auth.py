@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import Request
 
-from switch.errors import Rejected
+from base.errors import Rejected
 
 Role = Literal["api", "technician"]
 

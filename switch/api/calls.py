@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from base.errors import Rejected
 from switch.api.auth import require_token
-from switch.errors import Rejected
+
+if TYPE_CHECKING:
+    from switch.calls import CallService
+    from switch.core import Core
 
 
 class CallIn(BaseModel):
@@ -28,8 +32,9 @@ class TrunkTestIn(BaseModel):
     call: Annotated[str | None, Field(max_length=32)] = None
 
 
-def _calls(request: Request) -> Any:
-    service = request.app.state.core.services.get("calls")
+def _calls(request: Request) -> CallService:
+    core: Core = request.app.state.core
+    service = core.calls
     if service is None:
         raise Rejected("unavailable", "SIP is not configured ([sip] section)", 503)
     return service

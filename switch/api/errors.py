@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switch.errors import ChannelUnavailable, Rejected, SwitchError
+from base.errors import ChannelUnavailable, Rejected, SwitchError
 
 log = structlog.get_logger("api")
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from base.errors import Rejected
 from switch.api.auth import require_technician, require_token
-from switch.errors import Rejected
+
+if TYPE_CHECKING:
+    from switch.core import Core
+    from switch.sms import SmsService
 
 
 class _Body(BaseModel):
@@ -36,8 +40,9 @@ class SimulatedSmsIn(_Body):
     modem: str | None = None
 
 
-def _sms(request: Request) -> Any:
-    service = request.app.state.core.services.get("sms")
+def _sms(request: Request) -> SmsService:
+    core: Core = request.app.state.core
+    service = core.sms
     if service is None:
         raise Rejected("unavailable", "no modems are configured", 503)
     return service
@@ -97,14 +102,14 @@ def sms_routers() -> list[APIRouter]:
     @router.post("/simulator/sms", summary="Make a simulated modem receive an SMS")
     async def simulate_sms(request: Request, body: SimulatedSmsIn) -> dict[str, Any]:
         service = _sms(request)
-        sims = {mid: s for mid, s in service.slots.items() if s.simulator is not None}
+        sims = {mid: s.simulator for mid, s in service.slots.items() if s.simulator is not None}
         if not sims:
             raise Rejected("no_simulator", "no simulated modem is configured", 409)
         modem_id = body.modem or next(iter(sims))
         if modem_id not in sims:
             raise Rejected("not_found", f"no simulated modem {modem_id!r}", 404)
         sender = service.core.normalize(body.from_)
-        parts = await sims[modem_id].simulator.deliver_sms(sender, body.text)
+        parts = await sims[modem_id].deliver_sms(sender, body.text)
         return {"modem": modem_id, "parts": parts if isinstance(parts, int) else 1}
 
     return [router]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from switch.errors import ConfigError
+from base.errors import ConfigError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the event log, snapshots, idempotency keys and keyed records (projections)

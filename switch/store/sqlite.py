@@ -34,59 +34,20 @@ from typing import Any
 
 import structlog
 
-from switch.errors import ChannelUnavailable, SwitchError
+from actors.store import (
+    JSON,
+    Committed,
+    Event,
+    Put,
+    StoreClosed,
+    StoredEvent,
+    Write,
+)
+from base.errors import SwitchError
 from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS
 from switch.store.schema import migrate
 
 log = structlog.get_logger("store")
-
-JSON = Any
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    actor: str
-    kind: str
-    at: float
-    data: dict[str, JSON]
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    """Set (or, with ``value=None``, delete) one keyed record."""
-
-    ns: str
-    key: str
-    value: JSON | None
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    actor: str
-    state: dict[str, JSON]
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    events: Sequence[Event] = ()
-    puts: Sequence[Put] = ()
-    snapshots: Sequence[Snapshot] = ()
-    idem: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    seqs: tuple[int, ...]
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    seq: int
-    actor: str
-    kind: str
-    at: float
-    data: dict[str, JSON]
 
 
 @dataclass(slots=True)
@@ -98,10 +59,6 @@ class _Pending:
 
 _INSERT_EVENT = "INSERT INTO events (seq, actor, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class StoreClosed(ChannelUnavailable):
-    """The store no longer takes writes (shutting down)."""
 
 
 def _connect(path: str) -> sqlite3.Connection:

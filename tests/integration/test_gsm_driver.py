@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from base.errors import ChannelUnavailable
 from drivers.gsm.driver import Modem, SmsSendError
 from drivers.gsm.pdu import encode_submit
 from drivers.gsm.simulator import SimulatedModem
 from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundSms, ModemStatus
 from switch.config import ModemConfig
-from switch.errors import ChannelUnavailable
 
 SENDER = "+85512345678"
 

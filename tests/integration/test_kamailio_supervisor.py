@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import ChannelUnavailable
 from drivers.sip.kamailio import KamailioSupervisor, sip_options
 from switch.config import AgentConfig, SipConfig
-from switch.errors import ChannelUnavailable
 from tests.integration.kamailio_harness import (
     KAMAILIO,
     describe,

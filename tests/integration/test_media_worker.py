@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import Rejected
 from drivers.sip.pool import WorkerPool
-from switch.errors import Rejected
 from tests.sipphone import EventLog, free_udp_block, sipp_result, start_sipp
 
 pytestmark = [

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import ChannelUnavailable, Rejected
 from drivers.sip.pool import WorkerPool
 from drivers.sip.protocol import Decoder, Event
-from switch.errors import ChannelUnavailable, Rejected
 from tests.sipphone import EventLog, Phone, free_udp_block
 
 pytestmark = pytest.mark.integration

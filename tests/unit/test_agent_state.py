@@ -3,7 +3,7 @@
 import pytest
 
 from actors.agent_state import TRANSITIONS, AgentState, apply, ring_order
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 
 def test_ring_answer_hangup_wrap_up_cycle() -> None:

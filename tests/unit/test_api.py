@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.clock import FakeClock
 from actors.messages import CallEvent, InboundMessage
+from base.clock import FakeClock
 from switch.api.app import create_api
 from switch.config import parse_config
 from switch.core import Core

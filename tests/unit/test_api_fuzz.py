@@ -10,7 +10,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.clock import FakeClock
+from base.clock import FakeClock
 from switch.api.app import create_api
 from switch.config import parse_config
 from switch.core import Core

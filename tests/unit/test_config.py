@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import ConfigError
 from switch.cli import main
 from switch.config import load_config, parse_config
-from switch.errors import ConfigError
 
 
 def errors_of(data: dict[str, object]) -> list[tuple[str, str]]:

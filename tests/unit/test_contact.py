@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 
-from actors.clock import FakeClock
 from actors.contact import ContactState, decide, evolve
 from actors.messages import (
     AddIdentity,
@@ -16,8 +15,9 @@ from actors.messages import (
     OutboundMessage,
     UndoMerge,
 )
+from base.clock import FakeClock
+from base.errors import Rejected
 from switch.core import Core
-from switch.errors import Rejected
 from switch.store import Store
 
 

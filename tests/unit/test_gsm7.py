@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import (
     ESC,
     GSM7_BASIC,
@@ -18,7 +19,6 @@ from drivers.gsm.gsm7 import (
     pack_septets,
     unpack_septets,
 )
-from switch.errors import ProtocolError
 
 GSM7_CHARS = [c for i, c in enumerate(GSM7_BASIC) if i != ESC] + list(GSM7_EXTENSION.values())
 gsm7_text = st.text(alphabet=st.sampled_from(GSM7_CHARS), max_size=200)

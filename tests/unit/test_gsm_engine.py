@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from base.errors import ProtocolError
 from drivers.gsm.engine import (
     LONG_TIMEOUT,
     AtEngine,
@@ -26,7 +27,6 @@ from drivers.gsm.engine import (
     technician,
     vts,
 )
-from switch.errors import ProtocolError
 
 PDU = "0011000B915855214365F70000AA05E8329BFD06"
 

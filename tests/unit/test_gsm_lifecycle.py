@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from base.errors import ConfigError, ProtocolError
 from drivers.gsm.lifecycle import EVENTS, STATES, TABLE, IllegalTransition, next_state
 from drivers.gsm.profiles import available, load_profile
-from switch.errors import ConfigError, ProtocolError
 
 
 def test_the_table_is_closed() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from base.errors import ConfigError
 from drivers.sip.kamailio import render_kamailio_config, worker_addresses
 from drivers.sip.subscribers import TABLE_VERSIONS, ha1, ha1b, write_subscriber_db
 from switch.config import AgentConfig, SipConfig, TrunkConfig
-from switch.errors import ConfigError
 
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
 needs_kamailio = pytest.mark.skipif(not Path(KAMAILIO).exists(), reason="kamailio not installed")

@@ -1,8 +1,8 @@
 """Modem telemetry uses a drop-oldest mailbox: a burst keeps the newest status."""
 
-from actors.clock import FakeClock
 from actors.modem import TELEMETRY_MAILBOX, GetModem, ModemActor, ModemTelemetry
 from actors.runtime import Registry
+from base.clock import FakeClock
 
 
 async def test_burst_of_telemetry_drops_oldest_and_keeps_newest(clock: FakeClock) -> None:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from smspdudecoder.fields import SMSDeliver, SMSSubmit
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import ESC, GSM7_BASIC, GSM7_EXTENSION, gsm7_septets, pack_septets
 from drivers.gsm.gsm7 import unpack_septets as unpack
 from drivers.gsm.pdu import (
@@ -32,7 +33,6 @@ from drivers.gsm.pdu import (
     pdu_fingerprint,
     sms_parts_needed,
 )
-from switch.errors import ProtocolError
 
 # ---------------------------------------------------------------------------
 # Strategies

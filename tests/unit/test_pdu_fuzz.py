@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import decode_gsm7_septets, decode_ucs2, unpack_septets
 from drivers.gsm.pdu import (
     Deliver,
@@ -27,7 +28,6 @@ from drivers.gsm.pdu import (
     pdu_fingerprint,
 )
 from drivers.gsm.ussd import decode_ussd
-from switch.errors import ProtocolError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from switch.errors import Rejected
+from base.errors import Rejected
 from switch.phone import normalize_phone
 
 

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from actors.clock import FakeClock
 from actors.mailbox import MailboxFull
 from actors.runtime import Actor, ActorFailed, Registry, ShuttingDown
+from base.clock import FakeClock
 
 # A fake "durable store": what survives a crash.
 DURABLE: dict[str, int] = {}

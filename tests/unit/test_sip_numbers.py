@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from base.errors import Rejected
 from drivers.sip.numbers import from_provider, to_provider
 from switch.config import TrunkConfig
-from switch.errors import Rejected
 
 
 def trunk(fmt: str) -> TrunkConfig:

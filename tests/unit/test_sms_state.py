@@ -10,7 +10,7 @@ from actors.sms_state import (
     on_sent,
     on_unavailable,
 )
-from switch.errors import ProtocolError
+from base.errors import ProtocolError
 
 
 def msg(parts: int = 2) -> OutgoingSms:

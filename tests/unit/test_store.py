@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.errors import ConfigError
+from base.errors import ConfigError
 from switch.store import Event, Put, Snapshot, Store, StoreClosed, Write
 from switch.store.schema import SCHEMA_VERSION
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from smspdudecoder.codecs import GSM
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import encode_ucs2, gsm7_septets, pack_septets
 from drivers.gsm.ussd import USSD_DCS_GSM7, decode_ussd, encode_ussd_request
-from switch.errors import ProtocolError
 
 
 @pytest.mark.parametrize(

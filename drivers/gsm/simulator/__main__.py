@@ -22,10 +22,10 @@ import signal
 import sys
 from typing import Any
 
+from base.logs import configure_logging
 from drivers.gsm.simulator.control import ControlServer
 from drivers.gsm.simulator.port import SimulatedModem
 from drivers.gsm.simulator.profiles import PROFILES
-from switch.logs import configure_logging
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

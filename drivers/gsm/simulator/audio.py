@@ -32,7 +32,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from drivers.gsm.audio import SERIAL_PCM, PcmFormat, PcmFramer
+from base.pcm import SERIAL_PCM, PcmFormat, PcmFramer
 
 __all__ = ["CallAudio", "goertzel_power", "sine_frames"]
 

@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 import structlog
 
+from base.errors import ProtocolError
 from drivers.gsm.gsm7 import can_encode_gsm7, encode_ucs2, gsm7_septets, pack_septets
 from drivers.gsm.pdu import (
     StatusReport,
@@ -63,7 +64,6 @@ from drivers.gsm.pdu import (
 )
 from drivers.gsm.simulator.profiles import PROFILES, VENDOR_COMMANDS, Profile
 from drivers.gsm.ussd import decode_ussd
-from switch.errors import ProtocolError
 
 __all__ = [
     "DEFAULT_USSD",

@@ -1,0 +1,57 @@
+"""The config, mapped to the small settings values each driver takes.
+
+Drivers never read :class:`switch.config.Config`; the app builds their settings here,
+once, at start.
+"""
+
+from __future__ import annotations
+
+from drivers.gsm import ModemSettings
+from drivers.sip import AgentPhone, EdgeSettings, TrunkSettings
+from switch.config import AgentConfig, ModemConfig, SipConfig, TrunkConfig
+
+
+def edge_settings(sip: SipConfig) -> EdgeSettings:
+    return EdgeSettings(
+        listen=sip.listen,
+        workers=sip.workers,
+        kamailio=sip.kamailio,
+        worker_port_base=sip.worker_port_base,
+        rtp_port_base=sip.rtp_port_base,
+        tls_listen=sip.tls_listen,
+        tls_cert=sip.tls_cert,
+        tls_key=sip.tls_key,
+        ws_listen=sip.ws_listen,
+        shm_mb=sip.shm_mb,
+    )
+
+
+def trunk_settings(trunk: TrunkConfig) -> TrunkSettings:
+    return TrunkSettings(
+        id=trunk.id,
+        host=trunk.host,
+        port=trunk.port,
+        transport=trunk.transport,
+        dids=tuple(trunk.dids),
+        username=trunk.username,
+        password=trunk.password,
+        register_=trunk.register_,
+        number_format=trunk.number_format,
+        prefixes=tuple(trunk.prefixes),
+    )
+
+
+def agent_phone(agent: AgentConfig) -> AgentPhone:
+    return AgentPhone(id=agent.id, sip_user=agent.sip_user, sip_password=agent.sip_password)
+
+
+def modem_settings(modem: ModemConfig, port: str | None = None) -> ModemSettings:
+    """``port`` overrides the configured one (a simulated modem's pty)."""
+    return ModemSettings(
+        id=modem.id,
+        port=port if port is not None else modem.port,
+        baudrate=modem.baudrate,
+        pin=modem.pin,
+        profile=modem.profile,
+        smsc=modem.smsc,
+    )

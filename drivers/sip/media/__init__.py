@@ -1,0 +1,2 @@
+"""The media plane: pjsua2 worker processes, their pool, and the typed commands and
+events the core exchanges with them (:mod:`drivers.sip.media.ops`)."""

@@ -33,6 +33,7 @@ from actors.call.messages import (
     ModemEnded,
     ModemPickupFailed,
     RecordingDone,
+    WorkerReserved,
 )
 from actors.call.state import CallState, next_phase
 from actors.call.steps import (
@@ -170,7 +171,8 @@ def _greeting_played(state: CallState, msg: CallMessage, now: float) -> Result:
 
 
 def _worker_reserved(state: CallState, msg: CallMessage, now: float) -> Result:
-    state = state.with_(worker_reserved=True)
+    assert isinstance(msg, WorkerReserved)
+    state = state.with_(worker_reserved=True, worker=msg.worker)
     return state, [fx.FindAgent(state.skill, state.tried)]
 
 

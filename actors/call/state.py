@@ -249,6 +249,7 @@ class CallState:
     seq: int = 0  # leg and timer numbering; never reused
     tried: frozenset[str] = frozenset()  # agents rung in this round
     skill: str | None = None
+    worker: int | None = None  # the media worker the call's legs live on
     worker_reserved: bool = False  # GSM: a worker is held for the next agent dial
     recording: bool = False
     recorded_leg: str | None = None

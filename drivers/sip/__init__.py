@@ -41,12 +41,12 @@ _LAZY = {
 
 __all__ = [
     "AgentPhone",
-    "builtin_sound",
     "EdgeSettings",
     "Event",
     "KamailioSupervisor",
     "TrunkSettings",
     "WorkerPool",
+    "builtin_sound",
     "from_provider",
     "sip_options",
     "to_provider",

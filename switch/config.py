@@ -19,6 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from base.addr import split_host_port
 from base.errors import ConfigError
+from switch.cc_config import (
+    IvrConfig,
+    QueueConfig,
+    RouteConfig,
+    RoutingConfig,
+    ScheduleConfig,
+    UserConfig,
+    check_references,
+)
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -194,6 +203,8 @@ class AgentConfig(_Model):
     sip_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = None
     sip_password: Annotated[str, Field(min_length=4)] | None = None
     skills: list[str] = Field(default_factory=list)
+    password_hash: Annotated[str, Field(min_length=20)] | None = None  # desktop sign-in
+    max_chats: Annotated[int, Field(ge=1, le=20)] = 3  # chats/SMS conversations at once
 
     @model_validator(mode="after")
     def _password(self) -> AgentConfig:
@@ -214,9 +225,26 @@ class Config(_Model):
     sip: SipConfig | None = None
     trunks: list[TrunkConfig] = Field(default_factory=list)
     agents: list[AgentConfig] = Field(default_factory=list)
+    # the contact center (switch/cc_config.py)
+    queues: list[QueueConfig] = Field(default_factory=list)
+    ivr: list[IvrConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    users: list[UserConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
+        problems = check_references(
+            self.queues,
+            self.ivr,
+            self.routes,
+            self.schedules,
+            [a.id for a in self.agents],
+            self.users,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         _unique("modems", [m.id for m in self.modems])
         _unique("trunks", [t.id for t in self.trunks])
         _unique("agents", [a.id for a in self.agents])

@@ -8,7 +8,8 @@ raises :class:`base.errors.Rejected` here, before anything changes.
 from __future__ import annotations
 
 from actors.call.messages import (
-    AgentFound,
+    AgentBusy,
+    AgentRung,
     Begin,
     BridgeDone,
     BridgeFailed,
@@ -23,9 +24,10 @@ from actors.call.messages import (
     ModemEnded,
     ModemPickedUp,
     ModemPickupFailed,
-    NoAgentFree,
     NoWorkerFree,
     PlayFinished,
+    QueueOffer,
+    QueueTreatment,
     RecordingDone,
     TimerFired,
     TransferTo,
@@ -36,7 +38,7 @@ from base.errors import Rejected
 
 _TIMER_EVENTS = {
     "greeting": "greeting_timeout",
-    "retry": "retry_timeout",
+    "treatment": "treatment_timeout",
     "ring": "ring_timeout",
     "transfer": "transfer_timeout",
     "recording": "recording_timeout",
@@ -119,8 +121,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
                 return "digit"
             return "stale"
         case PlayFinished(leg=leg):
-            if role_of(state, leg) == "customer" and "greeting_played" in TRANSITIONS[state.phase]:
-                return "greeting_played"
+            if role_of(state, leg) == "customer" and "prompt_played" in TRANSITIONS[state.phase]:
+                return "prompt_played"
             return "stale"
         case RecordingDone():
             return "recording_done" if state.phase == "ending" else "stale"
@@ -128,14 +130,30 @@ def classify(state: CallState, msg: CallMessage) -> str:
             return "bridge_done" if state.phase == "answering_modem" else "stale"
         case BridgeFailed():
             return "bridge_failed" if state.phase == "answering_modem" else "stale"
-        case AgentFound():
-            return "agent_found" if state.phase == "queued" else "agent_unneeded"
-        case NoAgentFree():
-            return "no_agent" if state.phase == "queued" else "stale"
+        case QueueOffer():
+            if state.phase == "queued" and state.in_queue and state.offered_agent is None:
+                return "agent_offered"
+            return "offer_unneeded"
+        case AgentRung(agent=agent):
+            if state.phase == "queued" and agent == state.offered_agent:
+                return "agent_rung"
+            return "agent_unneeded"
+        case AgentBusy(agent=agent):
+            if state.phase == "queued" and agent == state.offered_agent:
+                return "agent_busy"
+            return "stale"
         case WorkerReserved():
-            return "worker_reserved" if state.phase == "queued" else "worker_unneeded"
+            if state.phase == "queued" and state.offered_agent is not None:
+                return "worker_reserved"
+            return "worker_unneeded"
         case NoWorkerFree():
-            return "no_worker" if state.phase == "queued" else "stale"
+            if state.phase == "queued" and state.offered_agent is not None:
+                return "no_worker"
+            return "stale"
+        case QueueTreatment():
+            if state.in_queue and "treated" in TRANSITIONS[state.phase]:
+                return "treated"
+            return "stale"
         case TimerFired(name=name, token=token):
             if state.timer_token(name) != token:
                 return "stale"

@@ -20,7 +20,8 @@ from actors.call import transfer
 from actors.call.causes import MODEM_FAILURES, sip_cause
 from actors.call.classify import classify
 from actors.call.messages import (
-    AgentFound,
+    AgentBusy,
+    AgentRung,
     Begin,
     BridgeDone,
     CallMessage,
@@ -32,6 +33,8 @@ from actors.call.messages import (
     ModemDialFailed,
     ModemEnded,
     ModemPickupFailed,
+    QueueOffer,
+    QueueTreatment,
     RecordingDone,
     WorkerReserved,
 )
@@ -46,7 +49,6 @@ from actors.call.steps import (
     finish,
     journey,
     new_leg,
-    seek_agent,
     start_queue,
     start_recording,
 )
@@ -77,7 +79,10 @@ def _begin_queue(state: CallState, msg: CallMessage, now: float) -> Result:
     effects: list[fx.Effect] = [journey(state, "started"), fx.Save()]
     if state.customer_leg is not None:
         effects.append(fx.Answer(state.customer_leg))
-    state, more = start_queue(state)
+    if state.worker_reserved:  # a GSM caller holds no worker while waiting in the queue
+        effects.append(fx.ReleaseWorker())
+        state = state.with_(worker_reserved=False)
+    state, more = start_queue(state, now)
     return state, effects + more
 
 
@@ -140,8 +145,13 @@ def _stale(state: CallState, msg: CallMessage, now: float) -> Result:
 
 
 def _agent_unneeded(state: CallState, msg: CallMessage, now: float) -> Result:
-    assert isinstance(msg, AgentFound)
+    assert isinstance(msg, AgentRung)
     return state, [fx.AgentEvent(msg.agent, "no_answer")]
+
+
+def _offer_unneeded(state: CallState, msg: CallMessage, now: float) -> Result:
+    assert isinstance(msg, QueueOffer)
+    return state, [fx.QueueDecline(msg.agent, "gone")]
 
 
 def _worker_unneeded(state: CallState, msg: CallMessage, now: float) -> Result:
@@ -155,53 +165,62 @@ def _digit(state: CallState, msg: CallMessage, now: float) -> Result:
     state, effects = disarm(state, "greeting")
     state = state.with_(skill=state.policy.menu.get(msg.digit))
     log = fx.Log("call_menu_digit", {"digit": msg.digit, "skill": state.skill})
-    state, more = start_queue(state)
+    state, more = start_queue(state, now)
     return state, [*effects, log, *more]
 
 
 def _greeting_timeout(state: CallState, msg: CallMessage, now: float) -> Result:
     state = state.with_(timers=tuple(t for t in state.timers if t[0] != "greeting"))
-    return start_queue(state)
+    return start_queue(state, now)
 
 
-def _greeting_played(state: CallState, msg: CallMessage, now: float) -> Result:
+def _prompt_played(state: CallState, msg: CallMessage, now: float) -> Result:
+    if state.phase == "ending":  # the treatment's message is over
+        return finish(state, now, f"queue_{state.treated}")
     if state.phase == "greeting" and state.policy.hold_music and state.customer_leg:
         return state, [fx.Play(state.customer_leg, "hold", loop=True)]
     return state, []
 
 
+def _agent_offered(state: CallState, msg: CallMessage, now: float) -> Result:
+    """The queue offers an agent: ring them (a GSM call first needs a worker)."""
+    assert isinstance(msg, QueueOffer)
+    state = state.with_(offered_agent=msg.agent)
+    if state.kind == "gsm_in" and not state.legs and not state.worker_reserved:
+        return state, [fx.ReserveWorker()]
+    return state, [fx.RingAgent(msg.agent)]
+
+
 def _worker_reserved(state: CallState, msg: CallMessage, now: float) -> Result:
-    assert isinstance(msg, WorkerReserved)
+    agent = state.offered_agent
+    assert isinstance(msg, WorkerReserved) and agent is not None
     state = state.with_(worker_reserved=True, worker=msg.worker)
-    return state, [fx.FindAgent(state.skill, state.tried)]
+    return state, [fx.RingAgent(agent)]
 
 
 def _no_worker(state: CallState, msg: CallMessage, now: float) -> Result:
-    state, timer = arm(state, "retry", state.policy.queue_retry)
-    return state, [fx.Log("call_waiting_for_worker", {}), timer]
+    agent = state.offered_agent
+    assert agent is not None
+    state = state.with_(offered_agent=None)
+    return state, [fx.Log("call_waiting_for_worker", {}), fx.QueueDecline(agent, "no_worker")]
 
 
-def _no_agent(state: CallState, msg: CallMessage, now: float) -> Result:
-    effects: list[fx.Effect] = []
-    if state.worker_reserved:  # a GSM call holds no leg while it waits: free the worker
+def _agent_busy(state: CallState, msg: CallMessage, now: float) -> Result:
+    assert isinstance(msg, AgentBusy)
+    effects: list[fx.Effect] = [fx.QueueDecline(msg.agent, "unavailable")]
+    if state.worker_reserved and not state.legs:
         effects.append(fx.ReleaseWorker())
-    state = state.with_(tried=frozenset(), worker_reserved=False)
-    state, timer = arm(state, "retry", state.policy.queue_retry)
-    return state, [*effects, timer]
+        state = state.with_(worker_reserved=False)
+    return state.with_(offered_agent=None), effects
 
 
-def _retry_timeout(state: CallState, msg: CallMessage, now: float) -> Result:
-    state = state.with_(timers=tuple(t for t in state.timers if t[0] != "retry"))
-    return seek_agent(state)
-
-
-def _agent_found(state: CallState, msg: CallMessage, now: float) -> Result:
-    assert isinstance(msg, AgentFound)
+def _agent_rung(state: CallState, msg: CallMessage, now: float) -> Result:
+    assert isinstance(msg, AgentRung)
     state, leg = new_leg(state, "a")
     state = state.with_(
         agent_leg=leg,
         ringing_agent=msg.agent,
-        tried=state.tried | {msg.agent},
+        offered_agent=None,
         worker_reserved=False,  # the dial consumes the reservation
     )
     state, timer = arm(state, "ring", state.policy.ring_timeout)
@@ -210,6 +229,29 @@ def _agent_found(state: CallState, msg: CallMessage, now: float) -> Result:
         fx.DialAgent(leg, msg.agent, state.number),
         timer,
     ]
+
+
+def _treated(state: CallState, msg: CallMessage, now: float) -> Result:
+    """The queue gave up: say why, then hang up (a GSM caller has no message: the modem
+    call ends at once)."""
+    assert isinstance(msg, QueueTreatment)
+    state = state.with_(in_queue=False, treated=msg.reason)
+    if state.phase != "treatment":
+        return state, []  # an agent rings already: the call goes on with them
+    log = fx.Log("call_treatment", {"reason": msg.reason, "queue": state.queue})
+    cust = state.customer_leg
+    if cust is None:
+        state, ended = finish(state, now, f"queue_{msg.reason}")
+        return state, [log, *ended]
+    state, timer = arm(state, "treatment", state.policy.treatment_wait)
+    effects: list[fx.Effect] = [log]
+    if state.policy.hold_music:
+        effects.append(fx.StopPlay(cust))
+    return state, [*effects, fx.Play(cust, f"queue_{msg.reason}"), timer]
+
+
+def _treatment_over(state: CallState, msg: CallMessage, now: float) -> Result:
+    return finish(state, now, f"queue_{state.treated}")
 
 
 def _ring_timeout(state: CallState, msg: CallMessage, now: float) -> Result:
@@ -223,14 +265,17 @@ def _ring_timeout(state: CallState, msg: CallMessage, now: float) -> Result:
 
 
 def _agent_not_taken(state: CallState, msg: CallMessage, now: float) -> Result:
-    """The rung agent did not take the call (declined, timed out, unreachable)."""
+    """The rung agent did not take the call (declined, timed out, unreachable): they go
+    on break ("missed") when the policy says so, and the queue offers someone else."""
     assert isinstance(msg, LegEnded | DialFailed)
     state, effects = disarm(state, "ring")
-    if state.ringing_agent is not None:
-        effects.append(fx.AgentEvent(state.ringing_agent, "no_answer"))
+    agent = state.ringing_agent
+    if agent is not None:
+        missed = state.policy.missed_break and isinstance(msg, LegEnded)
+        effects.append(fx.AgentEvent(agent, "missed" if missed else "no_answer"))
+        effects.append(fx.QueueDecline(agent, "no_answer"))
     state = state.with_(ringing_agent=None, agent_leg=None, legs=state.legs - {msg.leg})
-    state, more = seek_agent(state)
-    return state, effects + more
+    return state, effects
 
 
 def _agent_answered(state: CallState, msg: CallMessage, now: float) -> Result:
@@ -243,7 +288,9 @@ def _agent_answered(state: CallState, msg: CallMessage, now: float) -> Result:
     assert cust is not None
     if agent is not None:
         effects.append(fx.AgentEvent(agent, "answered"))
-    state = state.with_(agent=agent, ringing_agent=None, answered_at=now)
+    if agent is not None:
+        effects.append(fx.QueueAccept(agent))
+    state = state.with_(agent=agent, ringing_agent=None, answered_at=now, in_queue=False)
     if state.policy.hold_music or state.policy.greeting:
         effects.append(fx.StopPlay(cust))
     effects.append(fx.Bridge(cust, msg.leg))
@@ -262,8 +309,8 @@ def _agent_answered_gsm(state: CallState, msg: CallMessage, now: float) -> Resul
     state, effects = disarm(state, "ring")
     agent = state.ringing_agent
     if agent is not None:
-        effects.append(fx.AgentEvent(agent, "answered"))
-    state = state.with_(agent=agent, ringing_agent=None, answered_at=now)
+        effects += [fx.AgentEvent(agent, "answered"), fx.QueueAccept(agent)]
+    state = state.with_(agent=agent, ringing_agent=None, answered_at=now, in_queue=False)
     return state, [*effects, fx.ModemPickUp()]
 
 
@@ -387,15 +434,18 @@ _HANDLERS: dict[str, Handler] = {
     "worker_died": _worker_died,
     "stale": _stale,
     "agent_unneeded": _agent_unneeded,
+    "offer_unneeded": _offer_unneeded,
     "worker_unneeded": _worker_unneeded,
     "digit": _digit,
-    "greeting_played": _greeting_played,
+    "prompt_played": _prompt_played,
     "greeting_timeout": _greeting_timeout,
+    "agent_offered": _agent_offered,
     "worker_reserved": _worker_reserved,
     "no_worker": _no_worker,
-    "no_agent": _no_agent,
-    "retry_timeout": _retry_timeout,
-    "agent_found": _agent_found,
+    "agent_busy": _agent_busy,
+    "agent_rung": _agent_rung,
+    "treated": _treated,
+    "treatment_timeout": _treatment_over,
     "ring_timeout": _ring_timeout,
     "agent_answered": _agent_answered,
     "agent_answered_gsm": _agent_answered_gsm,

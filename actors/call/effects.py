@@ -66,7 +66,7 @@ class Unbridge:
 @dataclass(frozen=True, slots=True)
 class Play:
     leg: str
-    prompt: Literal["greeting", "hold"]
+    prompt: str  # greeting, hold, queue_max_wait, queue_no_agents, queue_closed...
     loop: bool = False
 
 
@@ -144,18 +144,46 @@ class ReleaseWorker:
 
 
 @dataclass(frozen=True, slots=True)
-class FindAgent:
-    """Pick the next agent to ring (marked ringing for this call): AgentFound or
-    NoAgentFree. ``exclude``: agents already rung in this round."""
+class JoinQueue:
+    """Put the call in its queue (an item the routing engine offers to agents). The
+    item keeps ``queued_at``, the first time the call joined: its place."""
 
+    queue: str
     skill: str | None
-    exclude: frozenset[str] = frozenset()
+    queued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue:
+    reason: Literal["abandoned", "withdrawn"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAccept:
+    """The offered agent took the call: the item leaves the queue with them."""
+
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDecline:
+    """The offered agent did not take the call: the item is offered to someone else."""
+
+    agent: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RingAgent:
+    """Mark the agent ringing for this call: AgentRung, or AgentBusy if they cannot."""
+
+    agent: str
 
 
 @dataclass(frozen=True, slots=True)
 class AgentEvent:
     agent: str
-    event: Literal["answered", "no_answer", "busy_elsewhere"]
+    event: Literal["answered", "no_answer", "missed", "busy_elsewhere"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +242,11 @@ Effect: TypeAlias = (
     | ModemDial
     | ReserveWorker
     | ReleaseWorker
-    | FindAgent
+    | JoinQueue
+    | LeaveQueue
+    | QueueAccept
+    | QueueDecline
+    | RingAgent
     | AgentEvent
     | AgentLeaves
     | Journey

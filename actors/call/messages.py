@@ -1,5 +1,6 @@
 """What a call is told: media events of its legs, the results of its effects, timers,
-the modem's side of a GSM call, and requests (transfer, end).
+the modem's side of a GSM call, its queue's offers and treatment (:mod:`actors.queue`),
+and requests (transfer, end).
 
 Small frozen values; the shell builds them from worker events, modem events, the agent
 router's answers and API requests.
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
+
+from actors.queue import QueueOffer, QueueTreatment
+
+__all__ = ["QueueOffer", "QueueTreatment"]  # re-exported: what a queue tells a call
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +82,17 @@ class BridgeFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentFound:
-    """The router picked this agent and marked them ringing for this call."""
+class AgentRung:
+    """The agent took the ring (marked ringing for this call): dial their phone."""
 
     agent: str
 
 
 @dataclass(frozen=True, slots=True)
-class NoAgentFree:
-    pass
+class AgentBusy:
+    """The agent cannot be rung any more (their state changed since the offer)."""
+
+    agent: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +171,10 @@ CallMessage: TypeAlias = (
     | DialFailed
     | BridgeDone
     | BridgeFailed
-    | AgentFound
-    | NoAgentFree
+    | AgentRung
+    | AgentBusy
+    | QueueOffer
+    | QueueTreatment
     | WorkerReserved
     | NoWorkerFree
     | TimerFired

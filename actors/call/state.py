@@ -15,11 +15,16 @@ modem holds their call and its PCM port is bridged to the agent's leg.
 The phases::
 
     new --> greeting --> queued <--> ringing_agent --> connected <--> transferring
-             (inbound, with a greeting)     |              ^
-    new --> queued (inbound, GSM)           +--> answering_modem (GSM: answer, bridge)
+             (inbound, with a greeting)  |  |              ^
+    new --> queued (inbound, GSM)        |  +--> answering_modem (GSM: answer, bridge)
+                                         +--> treatment (the queue gave up: a message)
     new --> dialing_agent --> dialing_customer --> connected   (click-to-call)
     new --> dialing_customer --> connected                      (an agent dials out)
     any live phase --> ending --> ended
+
+In ``queued`` the call has an item in its queue (the routing engine); the engine
+offers it an agent, the call rings them; an agent who does not answer goes back to the
+engine as a decline and the call stays queued at its place.
 
 ``ending`` waits for the call's recording to be reported closed (its duration goes in
 the journey's ``call_ended``), at most ``recording_wait`` seconds; without a recording a
@@ -47,6 +52,7 @@ Phase = Literal[
     "dialing_customer",
     "connected",
     "transferring",
+    "treatment",
     "ending",
     "ended",
 ]
@@ -62,6 +68,7 @@ LIVE: frozenset[Phase] = frozenset(
         "dialing_customer",
         "connected",
         "transferring",
+        "treatment",
     }
 )
 
@@ -72,6 +79,15 @@ _ANY_LIVE: dict[str, Phase | None] = {
     "stale": None,
     "agent_unneeded": None,
     "worker_unneeded": None,
+    "offer_unneeded": None,
+}
+_AFTER: dict[str, Phase | None] = {
+    "stale": None,
+    "end_requested": None,
+    "worker_died": None,
+    "agent_unneeded": None,
+    "worker_unneeded": None,
+    "offer_unneeded": None,
 }
 
 # {phase: {event: next phase}}; None = stay. An event not listed for the phase is a
@@ -88,19 +104,20 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
     "greeting": {
         **_ANY_LIVE,
         "digit": "queued",
-        "greeting_played": None,
+        "prompt_played": None,
         "greeting_timeout": "queued",
         "customer_ended": "ending",
     },
     "queued": {
         **_ANY_LIVE,
-        "agent_found": "ringing_agent",
-        "no_agent": None,
-        "retry_timeout": None,
+        "agent_offered": None,
+        "agent_rung": "ringing_agent",
+        "agent_busy": None,
         "worker_reserved": None,
         "no_worker": None,
+        "treated": "treatment",
         "digit": None,
-        "greeting_played": None,
+        "prompt_played": None,
         "customer_ended": "ending",
         "modem_ended": "ending",
     },
@@ -111,8 +128,9 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "agent_ended": "queued",
         "agent_dial_failed": "queued",
         "ring_timeout": None,
+        "treated": None,
         "digit": None,
-        "greeting_played": None,
+        "prompt_played": None,
         "customer_ended": "ending",
         "modem_ended": "ending",
     },
@@ -148,7 +166,7 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "modem_ended": "ending",
         "transfer_requested": "transferring",
         "digit": None,
-        "greeting_played": None,
+        "prompt_played": None,
     },
     "transferring": {
         **_ANY_LIVE,
@@ -160,25 +178,23 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "agent_left": None,
         "customer_ended": "ending",
         "digit": None,
-        "greeting_played": None,
+        "prompt_played": None,
+    },
+    "treatment": {
+        **_ANY_LIVE,
+        "prompt_played": "ending",
+        "treatment_timeout": "ending",
+        "digit": None,
+        "customer_ended": "ending",
+        "modem_ended": "ending",
     },
     "ending": {
+        **_AFTER,
         "closed": "ended",
         "recording_done": "ended",
         "recording_timeout": "ended",
-        "stale": None,
-        "end_requested": None,
-        "worker_died": None,
-        "agent_unneeded": None,
-        "worker_unneeded": None,
     },
-    "ended": {
-        "stale": None,
-        "end_requested": None,
-        "worker_died": None,
-        "agent_unneeded": None,
-        "worker_unneeded": None,
-    },
+    "ended": dict(_AFTER),
 }
 
 
@@ -201,8 +217,9 @@ class CallPolicy:
     ring_timeout: float = 20.0
     record: bool = False
     greeting_wait: float = 5.0  # from the answer: the greeting and time for a digit
-    queue_retry: float = 2.0  # nobody free: ring again after this long
     recording_wait: float = 10.0  # how long the journey waits for a recording's length
+    missed_break: bool = True  # a ring not answered puts the agent on break ("missed")
+    treatment_wait: float = 20.0  # the longest a treatment message plays
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +264,11 @@ class CallState:
     agent_leg: str | None = None  # the leg of whoever talks to the customer
     legs: frozenset[str] = frozenset()  # legs alive
     seq: int = 0  # leg and timer numbering; never reused
-    tried: frozenset[str] = frozenset()  # agents rung in this round
+    queue: str = "default"  # the queue the call waits in for an agent
+    in_queue: bool = False  # the call has an item in its queue now
+    queued_at: float | None = None  # first joined: a return to the queue keeps the place
+    offered_agent: str | None = None  # the queue offered this agent; not rung yet
+    treated: str | None = None  # why the queue gave up (max_wait, no_agents, closed)
     skill: str | None = None
     worker: int | None = None  # the media worker the call's legs live on
     worker_reserved: bool = False  # GSM: a worker is held for the next agent dial

@@ -43,18 +43,18 @@ def start_recording(state: CallState, leg: str | None) -> Result:
     return state.with_(recording=True, recorded_leg=leg), [fx.RecordStart(leg)]
 
 
-def seek_agent(state: CallState) -> Result:
-    """Ask for the next agent (a GSM call first needs a worker to dial from)."""
-    if state.kind == "gsm_in" and not state.legs and not state.worker_reserved:
-        return state, [fx.ReserveWorker()]
-    return state, [fx.FindAgent(state.skill, state.tried)]
+def join_queue(state: CallState, now: float) -> Result:
+    """Wait in the call's queue; a return to it keeps the first time (the place)."""
+    queued_at = state.queued_at if state.queued_at is not None else now
+    state = state.with_(in_queue=True, queued_at=queued_at, offered_agent=None)
+    return state, [fx.JoinQueue(state.queue, state.skill, queued_at)]
 
 
-def start_queue(state: CallState) -> Result:
+def start_queue(state: CallState, now: float) -> Result:
     effects: list[fx.Effect] = []
     if state.policy.hold_music and state.customer_leg is not None:
         effects.append(fx.Play(state.customer_leg, "hold", loop=True))
-    state, more = seek_agent(state)
+    state, more = join_queue(state, now)
     return state, effects + more
 
 
@@ -68,7 +68,10 @@ def dial_customer(state: CallState) -> Result:
 def finish(state: CallState, now: float, cause: str, reject_code: int | None = None) -> Result:
     """End every part of the call; the journey's ``call_ended`` waits for the recording."""
     was_ringing = state.answered_at is None
+    state = state.with_(phase="ending")  # the one way out, from any phase
     effects: list[fx.Effect] = [fx.CancelTimer(name) for name, _ in state.timers]
+    if state.in_queue:
+        effects.append(fx.LeaveQueue("abandoned"))
     recorded = state.recorded_leg if state.recording else None
     if recorded is not None and recorded in state.legs:
         effects.append(fx.RecordStop(recorded))
@@ -101,6 +104,8 @@ def finish(state: CallState, now: float, cause: str, reject_code: int | None = N
         worker_reserved=False,
         modem_call=False,
         ringing_agent=None,
+        in_queue=False,
+        offered_agent=None,
         pcm_leg=None,
         transfer=xfer,
         cause=cause,

@@ -132,8 +132,8 @@ def transfer_failed(state: CallState, msg: CallMessage, now: float) -> Result:
     if state.phase == "connected":  # attended: the customer and the agent still talk
         return state, [*effects, fx.Save()]
     if state.phase == "queued":  # nobody talks to the customer any more
-        state = state.with_(tried=frozenset(), requeued_from=xfer.from_agent)
-        state, more = start_queue(state)
+        state = state.with_(requeued_from=xfer.from_agent)
+        state, more = start_queue(state, now)
         return state, [*effects, fx.Save(), *more]
     state, more = finish(state, now, "transfer_failed")
     return state, effects + more

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actors.agent import AgentEvent
+from actors.agent import AgentUnavailable
 from actors.call import CallState, decide
 from actors.call import effects as fx
 from actors.call import messages as msg
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from switch.calls.service import CallService
 
 log = structlog.get_logger("calls")
-
-WRAP_UP_SECONDS = 3.0
 
 
 class CallActor(Actor):
@@ -110,17 +108,25 @@ class CallActor(Actor):
                     handle.cancel()
             case fx.Log(event=event, fields=fields):
                 self.log.info(event, **fields)
-            case fx.FindAgent(skill=skill, exclude=exclude):
-                agent = await service.router.find(state.id, skill, exclude)
-                return [msg.AgentFound(agent) if agent else msg.NoAgentFree()]
+            case fx.JoinQueue(queue=queue, skill=skill, queued_at=queued_at):
+                await service.queues.join(state, queue, skill, queued_at)
+            case fx.LeaveQueue(reason=reason):
+                await service.queues.leave(state.id, reason)
+            case fx.QueueAccept(agent=agent):
+                await service.queues.accept(state.id, agent)
+            case fx.QueueDecline(agent=agent, reason=reason):
+                service.queues.decline(state.id, agent, reason)
+            case fx.RingAgent(agent=agent):
+                try:
+                    await service.router.event(agent, "ring", state.id)
+                except AgentUnavailable:
+                    return [msg.AgentBusy(agent)]
+                return [msg.AgentRung(agent)]
             case fx.AgentEvent(agent=agent, event=event):
                 await service.router.event(agent, event, state.id)
             case fx.AgentLeaves(agent=agent):
-                await service.router.event(agent, "hangup", state.id)
-                self.registry.schedule(
-                    f"agent:{agent}",
-                    WRAP_UP_SECONDS,
-                    AgentEvent("wrap_up_done", service.clock.now() + WRAP_UP_SECONDS),
+                await service.router.event(
+                    agent, "hangup", state.id, wrap_up=service.queues.wrap_up(state.queue)
                 )
             case fx.ReserveWorker():
                 worker = await service.pool.reserve()

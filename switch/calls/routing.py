@@ -1,8 +1,10 @@
-"""Who takes a call: the next agent to ring, and the way out to a number.
+"""Agents as calls reach them, and the way out to a number.
 
-:class:`AgentRouter` picks the available agent idle longest (with the call's skill
-first) and marks them ringing for the call, under one lock, so two calls never ring the
-same agent. The outbound route of a number is a trunk (by prefix) or a voice modem.
+:class:`AgentRouter` sends agents the events of calls (ring, answered, hangup...) and
+claims an available agent for a transfer under one lock, so two transfers never ring the
+same agent. Which agent a waiting caller gets is the routing engine's decision
+(:mod:`actors.routing`). The outbound route of a number is a trunk (by prefix) or a
+voice modem.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from actors.agent import AgentEvent, GetAgent
-from actors.agent_state import AgentState, ring_order
+from actors.agent_state import AgentState
 from actors.runtime import Registry
 from base.clock import Clock
 from base.errors import Rejected
@@ -33,22 +35,18 @@ class AgentRouter:
     async def states(self) -> list[AgentState]:
         return [await self.state(agent_id) for agent_id in self.skills]
 
-    async def event(self, agent_id: str, event: str, call_id: str | None = None) -> AgentState:
+    async def event(
+        self,
+        agent_id: str,
+        event: str,
+        call_id: str | None = None,
+        *,
+        wrap_up: float | None = None,
+    ) -> AgentState:
         state: AgentState = await self.registry.ask(
-            f"agent:{agent_id}", AgentEvent(event, self.clock.now(), call_id)
+            f"agent:{agent_id}", AgentEvent(event, self.clock.now(), call_id, wrap_up)
         )
         return state
-
-    async def find(self, call_id: str, skill: str | None, exclude: frozenset[str]) -> str | None:
-        """The next agent to ring for ``call_id``, already marked ringing; None if none."""
-        async with self._lock:
-            states = await self.states()
-            wanted = {skill} if skill else None
-            for agent in ring_order(states, wanted, self.skills):
-                if agent.agent_id not in exclude:
-                    await self.event(agent.agent_id, "ring", call_id)
-                    return agent.agent_id
-        return None
 
     async def claim(self, agent_id: str, call_id: str) -> AgentState:
         """Mark ``agent_id`` ringing for ``call_id`` if available (a transfer's target)."""

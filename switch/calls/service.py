@@ -96,6 +96,7 @@ class CallService:
             menu=dict(self.sip.menu),
             ring_timeout=self.sip.ring_timeout,
             record=self.sip.record_calls,
+            missed_break=config.routing.missed_call_break,
         )
         self.media = MediaCommands(
             edge=self.sip.listen,
@@ -108,6 +109,7 @@ class CallService:
             core.registry, core.clock, {a.id: a.skills for a in config.agents}
         )
         self.trunk_tests = TrunkTester(self.trunks, self.pool, self.kamailio, core.normalize)
+        self.queues = core.queues
         self.states: dict[str, CallState] = {}  # live calls (the actors' last states)
         self.leg_owner: dict[str, str] = {}  # leg -> call id
         self._legs_of: dict[str, set[str]] = {}

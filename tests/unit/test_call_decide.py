@@ -10,7 +10,8 @@ import pytest
 from actors.call import effects as fx
 from actors.call.decide import _HANDLERS, decide
 from actors.call.messages import (
-    AgentFound,
+    AgentBusy,
+    AgentRung,
     Begin,
     BridgeDone,
     DialFailed,
@@ -21,8 +22,10 @@ from actors.call.messages import (
     ModemDialFailed,
     ModemEnded,
     ModemPickedUp,
-    NoAgentFree,
+    NoWorkerFree,
     PlayFinished,
+    QueueOffer,
+    QueueTreatment,
     RecordingDone,
     TimerFired,
     TransferTo,
@@ -56,6 +59,12 @@ class Run:
     def last(self, kind: type) -> Any:
         return [e for e in self.effects if isinstance(e, kind)][-1]
 
+    def offer(self, agent: str) -> list[fx.Effect]:
+        """The queue offers ``agent``; they take the ring."""
+        effects = self.send(QueueOffer(self.state.id, agent))
+        assert effects[-1] == fx.RingAgent(agent), effects
+        return effects + self.send(AgentRung(agent))
+
     def journey(self) -> list[tuple[str, str | None, str | None]]:
         return [(e.phase, e.agent, e.cause) for e in self.effects if isinstance(e, fx.Journey)]
 
@@ -83,7 +92,7 @@ def answered_inbound(policy: CallPolicy = POLICY) -> Run:
     run.send(Begin())
     if policy.greeting:
         run.send(run.timer("greeting"), after=5)
-    run.send(AgentFound("alice"))
+    run.offer("alice")
     run.send(LegAnswered(run.state.agent_leg or ""))
     assert run.state.phase == "connected"
     return run
@@ -98,7 +107,8 @@ def test_inbound_call_is_answered_greeted_and_a_digit_picks_the_skill() -> None:
     assert run.state.phase == "queued" and run.state.skill == "km"
     assert fx.CancelTimer("greeting") in effects
     assert fx.Play("w0-1", "hold", loop=True) in effects
-    assert effects[-1] == fx.FindAgent("km", frozenset())
+    assert effects[-1] == fx.JoinQueue("default", "km", run.now)
+    assert run.state.in_queue
 
 
 def test_greeting_timeout_queues_without_a_skill_and_a_late_timer_is_ignored() -> None:
@@ -121,35 +131,78 @@ def test_first_agent_to_answer_is_bridged_and_recorded_in_the_journey() -> None:
     assert run.state.status == "answered" and run.state.agent == "alice"
 
 
-def test_ring_timeout_hangs_up_the_agent_and_rings_the_next_one() -> None:
+def test_ring_timeout_hangs_up_the_agent_who_goes_on_break_and_the_queue_offers_another() -> None:
     run = inbound(CallPolicy())
     run.send(Begin())
-    run.send(AgentFound("alice"))
+    run.offer("alice")
     leg = run.state.agent_leg or ""
     effects = run.send(run.timer("ring"), after=20)
     assert effects[-1] == fx.Hangup(leg)
     effects = run.send(LegEnded(leg, 487, "Request Terminated"))
-    assert fx.AgentEvent("alice", "no_answer") in effects
-    assert effects[-1] == fx.FindAgent(None, frozenset({"alice"}))
+    assert fx.AgentEvent("alice", "missed") in effects
+    assert fx.QueueDecline("alice", "no_answer") in effects
     assert run.state.phase == "queued" and run.state.ringing_agent is None
+    run.offer("bob")
+    assert run.state.phase == "ringing_agent" and run.state.ringing_agent == "bob"
 
 
-def test_nobody_free_waits_then_asks_again_with_a_fresh_round() -> None:
+def test_a_ring_not_answered_is_no_answer_when_missed_calls_do_not_pause() -> None:
+    run = inbound(CallPolicy(missed_break=False))
+    run.send(Begin())
+    run.offer("alice")
+    effects = run.send(LegEnded(run.state.agent_leg or "", 486, "Busy"))
+    assert fx.AgentEvent("alice", "no_answer") in effects
+
+
+def test_an_agent_who_became_busy_since_the_offer_is_declined_back_to_the_queue() -> None:
     run = inbound(CallPolicy())
     run.send(Begin())
-    run.send(AgentFound("alice"))
-    run.send(DialFailed(run.state.agent_leg or ""))
-    effects = run.send(NoAgentFree())
-    assert isinstance(effects[-1], fx.SetTimer) and effects[-1].delay == 2.0
-    assert run.state.tried == frozenset()
-    effects = run.send(run.timer("retry"), after=2)
-    assert effects == [fx.FindAgent(None, frozenset())]
+    run.send(QueueOffer("c1", "alice"))
+    effects = run.send(AgentBusy("alice"))
+    assert effects == [fx.QueueDecline("alice", "unavailable")]
+    assert run.state.phase == "queued" and run.state.offered_agent is None
+
+
+def test_a_dial_the_worker_refuses_is_no_answer_not_a_missed_call() -> None:
+    run = inbound(CallPolicy())
+    run.send(Begin())
+    run.offer("alice")
+    effects = run.send(DialFailed(run.state.agent_leg or ""))
+    assert fx.AgentEvent("alice", "no_answer") in effects
+    assert fx.QueueDecline("alice", "no_answer") in effects
+
+
+def test_queue_treatment_plays_the_reason_then_hangs_up() -> None:
+    run = inbound(CallPolicy(hold_music=True))
+    run.send(Begin())
+    effects = run.send(QueueTreatment("c1", "max_wait", False), after=600)
+    assert run.state.phase == "treatment" and not run.state.in_queue
+    assert fx.Play("w0-1", "queue_max_wait") in effects
+    effects = run.send(PlayFinished("w0-1"))
+    assert fx.Hangup("w0-1") in effects
+    assert run.state.cause == "queue_max_wait"
+    assert not any(isinstance(e, fx.LeaveQueue) for e in effects)  # the queue let it go
+
+
+def test_a_treatment_whose_message_never_ends_still_hangs_up() -> None:
+    run = inbound(CallPolicy())
+    run.send(Begin())
+    run.send(QueueTreatment("c1", "no_agents", True))
+    run.send(run.timer("treatment"), after=20)
+    assert run.state.cause == "queue_no_agents" and run.state.phase == "ended"
+
+
+def test_a_caller_who_hangs_up_in_the_queue_abandons_it() -> None:
+    run = inbound(CallPolicy())
+    run.send(Begin())
+    effects = run.send(LegEnded("w0-1", 200, ""))
+    assert fx.LeaveQueue("abandoned") in effects
 
 
 def test_caller_hangup_while_an_agent_rings_releases_the_agent() -> None:
     run = inbound(CallPolicy())
     run.send(Begin())
-    run.send(AgentFound("alice"))
+    run.offer("alice")
     agent_leg = run.state.agent_leg or ""
     effects = run.send(LegEnded("w0-1", 200, "Normal"))
     assert fx.Hangup(agent_leg) in effects
@@ -313,13 +366,16 @@ def gsm_in() -> Run:
 def test_gsm_call_answers_the_modem_only_when_an_agent_answers() -> None:
     run = gsm_in()
     effects = run.send(Begin())
-    assert effects[-1] == fx.FindAgent(None, frozenset())
+    assert fx.ReleaseWorker() in effects  # nobody to ring yet: no worker held
+    assert effects[-1] == fx.JoinQueue("default", None, run.now)
     assert not any(isinstance(e, fx.Answer | fx.Play) for e in effects)
-    run.send(AgentFound("alice"))
+    assert run.send(QueueOffer("c4", "alice")) == [fx.ReserveWorker()]
+    assert run.send(WorkerReserved(3)) == [fx.RingAgent("alice")]
+    run.send(AgentRung("alice"))
     leg = run.state.agent_leg or ""
-    assert run.state.worker_reserved is False
+    assert run.state.worker == 3 and run.state.worker_reserved is False
     effects = run.send(LegAnswered(leg))
-    assert effects[-1] == fx.ModemPickUp()
+    assert fx.QueueAccept("alice") in effects and effects[-1] == fx.ModemPickUp()
     assert run.send(ModemPickedUp()) == [fx.PcmBridge(leg)]
     run.send(BridgeDone(leg))
     assert run.journey()[-1] == ("answered", "alice", None)
@@ -328,20 +384,28 @@ def test_gsm_call_answers_the_modem_only_when_an_agent_answers() -> None:
     assert run.state.cause == "caller_hangup"
 
 
-def test_gsm_call_with_nobody_free_gives_its_worker_back_and_reserves_again() -> None:
+def test_gsm_call_offered_an_agent_with_no_worker_free_declines_and_waits() -> None:
     run = gsm_in()
     run.send(Begin())
-    effects = run.send(NoAgentFree())
-    assert fx.ReleaseWorker() in effects and run.state.worker_reserved is False
-    effects = run.send(run.timer("retry"), after=2)
-    assert effects == [fx.ReserveWorker()]
-    assert run.send(WorkerReserved(3)) == [fx.FindAgent(None, frozenset())]
+    run.send(QueueOffer("c4", "alice"))
+    effects = run.send(NoWorkerFree())
+    assert fx.QueueDecline("alice", "no_worker") in effects
+    assert run.state.phase == "queued" and run.state.offered_agent is None
+
+
+def test_gsm_caller_treated_by_the_queue_is_hung_up_on_the_modem() -> None:
+    run = gsm_in()
+    run.send(Begin())
+    effects = run.send(QueueTreatment("c4", "closed", False))
+    assert fx.ModemHangup() in effects and run.state.cause == "queue_closed"
 
 
 def test_agent_hanging_up_a_gsm_call_hangs_up_the_modem() -> None:
     run = gsm_in()
     run.send(Begin())
-    run.send(AgentFound("alice"))
+    run.send(QueueOffer("c4", "alice"))
+    run.send(WorkerReserved(3))
+    run.send(AgentRung("alice"))
     leg = run.state.agent_leg or ""
     run.send(LegAnswered(leg))
     run.send(ModemPickedUp())
@@ -382,17 +446,16 @@ def test_unanswered_transfer_keeps_the_original_bridge_and_says_why() -> None:
     assert not any(e.phase == "transferred" for e in run.effects if isinstance(e, fx.Journey))
 
 
-def test_refused_blind_transfer_goes_back_to_the_queue_and_the_journey_says_who_took_it() -> (
-    None
-):
+def test_refused_blind_transfer_goes_back_to_the_queue_and_the_journey_says_who_took_it() -> None:
     run = answered_inbound()
     effects = run.send(TransferTo("number", "+85599111222", trunk="provider1"))
     assert fx.AgentLeaves("alice") in effects and run.state.agent is None
     target_leg = run.state.transfer.leg if run.state.transfer else ""
-    effects = run.send(LegEnded(target_leg, 486, "Busy"))
+    queued_at = run.state.queued_at
+    effects = run.send(LegEnded(target_leg, 486, "Busy"), after=60)
     assert run.state.phase == "queued" and run.state.requeued_from == "alice"
-    assert effects[-1] == fx.FindAgent(None, frozenset())
-    run.send(AgentFound("carol"))
+    assert effects[-1] == fx.JoinQueue("default", None, queued_at or 0.0)  # its old place
+    run.offer("carol")
     run.send(LegAnswered(run.state.agent_leg or ""))
     assert run.last(fx.Journey) == fx.Journey("transferred", agent="alice", target="carol")
 
@@ -430,7 +493,7 @@ def test_transfer_refusals_leave_the_call_as_it_was() -> None:
 def test_an_event_the_table_does_not_allow_is_a_protocol_error() -> None:
     run = inbound()
     with pytest.raises(ProtocolError):
-        run.send(AgentFound("alice"))  # not begun: "new" takes only a beginning
+        run.send(QueueOffer("c1", "alice"))  # not begun: "new" takes only a beginning
     run.send(Begin())
     state = run.state
     with pytest.raises(ProtocolError):

@@ -157,23 +157,28 @@ fills; Huawei USSD strings are packed GSM-7 hex, the others follow AT+CSCS (text
 UCS-2 hex for ``UCS2`` and for UCS-2 replies, DCS 72).
 """
 
-from drivers.gsm.simulator.control import (
-    OPS,
-    ControlServer,
-    SimulatorClient,
-    SimulatorError,
-    SimulatorProcess,
-)
-from drivers.gsm.simulator.machine import DEFAULT_USSD, ModemMachine, SentPart, Timing, UssdReply
+from drivers.gsm.simulator.calls import CallRecord
+from drivers.gsm.simulator.client import SimulatorClient, SimulatorError, SimulatorProcess
+from drivers.gsm.simulator.control import OPS, ControlledModem, ControlServer
+from drivers.gsm.simulator.core import Timing
+from drivers.gsm.simulator.delivery import DEFAULT_DELIVERY, Delivery
+from drivers.gsm.simulator.machine import ModemMachine
 from drivers.gsm.simulator.port import SimulatedModem
 from drivers.gsm.simulator.profiles import PROFILES, Profile
+from drivers.gsm.simulator.smsc import Outcome, SentPart
+from drivers.gsm.simulator.ussd import DEFAULT_USSD, UssdReply
 
 __all__ = [
+    "DEFAULT_DELIVERY",
     "DEFAULT_USSD",
     "OPS",
     "PROFILES",
+    "CallRecord",
     "ControlServer",
+    "ControlledModem",
+    "Delivery",
     "ModemMachine",
+    "Outcome",
     "Profile",
     "SentPart",
     "SimulatedModem",

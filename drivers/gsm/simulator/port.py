@@ -30,23 +30,18 @@ import termios
 import time
 import tty
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 
 from drivers.gsm.simulator.audio import CallAudio
-from drivers.gsm.simulator.machine import (
-    CallBehaviour,
-    ModemMachine,
-    RouteMode,
-    Timing,
-    UssdReply,
-)
-
-if TYPE_CHECKING:
-    from drivers.gsm.simulator.control import ControlServer
+from drivers.gsm.simulator.calls import CallBehaviour
+from drivers.gsm.simulator.control import ControlServer
+from drivers.gsm.simulator.core import Timing
+from drivers.gsm.simulator.delivery import DEFAULT_DELIVERY, Delivery, RouteMode
+from drivers.gsm.simulator.machine import ModemMachine
+from drivers.gsm.simulator.ussd import UssdReply
 
 __all__ = ["SimulatedModem"]
 
@@ -188,8 +183,6 @@ class SimulatedModem:
 
     async def serve_control(self, path: str | os.PathLike[str]) -> ControlServer:
         """Serve the JSON control socket at ``path`` (stopped by :meth:`stop`)."""
-        from drivers.gsm.simulator.control import ControlServer
-
         if self._control is None:
             self._control = ControlServer(self, path)
             await self._control.start()
@@ -547,62 +540,18 @@ class SimulatedModem:
         self._run(lambda: self.machine.remote_answer(call_id))
 
     async def deliver_sms(
-        self,
-        sender: str,
-        text: str,
-        *,
-        order: Sequence[int] | None = None,
-        duplicate: Sequence[int] | None = None,
-        drop: Sequence[int] | None = None,
-        mode: RouteMode = "auto",
-        ucs2: bool = False,
-        timestamp: datetime | float | None = None,
-        reference: int | None = None,
-        interval: float = 0.0,
+        self, sender: str, text: str, delivery: Delivery = DEFAULT_DELIVERY
     ) -> int:
         """The network sends ``text`` from ``sender``; returns the number of parts."""
-        count, _ = self.deliver_sms_now(
-            sender,
-            text,
-            order=order,
-            duplicate=duplicate,
-            drop=drop,
-            mode=mode,
-            ucs2=ucs2,
-            timestamp=timestamp,
-            reference=reference,
-            interval=interval,
-        )
+        count, _ = self.deliver_sms_now(sender, text, delivery)
         return count
 
     def deliver_sms_now(
-        self,
-        sender: str,
-        text: str,
-        *,
-        order: Sequence[int] | None = None,
-        duplicate: Sequence[int] | None = None,
-        drop: Sequence[int] | None = None,
-        mode: RouteMode = "auto",
-        ucs2: bool = False,
-        timestamp: datetime | float | None = None,
-        reference: int | None = None,
-        interval: float = 0.0,
+        self, sender: str, text: str, delivery: Delivery = DEFAULT_DELIVERY
     ) -> tuple[int, list[str]]:
         """Synchronous :meth:`deliver_sms`: (parts, PDU hex in the order delivered)."""
         result: tuple[int, list[str]] = self._run(
-            lambda: self.machine.deliver_sms(
-                sender,
-                text,
-                order=order,
-                duplicate=duplicate,
-                drop=drop,
-                mode=mode,
-                ucs2=ucs2,
-                timestamp=timestamp,
-                reference=reference,
-                interval=interval,
-            )
+            lambda: self.machine.deliver_sms(sender, text, delivery)
         )
         return result
 

@@ -209,9 +209,6 @@ class ModemMachine:
     def require_cnma(self, value: bool) -> None:
         self.sms.require_cnma = value
 
-    def registration(self) -> int:
-        return self.network.registration()
-
     def registered(self) -> bool:
         return self.network.registered()
 

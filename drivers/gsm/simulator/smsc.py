@@ -21,7 +21,7 @@ import functools
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -110,7 +110,7 @@ class Incoming:
 @dataclass(slots=True)
 class _Outstanding:
     item: Incoming
-    timer: Timer | None = field(default=None)
+    timer: Timer | None = None  # the re-delivery if no AT+CNMA comes
 
 
 class SmsCenter:

@@ -17,7 +17,7 @@ class Port:
     def __init__(self, slot: int) -> None:
         self.slot = slot
 
-    def getPortId(self) -> int:  # noqa: N802 (pjsua2's name)
+    def getPortId(self) -> int:  # pjsua2's name
         return self.slot
 
 

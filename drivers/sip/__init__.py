@@ -11,7 +11,8 @@
 
 The app uses only the names exported here (``from drivers.sip import WorkerPool``). They
 are loaded on first use, so a media worker process (which imports this package first)
-does not pay for the edge's modules.
+does not pay for the edge's modules or the pool's: this module imports only the
+settings, never a plane.
 """
 
 from __future__ import annotations

@@ -213,6 +213,7 @@ class ChildProcess:
         self._stopping = False
         self._monitor: asyncio.Task[None] | None = None
         self._stderr: asyncio.Task[None] | None = None
+        self._reaped = False  # the current process's group was killed already
 
     # ----------------------------------------------------------------- state
 
@@ -224,10 +225,6 @@ class ChildProcess:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     # ------------------------------------------------------------- lifecycle
 
@@ -292,6 +289,7 @@ class ChildProcess:
         except OSError as exc:
             raise ChannelUnavailable(f"cannot run {launch.argv[0]}: {exc}") from None
         self.proc = proc
+        self._reaped = False
         self.started_at = time.monotonic()
         assert proc.stderr is not None
         self._stderr = asyncio.get_running_loop().create_task(
@@ -320,9 +318,12 @@ class ChildProcess:
         raise await self.program.start_failed(StartFailed(self.name, status, self.tail))
 
     async def _reap(self, proc: asyncio.subprocess.Process) -> None:
-        """Kill what is left of the process group; read the last stderr lines."""
+        """Kill what is left of the process group (once: its id may be reused later);
+        read the last stderr lines."""
         self._ready = False
-        _killpg(proc)
+        if not self._reaped:
+            _killpg(proc)
+            self._reaped = True
         await exited(proc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), DRAIN_TIMEOUT)  # pipes closed

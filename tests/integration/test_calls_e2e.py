@@ -353,7 +353,7 @@ dids = ["+85523900200"]
 
 def worker_pid(port: int) -> int:
     out = subprocess.run(
-        ["pgrep", "-f", f"drivers.sip.worker .*--sip-port {port} "],
+        ["pgrep", "-f", f"drivers.sip.media.worker .*--sip-port {port} "],
         capture_output=True,
         text=True,
     ).stdout.split()

@@ -144,7 +144,7 @@ def _listening(port: int) -> bool:
 class Watcher:
     """A paho client on a thread: subscribes, collects, publishes (a fleet operator).
 
-It reconnects by itself after a broker restart; its session and subscriptions survive."""
+    It reconnects by itself after a broker restart; its session and subscriptions survive."""
 
     def __init__(self, broker: Broker, user: str = "ops", topics: tuple[str, ...] = ()) -> None:
         self.messages: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()

@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(config.log.level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config))
+            asyncio.run(serve(config, config_path=args.config))
     except ConfigError as exc:
         for key, message in exc.errors:
             print(f"config error: {key}: {message}", file=sys.stderr)

@@ -34,12 +34,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from base.errors import Rejected, SwitchError
 from switch.store.schema import SCHEMA_VERSION
+from switch.version import switch_version
 
 FORMAT = 1
 LOCK_NAME = ".lock"  # in the store's directory; a running switch holds an exclusive flock
@@ -73,13 +73,6 @@ class RestoreInfo:
     store: Path
     moved_aside: tuple[Path, ...]
     manifest: dict[str, Any]
-
-
-def switch_version() -> str:
-    try:
-        return metadata.version("edge-switch")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 # ------------------------------------------------------------------ backing up

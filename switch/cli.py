@@ -116,6 +116,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from switch.doctor.checks import run_checks
+
+    config = _load(args.config)
+    findings = run_checks(config)
+    marks = {"ok": " OK ", "warn": "WARN", "fail": "FAIL", "unknown": " ?? "}
+    print(f"switch doctor: {args.config or 'the demo config'}")
+    for f in findings:
+        print(f"[{marks[f.status]}] {f.name}: {f.detail}")
+        if f.fix and f.status != "ok":
+            print(f"       what to do: {f.fix}")
+    failed = sum(f.status == "fail" for f in findings)
+    warned = sum(f.status in ("warn", "unknown") for f in findings)
+    if failed:
+        print(f"{failed} problem(s) must be fixed, {warned} warning(s)")
+        return 1
+    print(f"nothing must be fixed ({warned} warning(s))")
+    return 0
+
+
 # --------------------------------------------------------------- API client
 
 
@@ -229,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     check.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("doctor", help="check the box: ports, programs, modems, time, disk")
+    p.add_argument("--config", help="config of the switch (default: demo)")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("backup", help="write a backup file (online: the switch may run)")
     p.add_argument("--to", required=True, help="the backup file to write (.tar.gz)")

@@ -14,10 +14,10 @@ The file is written under a temporary name and renamed once complete (fsync'd), 
 backup path never holds half a backup.
 
 Restoring refuses a store that a running switch holds (a live ``flock`` on
-``<store dir>/.lock``, the switch's own lock file) and holds that lock itself while it
-works, so no switch starts on a half-restored store. Nothing is deleted: a store that was
-there is moved aside (``switch.db.before-restore-<time>``, with its ``-wal`` and
-``-shm``, renamed together so it can still be opened).
+``<store dir>/switch.lock``, the file ``switch run`` locks at start) and holds that lock
+itself while it works, so no switch starts on a half-restored store. Nothing is deleted:
+a store that was there is moved aside (``switch.db.before-restore-<time>``, with its
+``-wal`` and ``-shm``, renamed together so it can still be opened).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from switch.store.schema import SCHEMA_VERSION
 from switch.version import switch_version
 
 FORMAT = 1
-LOCK_NAME = ".lock"  # in the store's directory; a running switch holds an exclusive flock
+LOCK_NAME = "switch.lock"  # in the store's directory: a running switch holds a flock on it
 DB_MEMBER = "switch.db"
 MEMBERS = ("manifest.json", DB_MEMBER, "config.toml", "recordings.json")
 
@@ -210,7 +210,7 @@ def store_holder(store_dir: Path) -> str | None:
 
 @contextlib.contextmanager
 def hold_store(store_dir: Path) -> Iterator[None]:
-    """Hold ``<store dir>/.lock`` exclusively (StoreBusy when a switch has it)."""
+    """Hold ``<store dir>/switch.lock`` exclusively (StoreBusy when a switch has it)."""
     store_dir.mkdir(parents=True, exist_ok=True)
     lock = store_dir / LOCK_NAME
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o640)
@@ -235,7 +235,10 @@ def _holder(lock: Path) -> str:
         text = lock.read_text(errors="replace").strip()
     except OSError:
         text = ""
-    return f"held by {text.splitlines()[0][:80]}" if text else "held by a running switch"
+    if not text:
+        return "held by a running switch"
+    first = text.splitlines()[0][:80]
+    return f"held by pid {first}" if first.isdigit() else f"held by {first}"
 
 
 # ------------------------------------------------------------------- restoring

@@ -142,10 +142,10 @@ def test_restore_into_a_store_held_by_a_running_switch_is_refused(tmp_path: Path
             "import fcntl, os, sys, time\n"
             "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-            "os.write(fd, f'pid {os.getpid()}'.encode())\n"
+            "os.write(fd, f'{os.getpid()}\\n'.encode())\n"
             "print('held', flush=True)\n"
             "time.sleep(60)\n",
-            str(store.parent / ".lock"),
+            str(store.parent / "switch.lock"),
         ],
         stdout=subprocess.PIPE,
         text=True,

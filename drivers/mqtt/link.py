@@ -218,7 +218,10 @@ class MqttLink:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             payload = message.payload
-            raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            if isinstance(payload, bytes | bytearray):
+                raw = bytes(payload)
+            else:
+                raw = b"" if payload is None else str(payload).encode()
             parsed = parse_command(
                 self.topics, str(message.topic), raw, retained=bool(message.retain)
             )

@@ -89,7 +89,7 @@ def make_backup(
     """Write a backup of the store at ``db_path`` (running or not) to ``dest``."""
     if not db_path.is_file():
         raise Rejected("no_store", f"no store at {db_path}", 404)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=dest.parent) as tmp:
         copy = Path(tmp) / DB_MEMBER
         schema, events, records = _copy_store(db_path, copy)
@@ -107,7 +107,9 @@ def make_backup(
             "config": config_text is not None,
         }
         partial = dest.with_name(f".{dest.name}.partial")
-        with tarfile.open(partial, "w:gz") as tar:
+        # the store and the config hold secrets (tokens, passwords): owner only
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=2).encode())
             tar.add(copy, arcname=DB_MEMBER)
             if config_text is not None:
@@ -120,7 +122,7 @@ def make_backup(
 
 
 def _copy_store(db_path: Path, copy: Path) -> tuple[int, int, int]:
-    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    source = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=ro", uri=True)
     try:
         target = sqlite3.connect(copy)
         try:
@@ -311,7 +313,9 @@ def restore_backup(archive: Path, store: Path, *, config_out: Path | None = None
             raise BadBackup("the backup holds no config file")
         moved += _move_aside(config_out, stamp)
         config_out.parent.mkdir(parents=True, exist_ok=True)
-        config_out.write_bytes(config_text)
+        fd = os.open(config_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(config_text)
     return RestoreInfo(store, moved, manifest)
 
 

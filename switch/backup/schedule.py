@@ -101,7 +101,7 @@ def backup_to_dir(
 ) -> tuple[BackupInfo, list[Path]]:
     """One backup into ``settings.dir``, then the retention. Blocking: run in a thread."""
     directory = Path(settings.dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _one_at_a_time(directory):
         info = make_backup(
             Path(config.store.path),

@@ -97,6 +97,7 @@ def test_a_backup_file_holds_the_store_config_index_and_manifest(tmp_path: Path)
         index = json.loads(tar.extractfile("recordings.json").read())  # type: ignore[union-attr]
     assert [(e["path"], e["bytes"]) for e in index] == [("2024/call-1.wav", 8)]
     assert info.recordings == 1
+    assert info.path.stat().st_mode & 0o077 == 0  # secrets inside: the owner's only
     assert not [p for p in info.path.parent.iterdir() if p.name.startswith(".")]  # no leftovers
 
 

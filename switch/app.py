@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import APIRouter
 
 from switch.api.app import create_api
+from switch.center.api import center_routers
 from switch.config import Config
 from switch.core import Core
 from switch.systemd import Notifier
@@ -103,7 +104,7 @@ async def serve(
             await service.start()
             started.append(service)
             _attach(core, service)
-        routers = [r for s in services for r in s.routers()]
+        routers = [*center_routers(), *(r for s in services for r in s.routers())]
         api = create_api(core, routers)
         server = _Server(
             uvicorn.Config(

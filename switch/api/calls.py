@@ -70,11 +70,6 @@ def call_routers() -> list[APIRouter]:
         result: dict[str, Any] = await _calls(request).transfer(call_id, body.agent, body.to)
         return result
 
-    @router.get("/agents", summary="Agents and their availability")
-    async def agents(request: Request) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await _calls(request).agents_json()
-        return result
-
     @router.post("/trunks/{trunk_id}/test", summary="Registration, OPTIONS, optional test call")
     async def trunk_test(request: Request, trunk_id: str, body: TrunkTestIn) -> dict[str, Any]:
         result: dict[str, Any] = await _calls(request).trunk_test(trunk_id, body.call)

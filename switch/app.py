@@ -1,8 +1,10 @@
 """``switch run``: wire the core, the channels and the HTTP server; stop cleanly on signals.
 
-Start order: store and actors, channel services, then HTTP (so nothing is accepted
-before it can be stored). Stop order is the reverse: stop HTTP intake, stop channel
-services (modems finish the command in flight), drain actor mailboxes, flush the store.
+Start order: the store's lock (before anything is created or opened: a second switch on
+the same store stops there, see :mod:`switch.store.lock`), store and actors, channel
+services, then HTTP (so nothing is accepted before it can be stored). Stop order is the
+reverse: stop HTTP intake, stop channel services (modems finish the command in flight),
+drain actor mailboxes, flush the store, release the lock.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import uvicorn
 from fastapi import APIRouter
 
 from switch.api.app import create_api
-from switch.config import Config
+from switch.config import Config, config_warnings, store_path
 from switch.core import Core
+from switch.store.lock import StoreLock
 
 log = structlog.get_logger("app")
 
@@ -72,10 +75,22 @@ class _Server(uvicorn.Server):
 
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    """Run the switch until SIGTERM/SIGINT. :class:`~switch.store.lock.StoreLocked` when
+    another switch holds the store (raised before anything was created or opened)."""
+    lock = StoreLock.acquire(store_path(config).parent)
+    try:
+        await _serve_locked(config, ready)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    for key, problem in config_warnings(config):
+        log.warning("config_warning", key=key, problem=problem)
 
     core = await Core.open(config)
     services = build_services(core)

@@ -47,8 +47,8 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
-technician_tokens = ["tech-token-123"]
+tokens = ["secret-token-for-tests"]
+technician_tokens = ["tech-token-for-tests"]
 [[modems]]
 id = "{MODEM_ID}"
 port = "{link}"

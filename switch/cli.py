@@ -75,7 +75,7 @@ def started_line(config: Config, source: str | None) -> str:
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     base = f"http://{host}:{config.http.port}"
-    where = os.path.abspath(source) if source else "the built-in demo config (configs/demo.toml)"
+    where = os.path.abspath(source) if source else "built-in demo (configs/demo.toml)"
     return (
         f"switch running: API {base}/api/v1, docs {base}/docs; config {where}; "
         f"store {store_path(config)}. JSON logs on stderr; Ctrl-C stops it."

@@ -133,7 +133,7 @@ class SmsService:
                 link = data_dir / "modems" / mc.id / "tty"
                 link.parent.mkdir(parents=True, exist_ok=True)
                 simulator = SimulatedModem(
-                    str(link), profile=_simulator_profile(mc.profile), audio=True
+                    str(link), profile=_simulator_profile(mc.profile), audio=True, name=mc.id
                 )
                 await simulator.start()
                 port = str(link)

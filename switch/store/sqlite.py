@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,6 +287,40 @@ class Store:
             (*actors, limit),
         )
         return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def events_page(
+        self,
+        actors: Sequence[str],
+        *,
+        kinds: Collection[str] = (),
+        before: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[StoredEvent], bool]:
+        """One page of the events of ``actors`` (of ``kinds``, when given), oldest first:
+        the newest ``limit`` that come before event ``before`` (by time, then commit
+        order), and whether older ones remain. ``ValueError`` when ``before`` is not an
+        event of these actors."""
+        if not actors:
+            return [], False
+        where = f"actor IN ({','.join('?' for _ in actors)})"
+        args: list[object] = list(actors)
+        if kinds:
+            where += f" AND kind IN ({','.join('?' for _ in kinds)})"
+            args += list(kinds)
+        if before is not None:
+            found = self._read(f"SELECT at FROM events WHERE seq = ? AND {where}", (before, *args))
+            if not found:
+                raise ValueError(f"no event {before} here")
+            where += " AND (at, seq) < (?, ?)"
+            args += [found[0][0], before]
+        rows = self._read(
+            f"SELECT seq, actor, kind, at, data FROM events WHERE {where} "
+            "ORDER BY at DESC, seq DESC LIMIT ?",
+            (*args, limit + 1),
+        )
+        page = [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows[:limit]]
+        page.reverse()
+        return page, len(rows) > limit
 
     def count_events(self, actor: str | None = None) -> int:
         if actor is None:

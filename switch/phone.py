@@ -18,7 +18,8 @@ from base.errors import Rejected
 # What people write in a phone number: digits, one leading +, spaces and the usual
 # separators. Letters, control characters, ';' or ',' (dial modifiers) are refused
 # instead of being silently dropped by phonenumbers.
-PHONE_PATTERN = r"^ *\+?[0-9 ().\-/]*[0-9][0-9 ().\-/]* *$"
+# At least 4 digits: no country has shorter subscriber numbers.
+PHONE_PATTERN = r"^ *\+?[ ().\-/]*(?:[0-9][ ().\-/]*){4,}$"
 PHONE_MAX = 32
 _WRITTEN = re.compile(PHONE_PATTERN)
 
@@ -26,7 +27,7 @@ _WRITTEN = re.compile(PHONE_PATTERN)
 def normalize_phone(raw: str, default_region: str) -> str:
     """E.164 (``+85512345678``) for ``raw``, read as national in ``default_region``."""
     text = raw.strip(" ")
-    if not text or len(raw) > PHONE_MAX or not _WRITTEN.fullmatch(raw):
+    if len(raw) > PHONE_MAX or not _WRITTEN.fullmatch(raw):
         raise Rejected("invalid_phone", f"{raw!r} is not a phone number", 422)
     try:
         number = phonenumbers.parse(text, default_region)

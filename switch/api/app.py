@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from base.errors import Rejected
 from switch.api.audit import audit_router
 from switch.api.contacts import contacts_router
 from switch.api.errors import install_error_handlers
@@ -19,6 +20,24 @@ from switch.api.guard import Guard
 from switch.api.openapi import install_docs, install_openapi
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
+
+
+def no_unknown_query(request: Request) -> None:
+    """A query parameter the route does not take is an error (``?limt=5`` would
+    otherwise be ignored without a word), like an unknown key in a body."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.url.path.startswith("/api/v1"):
+        return
+    known: set[str] = set()
+    todo = [dependant]
+    while todo:
+        current = todo.pop()
+        known.update(p.alias for p in current.query_params)
+        todo.extend(current.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise Rejected("invalid_request", f"unknown query parameter(s): {', '.join(unknown)}", 422)
 
 
 def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> FastAPI:
@@ -34,6 +53,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         ),
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(no_unknown_query)],
     )
     app.state.core = core
     install_error_handlers(app)

@@ -281,3 +281,12 @@ async def test_raw_at_ussd_and_merges_leave_an_audit_trail_for_technicians(env: 
     r = await c.get("/api/v1/audit", params={"limit": 2}, headers=TECH_AUTH)
     assert [e["action"] for e in r.json()] == ["modem.ussd", "contact.merge"]
     assert 'rel="next"' in r.headers["link"]
+
+
+async def test_an_unknown_query_parameter_is_422_not_ignored(env: Any) -> None:
+    core, c = env
+    cid = await core.directory.contact_for("phone:+85512345678")
+    r = await c.get(f"/api/v1/contacts/{cid}/journey", params={"limt": 5}, headers=AUTH)
+    assert r.status_code == 422 and "limt" in r.json()["error"]["message"]
+    r = await c.get(f"/api/v1/contacts/{cid}/journey", params={"limit": 5}, headers=AUTH)
+    assert r.status_code == 200

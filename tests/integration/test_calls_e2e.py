@@ -155,6 +155,9 @@ def test_inbound_trunk_call_rings_registered_agent_and_media_flows_both_ways(env
     assert ended["cause"] == "caller_hangup"
     assert ended["recording"].endswith(".wav") and Path(ended["recording"]).exists()
     assert ended["recording_seconds"] > 1.0
+    # recordings are for the switch's user only (the worker inherits `switch run`'s umask)
+    assert Path(ended["recording"]).stat().st_mode & 0o077 == 0
+    assert Path(ended["recording"]).parent.stat().st_mode & 0o077 == 0
     status, calls = env.api("GET", "/api/v1/calls?active=true")
     assert status == 200 and calls == []
 

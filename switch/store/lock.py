@@ -17,7 +17,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from base.errors import SwitchError
+from base.errors import ConfigError, SwitchError
 
 LOCK_NAME = "switch.lock"
 
@@ -51,10 +51,15 @@ class StoreLock:
 
     @classmethod
     def acquire(cls, directory: Path) -> StoreLock:
-        """Lock ``directory`` (created 0700 if missing) or raise :class:`StoreLocked`."""
-        make_private_dir(directory)
+        """Lock ``directory`` (created 0700 if missing) or raise :class:`StoreLocked`;
+        :class:`~base.errors.ConfigError` (``store.path``) when it cannot be used."""
         path = directory / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            make_private_dir(directory)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError([("store.path", f"cannot use {directory}: {reason}")]) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

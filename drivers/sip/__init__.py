@@ -17,6 +17,7 @@ does not pay for the edge's modules.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
@@ -45,11 +46,17 @@ __all__ = [
     "KamailioSupervisor",
     "TrunkSettings",
     "WorkerPool",
+    "builtin_sound",
     "from_provider",
     "sip_options",
     "to_provider",
     "uri_user",
 ]
+
+
+def builtin_sound(name: str) -> Path:
+    """A sound shipped with the switch (``drivers/sip/sounds/<name>.wav``)."""
+    return Path(__file__).resolve().parent / "sounds" / f"{name}.wav"
 
 
 def __getattr__(name: str) -> Any:

@@ -96,7 +96,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"ok: {len(config.modems)} modem(s), {len(config.trunks)} trunk(s), "
         f"{len(config.agents)} agent(s)"
     )
-    print(f"store: {store_path(config)} (a relative store.path is relative to where it runs)")
+    where = "" if os.path.isabs(config.store.path) else " (relative to where `switch run` starts)"
+    print(f"store: {store_path(config)}{where}")
     return 0
 
 

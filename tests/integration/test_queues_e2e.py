@@ -1,0 +1,212 @@
+"""Queues end to end through `switch run` (Kamailio, media workers, pjsua2 phones): a
+caller never waits without an outcome, an agent on break is not rung, a missed ring
+pauses the agent, the queue's state is visible in the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+from tests.integration.kamailio_harness import free_ports
+from tests.integration.switch_env import SwitchEnv as Env
+from tests.integration.switchproc import SwitchProcess
+from tests.sipphone import Phone
+
+DID = "+85523900100"
+CALLER = "+85512345678"
+
+pytestmark = pytest.mark.integration
+
+
+def config(http: int, edge: int, trunk: int, base: int, rtp: int, max_wait: float) -> str:
+    return f"""
+[store]
+path = "data/switch.db"
+[http]
+listen = "127.0.0.1:{http}"
+[api]
+tokens = ["secret-token-for-tests"]
+[log]
+level = "debug"
+[sip]
+listen = "127.0.0.1:{edge}"
+workers = 3
+worker_port_base = {base}
+rtp_port_base = {rtp}
+ring_timeout = 3
+[[trunks]]
+id = "provider1"
+host = "127.0.0.1"
+port = {trunk}
+dids = ["{DID}"]
+[[queues]]
+id = "default"
+max_wait = {max_wait}
+[[agents]]
+id = "alice"
+sip_user = "1001"
+sip_password = "secret-1001"
+[[agents]]
+id = "bob"
+sip_user = "1002"
+sip_password = "secret-1002"
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(3), free_ports(150)
+    sw = SwitchProcess(config(http, edge, trunk, base, rtp, 6), tmp_path, http)
+    sw.start(timeout=40)
+    try:
+        yield Env(sw, edge, trunk, tmp_path)
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def caller(env: Env) -> Phone:
+    phone = Phone(
+        "--port",
+        str(env.trunk),
+        "--rtp-port",
+        str(free_ports(4)),
+        "--user",
+        CALLER.lstrip("+"),
+        "--call",
+        f"sip:{DID}@127.0.0.1:{env.edge}",
+    )
+    phone.wait_for("state", timeout=15, state="CONFIRMED")
+    return phone
+
+
+def agent_phone(env: Env, user: str, *extra: str) -> Phone:
+    port = free_ports(1)
+    env.register(user, f"secret-{user}", port)
+    return Phone("--port", str(port), "--rtp-port", str(free_ports(4)), "--user", user, *extra)
+
+
+def agent(env: Env, agent_id: str) -> dict[str, Any]:
+    status, body = env.api("GET", f"/api/v1/agents/{agent_id}")
+    assert status == 200, body
+    return dict(body)
+
+
+def voice_journey(env: Env) -> list[dict[str, Any]]:
+    [contact] = env.wait_api(f"/api/v1/contacts?phone=%2B{CALLER[1:]}", lambda cs: len(cs) == 1)
+    journey = env.wait_api(
+        f"/api/v1/contacts/{contact['id']}/journey",
+        lambda j: any(e["kind"] == "call_ended" for e in j),
+    )
+    return [e for e in journey if e["channel"] == "voice"]
+
+
+def test_nobody_signed_in_gets_the_treatment_and_a_clean_hang_up(env: Env) -> None:
+    phone = caller(env)
+    try:
+        ended = phone.wait_for("ended", timeout=15)  # the switch hangs up, not the caller
+        assert ended["code"] in (200, 0) or ended["code"] < 300, ended
+    finally:
+        phone.close()
+    kinds = [(e["kind"], e.get("cause")) for e in voice_journey(env)]
+    assert kinds == [
+        ("call_started", None),
+        ("queued", None),
+        ("dequeued", None),
+        ("call_ended", "queue_no_agents"),
+    ]
+
+
+def test_a_caller_waits_at_most_max_wait_while_the_agent_is_on_break(env: Env) -> None:
+    alice = agent_phone(env, "1001", "--auto-answer")
+    try:
+        env.wait_api("/api/v1/agents/alice", lambda a: a["state"] == "available")
+        status, body = env.api(
+            "POST", "/api/v1/agents/alice/state", {"state": "break", "reason": "lunch"}
+        )
+        assert status == 200 and body["state"] == "break" and body["reason"] == "lunch", body
+        phone = caller(env)
+        try:
+            queue = env.wait_api("/api/v1/queues/default", lambda q: q["waiting"] == 1)
+            [entry] = queue["entries"]
+            assert entry["position"] == 1 and entry["channel"] == "voice"
+            assert entry["callback"] is False and entry["waited"] >= 0
+            [row] = [q for q in env.api("GET", "/api/v1/queues")[1] if q["id"] == "default"]
+            assert row["waiting"] == 1 and row["agents_available"] == 0
+            phone.wait_for("ended", timeout=20)  # max_wait (6 s) then the treatment
+        finally:
+            phone.close()
+        assert not any(e["event"] == "incoming" for e in alice.seen)  # never rung on break
+    finally:
+        alice.close()
+    voice = voice_journey(env)
+    assert voice[-1]["cause"] == "queue_max_wait"
+    dequeued = next(e for e in voice if e["kind"] == "dequeued")
+    assert dequeued["via"] == "default" and dequeued["waited"] >= 5.0
+
+
+def test_an_agent_on_break_is_not_rung_and_the_available_one_is(env: Env) -> None:
+    alice = agent_phone(env, "1001")
+    bob = agent_phone(env, "1002", "--auto-answer")
+    try:
+        env.wait_api(
+            "/api/v1/agents", lambda ags: all(a["state"] == "available" for a in ags)
+        )
+        env.api("POST", "/api/v1/agents/alice/state", {"state": "break", "reason": "training"})
+        phone = caller(env)
+        try:
+            bob.wait_for("incoming", timeout=15)
+            env.wait_api("/api/v1/agents/bob", lambda a: a["state"] == "busy")
+            phone.send("hangup")
+            phone.wait_for("ended", timeout=10)
+        finally:
+            phone.close()
+        assert not any(e["event"] == "incoming" for e in alice.seen)
+        answered = next(e for e in voice_journey(env) if e["kind"] == "call_answered")
+        assert answered["agent"] == "bob"
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_a_missed_ring_puts_the_agent_on_break_and_the_next_agent_gets_the_call(
+    env: Env,
+) -> None:
+    alice = agent_phone(env, "1001")  # rings, never answers
+    bob = agent_phone(env, "1002", "--auto-answer")
+    try:
+        env.wait_api("/api/v1/agents", lambda ags: all(a["state"] == "available" for a in ags))
+        env.api("POST", "/api/v1/agents/bob/state", {"state": "break", "reason": "coffee"})
+        phone = caller(env)
+        try:
+            alice.wait_for("incoming", timeout=15)
+            alice.wait_for("ended", timeout=15)  # ring_timeout (3 s)
+            missed = env.wait_api("/api/v1/agents/alice", lambda a: a["state"] == "break")
+            assert missed["reason"] == "missed"
+            env.api("POST", "/api/v1/agents/bob/state", {"state": "available"})
+            bob.wait_for("incoming", timeout=15)  # the caller kept waiting: now bob
+            phone.send("hangup")
+            phone.wait_for("ended", timeout=10)
+        finally:
+            phone.close()
+        back = env.api("POST", "/api/v1/agents/alice/state", {"state": "available"})[1]
+        assert back["state"] == "available"
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_agent_state_requests_are_checked(env: Env) -> None:
+    status, body = env.api("POST", "/api/v1/agents/alice/state", {"state": "asleep"})
+    assert status == 422 and body["error"]["code"]
+    status, body = env.api("POST", "/api/v1/agents/nobody/state", {"state": "break"})
+    assert status == 404 and body["error"]["code"] == "not_found"
+    status, body = env.api("GET", "/api/v1/queues/nope")
+    assert status == 404
+    status, body = env.api("POST", "/api/v1/agents/alice/state", {"state": "offline"})
+    assert status == 200 and body["state"] == "offline"

@@ -112,6 +112,7 @@ class CallbackActor(Actor):
         )
 
     async def _perform(self, effect: cb.CallbackEffect, now: float) -> list[Any]:
+        now = self.core.clock.now()  # (placing a call takes a while: time each effect)
         state = self.state
         assert state is not None
         registry = self.registry

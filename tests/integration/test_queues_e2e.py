@@ -210,3 +210,69 @@ def test_agent_state_requests_are_checked(env: Env) -> None:
     assert status == 404
     status, body = env.api("POST", "/api/v1/agents/alice/state", {"state": "offline"})
     assert status == 200 and body["state"] == "offline"
+
+
+def customer_phone(env: Env, *extra: str) -> Phone:
+    """The customer, reached through the trunk (the provider's side)."""
+    return Phone("--port", str(env.trunk), "--rtp-port", str(free_ports(4)), *extra)
+
+
+def test_a_callback_rings_the_agent_first_then_the_customer_and_is_done(env: Env) -> None:
+    status, body = env.api("POST", "/api/v1/callbacks", {"phone": "012 345 678"})
+    assert status == 202 and body["position"] == 1, body
+    callback_id = body["id"]
+    view = env.api("GET", f"/api/v1/callbacks/{callback_id}")[1]
+    assert (view["state"], view["phone"], view["queue"]) == ("waiting", CALLER, "default")
+    customer = customer_phone(env, "--auto-answer")
+    alice = agent_phone(env, "1001", "--auto-answer")  # signs in: the callback is offered
+    try:
+        incoming = alice.wait_for("incoming", timeout=20)
+        assert any("85512345678" in h for h in incoming["headers"] if h.startswith("From"))
+        customer.wait_for("incoming", timeout=20)
+        env.wait_api(f"/api/v1/callbacks/{callback_id}", lambda c: c["state"] == "connected")
+        customer.send("hangup")
+        alice.wait_for("ended", timeout=10)
+    finally:
+        alice.close()
+        customer.close()
+    done = env.wait_api(f"/api/v1/callbacks/{callback_id}", lambda c: c["state"] == "done")
+    assert done["attempts"] == 1 and done["agent"] == "alice" and done["position"] is None
+    journey = env.wait_api(
+        f"/api/v1/contacts/{done['contact_id']}/journey",
+        lambda j: any(e["kind"] == "callback_done" for e in j),
+    )
+    kinds = [e["kind"] for e in journey]
+    assert kinds[:2] == ["callback_requested", "queued"]
+    assert {"call_started", "dequeued", "callback_dialed", "call_answered"} <= set(kinds)
+    dequeued = next(e for e in journey if e["kind"] == "dequeued")
+    assert dequeued["agent"] == "alice" and dequeued["via"] == "default"
+
+
+def test_callbacks_keep_their_places_when_the_switch_is_killed(tmp_path: Path) -> None:
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(3), free_ports(150)
+    text = config(http, edge, trunk, base, rtp, 6)
+    sw = SwitchProcess(text, tmp_path, http)
+    sw.start(timeout=40)
+    env = Env(sw, edge, trunk, tmp_path)
+    ids = []
+    for phone in ("+85512000001", "+85512000002", "+85512000003"):
+        status, body = env.api("POST", "/api/v1/callbacks", {"phone": phone})
+        assert status == 202, body
+        ids.append(body["id"])
+    sw.kill9()  # no goodbye
+    sw = SwitchProcess(text, tmp_path, http)
+    sw.start(timeout=40)
+    env = Env(sw, edge, trunk, tmp_path)
+    try:
+        views = [env.api("GET", f"/api/v1/callbacks/{i}")[1] for i in ids]
+        assert [(v["state"], v["position"]) for v in views] == [
+            ("waiting", 1),
+            ("waiting", 2),
+            ("waiting", 3),
+        ]
+        queue = env.api("GET", "/api/v1/queues/default")[1]
+        assert [e["callback"] for e in queue["entries"]] == [True, True, True]
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]

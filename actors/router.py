@@ -219,7 +219,7 @@ class RouterActor(Actor):
             effect.kind,
             now,
             data,
-            idem=f"q:{effect.item_id}:{effect.kind}",
+            idem=f"q:{effect.queue}:{effect.item_id}:{effect.seq}:{effect.kind}",
         )
         return self.registry.ask_nowait(f"contact:{effect.contact_id}", entry)
 

@@ -52,7 +52,9 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
     if config.modems:
         from switch.sms import SmsService
 
-        services.append(SmsService(core))
+        sms = SmsService(core)
+        sms.add_inbound_listener(core.conversations.on_sms)  # before any SMS can arrive
+        services.append(sms)
     if config.sip is not None:
         from switch.calls import CallService
 

@@ -122,6 +122,8 @@ class RoutingConfig(_Model):
     missed_call_break: bool = True  # a ring not answered puts the agent on break
     sticky_wait: Annotated[float, Field(ge=0, le=600)] = 20.0
     offer_retry: Annotated[float, Field(gt=0, le=600)] = 2.0
+    reply_timeout: Annotated[float, Field(gt=0, le=86400)] = 300.0  # SMS/chat: an answer due
+    conversation_idle: Annotated[float, Field(gt=0, le=7 * 86400)] = 3600.0  # then it closes
     prompts: str = "prompts"  # directory: <lang>/<name>.wav
     language: Literal["en", "km", "th", "fa"] = "en"  # the callers' default language
 

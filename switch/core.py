@@ -24,6 +24,7 @@ from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
 from switch.center.callbacks import Callbacks
+from switch.center.conversations import Conversations
 from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
 from switch.phone import normalize_phone, phone_identity
@@ -74,6 +75,7 @@ class Core:
         )
         self.queues = Queues(self.registry, queues)
         self.callbacks = Callbacks(self)
+        self.conversations = Conversations(self)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
@@ -99,6 +101,7 @@ class Core:
         for agent in self.config.agents:
             await self.registry.ask(f"agent:{agent.id}", GetAgent())
         await self.callbacks.recover()
+        await self.conversations.recover()
 
     def _agent_changed(self, state: AgentState, profile: AgentProfile) -> None:
         try:

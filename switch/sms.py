@@ -25,7 +25,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,6 +93,22 @@ def _idempotent_answer(known: Any, fingerprint: str | None) -> str:
     return str(known["id"])
 
 
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    """A received SMS, durable in the store, as the contact center sees it."""
+
+    message_id: str
+    contact_id: str
+    sender: str  # E.164 (or what the network gave)
+    text: str
+    modem_id: str
+    at: float
+
+
+# A listener of received SMS; True: it took the message (later listeners do not see it).
+InboundListener = Callable[[InboundText], Awaitable[bool]]
+
+
 class GsmCallRouter(Protocol):
     """The call service as the modems see it (``switch.calls.CallService``)."""
 
@@ -137,6 +153,9 @@ class SmsService:
         self._early: OrderedDict[tuple[str, int], tuple[float, DeliveryReport]] = OrderedDict()
         self._routed: set[str] = set()  # driver call ids the call service owns
         self._end_cause: dict[str, str] = {}  # calls the switch ended itself, and why
+        self._inbound_listeners: list[InboundListener] = []
+        self._inbound: asyncio.Queue[InboundText] = asyncio.Queue()
+        self._inbound_task: asyncio.Task[None] | None = None
         self._status_listeners: list[Callable[[ModemStatus], None]] = []
 
     # ------------------------------------------------------------- lifecycle
@@ -250,6 +269,9 @@ class SmsService:
         )
         if not getattr(result, "duplicate", False):
             SMS_IN.labels(sms.modem_id).inc()
+            self._spawn_inbound(
+                InboundText(message_id, contact_id, sender, sms.text, sms.modem_id, now)
+            )
         log.info(
             "sms_received",
             modem_id=sms.modem_id,
@@ -319,6 +341,37 @@ class SmsService:
             held = self._early.pop((new.modem, ref), None) if ref is not None else None
             if held is not None and held[0] >= now - EARLY_REPORT_TTL:
                 await self.status_report(new.modem, held[1])
+
+    def add_inbound_listener(self, listener: InboundListener, *, first: bool = False) -> None:
+        """Call ``listener`` with every new received SMS once it is durable, in order,
+        off the modem's path (the SIM's delete does not wait for it). ``first``: before
+        the listeners already there (a survey's answer before the conversations)."""
+        if first:
+            self._inbound_listeners.insert(0, listener)
+        else:
+            self._inbound_listeners.append(listener)
+
+    def _spawn_inbound(self, text: InboundText) -> None:
+        if not self._inbound_listeners:
+            return
+        self._inbound.put_nowait(text)
+        if self._inbound_task is None or self._inbound_task.done():
+            self._inbound_task = asyncio.create_task(self._deliver_inbound(), name="sms:inbound")
+
+    async def _deliver_inbound(self) -> None:
+        while not self._inbound.empty():
+            text = self._inbound.get_nowait()
+            for listener in list(self._inbound_listeners):
+                try:
+                    if await listener(text):
+                        break
+                except Exception as exc:  # a listener's bug: the SMS is safe in the store
+                    log.error(
+                        "sms_listener_failed",
+                        message_id=text.message_id,
+                        error=repr(exc),
+                        exc_info=exc,
+                    )
 
     def add_status_listener(self, listener: Callable[[ModemStatus], None]) -> None:
         """Call ``listener`` with every status a modem reports (fleet events)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.agent import GetAgent, SetIntent, intent_for
@@ -33,6 +33,18 @@ class CallbackIn(BaseModel):
     phone: Annotated[str, Field(min_length=1, max_length=32)]
     queue: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     language: Literal["en", "km", "th", "fa"] | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[str, Field(min_length=1, max_length=1530)]
+    channel: Literal["sms", "chat"] | None = None
+    agent: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal["sms", "chat"] = "sms"
 
 
 class AgentStateIn(BaseModel):
@@ -147,6 +159,35 @@ def center_routers() -> list[APIRouter]:
     @router.get("/callbacks/{callback_id}", summary="A callback: its state and position")
     async def get_callback(request: Request, callback_id: str) -> dict[str, Any]:
         return await _core(request).callbacks.view(callback_id)
+
+    @router.post(
+        "/contacts/{contact_id}/messages",
+        status_code=202,
+        summary="Answer a contact: on the channel given, else where they are reachable now",
+    )
+    async def message_contact(request: Request, contact_id: str, body: MessageIn) -> dict[str, Any]:
+        core = _core(request)
+        if body.agent is not None:
+            await _agent(core, body.agent)
+        message_id = await core.conversations.reply(contact_id, body.text, body.channel, body.agent)
+        return {"id": message_id}
+
+    @router.post(
+        "/contacts/{contact_id}/conversation/close",
+        summary="Close the contact's open conversation on a channel",
+    )
+    async def close_conversation(
+        request: Request, contact_id: str, body: CloseIn
+    ) -> dict[str, Any]:
+        core = _core(request)
+        state = await core.conversations.close(contact_id, body.channel, "api")
+        return {"contact_id": contact_id, "channel": body.channel, "state": state.state}
+
+    @router.get("/conversations", summary="Open conversations (SMS, chat), by agent")
+    async def conversations(
+        request: Request, agent: Annotated[str | None, Query(max_length=64)] = None
+    ) -> list[dict[str, Any]]:
+        return _core(request).conversations.listing(agent)
 
     return [router]
 

@@ -28,6 +28,7 @@ from actors.call import messages as msg
 from actors.call.classify import classify
 from actors.call.state import Kind
 from actors.call.transfer import MEDIA_WORKER_REFUSED
+from actors.messages import CallEvent
 from base.errors import ChannelUnavailable, ConfigError, Rejected
 from drivers.sip import (
     KamailioSupervisor,
@@ -40,7 +41,7 @@ from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
-from switch.calls.records import CALL_NS, call_record
+from switch.calls.records import CALL_NS, call_record, iso
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
 from switch.config import AgentConfig
@@ -130,6 +131,7 @@ class CallService:
         for name, path in (("sip.greeting", self.greeting), ("sip.hold_music", self.hold_music)):
             if path is not None and not Path(path).is_file():
                 raise ConfigError([(name, f"no such sound file: {path}")])
+        await self._close_calls_of_a_previous_run()
         await self.pool.start()
         await self.kamailio.start()
         self._tasks = [
@@ -137,6 +139,34 @@ class CallService:
             asyncio.create_task(self._watch_registrations(), name="calls:registrations"),
         ]
         log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
+
+    async def _close_calls_of_a_previous_run(self) -> None:
+        """Calls a killed switch left open died with it: each gets its ``call_ended``
+        (cause ``switch_restarted``) in the journey and an ended record, once."""
+        now = self.clock.now()
+        closed = 0
+        for call_id, record in self.core.store.scan(CALL_NS):
+            if record.get("state") == "ended":
+                continue
+            inbound = record.get("direction") == "in"
+            event = CallEvent(
+                call_id,
+                "ended",
+                now,
+                via=str(record.get("via") or ""),
+                direction="in" if inbound else "out",
+                agent=record.get("agent"),
+                cause="switch_restarted",
+                number=str(
+                    record.get("from") if record.get("direction") == "in" else record.get("to")
+                ),
+            )
+            await self.core.registry.ask(f"contact:{record['contact_id']}", event)
+            ended = {**record, "state": "ended", "cause": "switch_restarted", "ended_at": iso(now)}
+            await self.core.store.put(CALL_NS, call_id, ended)
+            closed += 1
+        if closed:
+            log.warning("calls_closed_after_restart", count=closed)
 
     async def stop(self) -> None:
         # End live calls while the event loop still runs (recordings report back).

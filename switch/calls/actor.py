@@ -167,6 +167,7 @@ class CallActor(Actor):
             recording=recording,
             recording_seconds=effect.recording_seconds,
             target=effect.target,
+            note=effect.note,
         )
         return self.registry.ask_nowait(f"contact:{state.contact_id}", event)
 

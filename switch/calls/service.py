@@ -498,18 +498,28 @@ class CallService:
     # -------------------------------------------------------------- transfer
 
     async def transfer(
-        self, call_id: str, agent: str | None = None, to: str | None = None
+        self,
+        call_id: str,
+        agent: str | None = None,
+        to: str | None = None,
+        *,
+        queue: str | None = None,
+        mode: Literal["attended", "consult", "blind"] | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        """Transfer an answered call to another agent (attended by re-bridging) or to an
-        outside number (blind); the answer is the call record with ``transfer`` ringing."""
-        if (agent is None) == (to is None):
-            raise Rejected("bad_request", "give either 'agent' or 'to'", 422)
-        state = self.states.get(call_id)
-        if state is None or state.cause is not None:
-            self.call_record(call_id)  # 404 when there never was such a call
-            raise Rejected("call_ended", f"call {call_id} has ended", 409)
+        """Transfer an answered call to an agent, a number or a queue (see
+        :mod:`actors.call.transfer` for the modes); the answer is the call record with
+        its ``transfer``."""
+        if sum(x is not None for x in (agent, to, queue)) != 1:
+            raise Rejected("bad_request", "give one of 'agent', 'to' or 'queue'", 422)
+        state = self._live(call_id)
+        kind: Literal["agent", "number", "queue"] = (
+            "agent" if agent is not None else "queue" if queue is not None else "number"
+        )
+        if kind == "queue" and mode not in (None, "blind"):
+            raise Rejected("bad_request", "a transfer to a queue is blind", 422)
         # The call's own conditions first: nothing changes if it cannot take a transfer.
-        classify(state, msg.TransferTo("agent" if agent else "number", agent or ""))
+        classify(state, msg.TransferTo(kind, agent or queue or ""))
         message: msg.TransferTo
         if agent is not None:
             cfg = self.agents_cfg.get(agent)
@@ -518,12 +528,16 @@ class CallService:
             target = await self.router.claim(agent, call_id)
             if target.status != "ringing" or target.current_call != call_id:
                 raise Rejected("agent_unavailable", f"agent {agent} is {target.status}", 409)
-            message = msg.TransferTo("agent", agent)
+            message = msg.TransferTo("agent", agent, mode=mode, note=note)
+        elif queue is not None:
+            if not self.queues.has(queue) or queue.startswith("agent:"):
+                raise Rejected("unknown_queue", f"no queue {queue!r}", 422)
+            message = msg.TransferTo("queue", queue, note=note)
         else:
             assert to is not None
             number = self.core.normalize(to)
             trunk = choose_trunk(list(self.trunks.values()), number)
-            message = msg.TransferTo("number", number, trunk.id)
+            message = msg.TransferTo("number", number, trunk.id, mode=mode, note=note)
         try:
             new: CallState = await self.core.registry.ask(f"call:{call_id}", message)
         except Rejected:
@@ -534,6 +548,20 @@ class CallService:
         if xfer is not None and xfer.state == "failed" and xfer.detail == MEDIA_WORKER_REFUSED:
             raise ChannelUnavailable("the media worker did not place the transfer call")
         return call_record(new, self.recordings)
+
+    async def finish_transfer(self, call_id: str, complete: bool) -> dict[str, Any]:
+        """Complete (hand the customer to the consulted target) or cancel a transfer."""
+        self._live(call_id)
+        message = msg.CompleteTransfer() if complete else msg.CancelTransfer()
+        new: CallState = await self.core.registry.ask(f"call:{call_id}", message)
+        return call_record(new, self.recordings)
+
+    def _live(self, call_id: str) -> CallState:
+        state = self.states.get(call_id)
+        if state is None or state.cause is not None:
+            self.call_record(call_id)  # 404 when there never was such a call
+            raise Rejected("call_ended", f"call {call_id} has ended", 409)
+        return state
 
     # ---------------------------------------------------------- trunk test
 

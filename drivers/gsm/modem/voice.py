@@ -60,22 +60,25 @@ class Voice:
         number: str | None = None,
         cause: str | None = None,
         call_id: str | None = None,
-    ) -> bool:
-        """Move the call; emit what it announces. True when the call became active."""
+        audio_soon: bool = False,
+    ) -> None:
+        """Move the call and emit what it announces. ``audio_soon``: if the call became
+        active, queue the audio switch-on first (before the core hears "answered" and
+        bridges the call)."""
         before = self.tracker.state
         try:
             events = self.tracker.feed(event, number=number, cause=cause, call_id=call_id)
         except IllegalCallEvent as exc:
             self.log.info("gsm_call_event_ignored", error=str(exc))
-            return False
+            return
+        if audio_soon and before != "active" and self.tracker.state == "active":
+            self._enable_audio_soon()
         for call_event in events:
             self._emit(call_event)
-        return before != "active" and self.tracker.state == "active"
 
     def signal(self, urc: CallSignal) -> None:
         """A call URC (RING, +CLIP, ^ORIG, ^CONF, ^CONN, ^CEND, NO CARRIER...)."""
-        if self.feed(urc.event, number=urc.number, cause=urc.cause):
-            self._enable_audio_soon()
+        self.feed(urc.event, number=urc.number, cause=urc.cause, audio_soon=True)
 
     # ------------------------------------------------------------ commands
 
@@ -150,7 +153,6 @@ class Voice:
         if not stats:
             self.feed("ended", cause="remote_hangup")
         elif 0 in stats:
-            if self.feed("connected"):
-                self._enable_audio_soon()
+            self.feed("connected", audio_soon=True)
         elif 3 in stats:  # alerting: the far end rings
             self.feed("alerting")

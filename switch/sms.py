@@ -149,6 +149,7 @@ class SmsService:
                 modem_settings(mc, port),
                 self,
                 reassembly_timeout=self.config.sms.reassembly_timeout,
+                poll_interval=self.config.sms.health_interval,
             )
             slot = _ModemSlot(
                 mc, modem, simulator=simulator, wakeup=asyncio.Event(), audio_port=audio_port

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 
 class GsmLine(Protocol):
-    """The modem side of a GSM call (``drivers.gsm.driver.Modem``)."""
+    """The modem side of a GSM call (``drivers.gsm.Modem``)."""
 
     async def answer(self) -> None: ...
 

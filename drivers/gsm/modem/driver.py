@@ -14,8 +14,9 @@ and escalate (:mod:`~drivers.gsm.modem.recovery`). While serving, three tasks ru
   call events to the sink. URCs (:mod:`~drivers.gsm.modem.urc`) become jobs, except the
   ones that only move state (USSD answers, call signals, a restart);
 - the *poll*: every ``poll_interval`` the health check (signal, registration, operator,
-  SMS settings read back and restored if a reset lost them), then a sweep of the SIM,
-  so no SMS depends on a URC arriving; a SIM that asked for its PIN is retried;
+  SMS settings read back and restored if a reset lost them), then a sweep of the SIM
+  when it holds more than the inbox does, so no SMS depends on a URC arriving; a SIM
+  that asked for its PIN is retried;
 - the *housekeeping*: wakes the worker when the inbox has something due (a message
   whose parts stopped coming, a store to retry) and polls ``AT+CLCC`` during calls on
   modems without call URCs.
@@ -379,8 +380,12 @@ class Modem:
                 else:
                     await self.health.check()
                     # every round, not only on +CMTI: an SMS stored while the modem was
-                    # not telling us (CNMI lost, a URC lost on the line) is found anyway
-                    self._jobs.put_nowait(Sweep())
+                    # not telling us (CNMI lost, a URC lost on the line) is found anyway.
+                    # Only when AT+CPMS? counts more than we hold: a listing can take
+                    # seconds, and a modem dying meanwhile would be noticed that late.
+                    storage = self.health.storage
+                    if storage is None or storage[0] > self.inbox.held():
+                        self._jobs.put_nowait(Sweep())
             except ChannelUnavailable as exc:
                 self.log.info("modem_poll_failed", error=str(exc))
 

@@ -168,6 +168,10 @@ class Inbox:
         """The slot holds a part that is not durable yet: do not read it again."""
         return slot in self._held
 
+    def held(self) -> int:
+        """How many SIM slots are held."""
+        return len(self._held)
+
     def waiting(self) -> int:
         """Messages waiting for parts."""
         return self._reassembler.pending_count()

@@ -27,6 +27,7 @@ from actors.messages import (
     CallEvent,
     GetContact,
     InboundMessage,
+    JourneyEntry,
     MergeFrom,
     OutboundMessage,
     Reload,
@@ -55,6 +56,7 @@ class ContactState:
     # Calls seen, with the phases already recorded: (call_id, "s"|"sa"|"sae"...)
     calls: tuple[tuple[str, str], ...] = ()
     absorbed: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    last_agent: str | None = None  # who served the customer last (sticky routing)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class ContactState:
             **self.to_json(),
             "calls": [list(c) for c in self.calls],
             "absorbed": [[cid, list(ids)] for cid, ids in self.absorbed],
+            "last_agent": self.last_agent,
         }
 
     def phases(self, call_id: str) -> str:
@@ -121,6 +124,8 @@ def evolve(state: ContactState, kind: str, at: float, data: dict[str, Any]) -> C
         return replace(state, merged_into=data["into"])
     if kind == "unmerged":
         return replace(state, merged_into=None)
+    if kind in ("call_answered", "dequeued") and data.get("agent"):
+        state = replace(state, last_agent=data["agent"])
     if kind in {"call_started", "call_answered", "call_ended"}:
         code = _PHASE_CODE[kind.removeprefix("call_")]
         call_id = data["call_id"]
@@ -200,6 +205,8 @@ def decide(state: ContactState, message: Any, now: float) -> Decision:
             )
         case CallEvent():
             return _decide_call(state, message)
+        case JourneyEntry(channel=channel, kind=kind, data=data, idem=idem):
+            return Decision(events=tuple(_journey(state, channel, kind, dict(data))), idem=idem)
         case AddNote():
             data = {"text": message.text, "author": message.author}
             return Decision(events=tuple(_journey(state, "note", "note", data)))
@@ -370,6 +377,7 @@ def _from_snapshot(contact_id: str, snap: dict[str, Any]) -> ContactState:
         merged_into=snap.get("merged_into"),
         calls=tuple((c[0], c[1]) for c in snap.get("calls", ())),
         absorbed=tuple((a[0], tuple(a[1])) for a in snap.get("absorbed", ())),
+        last_agent=snap.get("last_agent"),
     )
 
 

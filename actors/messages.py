@@ -24,6 +24,14 @@ JOURNEY_KINDS = frozenset(
         "transferred",
         "channel_switched",
         "note",
+        # the contact center (queues, IVR, callbacks, surveys)
+        "ivr_choice",
+        "queued",
+        "dequeued",
+        "abandoned",
+        "callback_requested",
+        "callback_dialed",
+        "csat",
     }
 )
 
@@ -112,3 +120,15 @@ class GetContact:
 @dataclass(frozen=True, slots=True)
 class Reload:
     """State changed in the store behind the actor's back (merge): re-read it."""
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyEntry:
+    """A journey event of the contact center (``queued``, ``ivr_choice``, ``csat``...):
+    recorded as given, once per ``idem`` when one is set."""
+
+    channel: Channel
+    kind: str
+    at: float
+    data: dict[str, object]
+    idem: str | None = None

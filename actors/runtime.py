@@ -236,11 +236,17 @@ class Registry:
         return self.clock.call_later(delay, fire)
 
     async def ask(self, actor_id: str, message: Any, timeout: float | None = None) -> Any:
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(actor_id, _Envelope(message, reply))
+        reply = self.ask_nowait(actor_id, message)
         if timeout is None:
             return await reply
         return await asyncio.wait_for(reply, timeout)
+
+    def ask_nowait(self, actor_id: str, message: Any) -> asyncio.Future[Any]:
+        """Enqueue ``message`` now and return the future of its reply: messages sent
+        this way, one after another, reach the actor in that order."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(actor_id, _Envelope(message, reply))
+        return reply
 
     def _enqueue(self, actor_id: str, envelope: _Envelope) -> None:
         if not self._accepting:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.sip.kamailio import KamailioSupervisor
+from drivers.sip.edge.supervisor import KamailioSupervisor
 from switch.config import SipConfig, TrunkConfig
 from tests.integration.kamailio_harness import KAMAILIO, SIPP, SIPP_DIR, free_ports
 

@@ -45,7 +45,8 @@ from bench_kamailio_caps import (  # noqa: E402
     group_cpu_seconds,
 )
 
-from drivers.sip.kamailio import KamailioSupervisor, kamailio_processes, sip_options  # noqa: E402
+from drivers.sip.edge.probe import sip_options  # noqa: E402
+from drivers.sip.edge.supervisor import KamailioSupervisor, kamailio_processes  # noqa: E402
 from switch.config import SipConfig, TrunkConfig  # noqa: E402
 from tests.integration.kamailio_harness import KAMAILIO, free_ports  # noqa: E402
 
@@ -75,7 +76,7 @@ def worker_pids(parent: int) -> list[int]:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == parent and b"drivers.sip.worker" in argv:
+        if int(fields[1]) == parent and b"drivers.sip.media.worker" in argv:
             found.append(int(entry))
     return found
 

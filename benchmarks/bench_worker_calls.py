@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.sip.pool import WorkerPool  # noqa: E402
+from drivers.sip.media.pool import WorkerPool  # noqa: E402
 from tests.sipphone import SIPP_DIR, free_udp_block  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from drivers.gsm.simulator import SimulatorProcess  # noqa: E402
+from drivers.gsm.simulator import Delivery, SimulatorProcess  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.switchproc import SwitchProcess  # noqa: E402
 
@@ -65,6 +65,7 @@ health_interval = {health}
 
 
 def traffic(senders: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """(sender, text, Delivery fields) per message."""
     out = []
     for i in range(senders):
         sender = f"+8551200{i:04d}"
@@ -129,7 +130,8 @@ def scenario(name: str, seed: int, senders: int) -> dict[str, Any]:
     def network() -> None:
         nonlocal parts
         for sender, text, options in messages:
-            reply = sim.client.deliver_sms_sync(sender, text, mode=mode, interval=0.05, **options)
+            delivery = Delivery(mode=mode, interval=0.05, **options)
+            reply = sim.client.deliver_sms_sync(sender, text, delivery)
             parts += len(reply["pdus"])
             time.sleep(len(reply["pdus"]) * 0.05 + rng.uniform(0.0, 0.3))
         done.set()

@@ -3,6 +3,9 @@
 Start order: store and actors, channel services, then HTTP (so nothing is accepted
 before it can be stored). Stop order is the reverse: stop HTTP intake, stop channel
 services (modems finish the command in flight), drain actor mailboxes, flush the store.
+Operations services (the daily backup, the fleet link) start after the channels they
+report on. Under systemd (``Type=notify``) the switch says READY once HTTP listens,
+pings the watchdog from the event loop, and says STOPPING when it begins to stop.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -20,6 +24,7 @@ from fastapi import APIRouter
 from switch.api.app import create_api
 from switch.config import Config
 from switch.core import Core
+from switch.systemd import Notifier
 
 log = structlog.get_logger("app")
 
@@ -36,8 +41,8 @@ class Service(Protocol):
     def routers(self) -> list[APIRouter]: ...
 
 
-def build_services(core: Core) -> list[Service]:
-    """The channel services this config asks for (imported lazily: heavy extras)."""
+def build_services(core: Core, config_source: Path | None = None) -> list[Service]:
+    """The services this config asks for (imported lazily: heavy extras)."""
     services: list[Service] = []
     config = core.config
     if config.modems:
@@ -48,6 +53,14 @@ def build_services(core: Core) -> list[Service]:
         from switch.calls import CallService
 
         services.append(CallService(core))
+    if config.backup is not None:
+        from switch.backup.schedule import BackupService
+
+        services.append(BackupService(config, config_source))
+    if config.mqtt is not None:
+        from switch.fleet.service import FleetService
+
+        services.append(FleetService(core, config_source))
     return services
 
 
@@ -71,14 +84,17 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: Config, *, ready: asyncio.Event | None = None, config_path: str | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    systemd = Notifier.from_env()
 
     core = await Core.open(config)
-    services = build_services(core)
+    services = build_services(core, Path(config_path) if config_path else None)
     started: list[Service] = []
     server: _Server | None = None
     server_task: asyncio.Task[Any] | None = None
@@ -106,12 +122,15 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 raise SystemExit(f"HTTP server could not listen on {config.http.listen}")
             await asyncio.sleep(0.01)
         log.info("switch_started", http=config.http.listen, services=[s.name for s in started])
+        systemd.ready(f"HTTP on {config.http.listen}; " + ", ".join(s.name for s in started))
+        systemd.start_watchdog()
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({stop_task, server_task}, return_when=asyncio.FIRST_COMPLETED)
         log.info("switch_stopping")
     finally:
+        systemd.stopping()
         if server is not None and server_task is not None:
             server.should_exit = True
             with contextlib.suppress(Exception):
@@ -122,4 +141,5 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
             except Exception as exc:  # keep stopping the rest; say what failed
                 log.error("service_stop_failed", service=service.name, error=repr(exc))
         await core.close()
+        await systemd.stop_watchdog()
         log.info("switch_stopped")

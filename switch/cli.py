@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(config.log.level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config))
+            asyncio.run(serve(config, config_path=args.config))
     except ConfigError as exc:
         for key, message in exc.errors:
             print(f"config error: {key}: {message}", file=sys.stderr)
@@ -61,6 +61,78 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"ok: {len(config.modems)} modem(s), {len(config.trunks)} trunk(s), "
         f"{len(config.agents)} agent(s)"
     )
+    return 0
+
+
+# ------------------------------------------------------------ backup, restore
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from switch.backup.archive import make_backup
+    from switch.backup.schedule import config_text
+
+    config = _load(args.config)
+    try:
+        info = make_backup(
+            Path(config.store.path),
+            Path(args.to),
+            config_text=config_text(Path(args.config) if args.config else None),
+            recordings_dir=Path(config.sip.recordings) if config.sip is not None else None,
+            box_id=config.mqtt.box_id if config.mqtt is not None else None,
+        )
+    except (SwitchError, OSError) as exc:
+        print(f"error: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"backup written: {info.path} ({info.size} bytes; {info.events} events, "
+        f"{info.records} records, {info.recordings} recordings indexed)"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from switch.backup.archive import restore_backup
+
+    store = Path(args.store) if args.store else Path(_load(args.config).store.path)
+    try:
+        info = restore_backup(
+            Path(args.from_),
+            store,
+            config_out=Path(args.config_out) if args.config_out else None,
+        )
+    except (SwitchError, OSError) as exc:
+        print(f"error: restore refused: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"restored {args.from_} into {info.store} (backup of "
+        f"{info.manifest.get('created_at')}, {info.manifest.get('events')} events)"
+    )
+    for path in info.moved_aside:
+        print(f"kept the previous file as {path}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from switch.doctor.checks import run_checks
+
+    config = _load(args.config)
+    findings = run_checks(config)
+    marks = {"ok": " OK ", "warn": "WARN", "fail": "FAIL", "unknown": " ?? "}
+    print(f"switch doctor: {args.config or 'the demo config'}")
+    for f in findings:
+        print(f"[{marks[f.status]}] {f.name}: {f.detail}")
+        if f.fix and f.status != "ok":
+            print(f"       what to do: {f.fix}")
+    failed = sum(f.status == "fail" for f in findings)
+    warned = sum(f.status in ("warn", "unknown") for f in findings)
+    if failed:
+        print(f"{failed} problem(s) must be fixed, {warned} warning(s)")
+        return 1
+    print(f"nothing must be fixed ({warned} warning(s))")
     return 0
 
 
@@ -177,6 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     check.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("doctor", help="check the box: ports, programs, modems, time, disk")
+    p.add_argument("--config", help="config of the switch (default: demo)")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("backup", help="write a backup file (online: the switch may run)")
+    p.add_argument("--to", required=True, help="the backup file to write (.tar.gz)")
+    p.add_argument("--config", help="config of the switch (default: demo)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="put a backup's store back (the switch must be stopped)")
+    p.add_argument("--from", dest="from_", required=True, help="the backup file")
+    p.add_argument("--store", help="store file to restore into (default: the config's)")
+    p.add_argument("--config", help="config whose store.path to restore into")
+    p.add_argument("--config-out", help="also write the backup's config file here")
+    p.set_defaults(func=cmd_restore)
 
     def tool(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="config of the running switch (default: demo)")

@@ -19,6 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from base.addr import split_host_port
 from base.errors import ConfigError
+from switch.cc_config import (
+    IvrConfig,
+    QueueConfig,
+    RouteConfig,
+    RoutingConfig,
+    ScheduleConfig,
+    UserConfig,
+    check_references,
+)
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -197,12 +206,92 @@ class AgentConfig(_Model):
     sip_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = None
     sip_password: Annotated[str, Field(min_length=4)] | None = None
     skills: list[str] = Field(default_factory=list)
+    password_hash: Annotated[str, Field(min_length=20)] | None = None  # desktop sign-in
+    max_chats: Annotated[int, Field(ge=1, le=20)] = 3  # chats/SMS conversations at once
 
     @model_validator(mode="after")
     def _password(self) -> AgentConfig:
         if self.sip_user and not self.sip_password:
             raise ValueError("sip_user needs sip_password")
         return self
+
+
+# Remote commands a fleet may send over MQTT (``[mqtt] commands`` picks from these).
+FLEET_COMMANDS = ("modem.diagnose", "modem.ussd", "sms.send", "trunk.test", "backup.now")
+# The default allow-list: what cannot spend money or reach a customer.
+SAFE_FLEET_COMMANDS = ("modem.diagnose", "trunk.test", "backup.now")
+
+
+class MqttConfig(_Model):
+    url: str = "mqtt://127.0.0.1:1883"
+    box_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    tls_ca: str | None = None
+    username: str | None = None
+    password: str | None = None
+    telemetry_interval: Annotated[float, Field(ge=1)] = 60.0
+    commands: list[str] = Field(default_factory=lambda: list(SAFE_FLEET_COMMANDS))
+    # Messages kept per outbox (telemetry, events, replies) while the broker is away.
+    queue_max: Annotated[int, Field(ge=1, le=100_000)] = 100
+    # An operational event when the data directory's disk has less free space than this.
+    disk_low_mb: Annotated[int, Field(ge=0)] = 500
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        _mqtt_url(value)
+        return value
+
+    @field_validator("commands")
+    @classmethod
+    def _commands(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in FLEET_COMMANDS:
+                raise ValueError(f"unknown command {name!r} (known: {', '.join(FLEET_COMMANDS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttConfig:
+        if self.tls_ca is not None and not self.tls:
+            raise ValueError("tls_ca needs an mqtts:// url")
+        if self.password is not None and self.username is None:
+            raise ValueError("password needs username")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return _mqtt_url(self.url)[0]
+
+    @property
+    def host(self) -> str:
+        return _mqtt_url(self.url)[1]
+
+    @property
+    def port(self) -> int:
+        return _mqtt_url(self.url)[2]
+
+
+def _mqtt_url(url: str) -> tuple[bool, str, int]:
+    """``mqtt://host[:port]`` or ``mqtts://host[:port]`` -> (tls, host, port)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"url must start with mqtt:// or mqtts://, got {url!r}")
+    tls = scheme == "mqtts"
+    if not rest or "/" in rest.rstrip("/") or "@" in rest:
+        raise ValueError(
+            f"url must be mqtt[s]://host[:port] (credentials go in username), got {url!r}"
+        )
+    rest = rest.rstrip("/")
+    if ":" not in rest or rest.endswith("]"):
+        return tls, rest.strip("[]"), 8883 if tls else 1883
+    host, port = split_host_port(rest, "url")
+    return tls, host, port
+
+
+class BackupConfig(_Model):
+    dir: str = "data/backups"
+    keep: Annotated[int, Field(ge=1, le=1000)] = 7
+    at: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "03:00"  # local time
 
 
 class Config(_Model):
@@ -217,9 +306,28 @@ class Config(_Model):
     sip: SipConfig | None = None
     trunks: list[TrunkConfig] = Field(default_factory=list)
     agents: list[AgentConfig] = Field(default_factory=list)
+    # the contact center (switch/cc_config.py)
+    queues: list[QueueConfig] = Field(default_factory=list)
+    ivr: list[IvrConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    users: list[UserConfig] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+    backup: BackupConfig | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
+        problems = check_references(
+            self.queues,
+            self.ivr,
+            self.routes,
+            self.schedules,
+            [a.id for a in self.agents],
+            self.users,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         _unique("modems", [m.id for m in self.modems])
         _unique("trunks", [t.id for t in self.trunks])
         _unique("agents", [a.id for a in self.agents])

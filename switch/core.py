@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actors.agent import AgentActor
+from actors.agent import AgentActor, AgentProfile, GetAgent
+from actors.agent_state import AgentState
 from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
 from actors.directory import Directory
 from actors.messages import GetContact
 from actors.modem import TELEMETRY_MAILBOX, ModemActor
+from actors.router import ROUTER, GetQueues, RouterActor
+from actors.routing import AgentUpdate, RoutingSettings
 from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
+from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
 from switch.phone import normalize_phone, phone_identity
 from switch.store import Store
@@ -48,7 +52,25 @@ class Core:
             "contact",
             lambda aid, reg: ContactActor(aid, reg, store, snapshot_every=snapshot_every),
         )
-        self.registry.register_kind("agent", lambda aid, reg: AgentActor(aid, reg, store))
+        self.profiles = {
+            a.id: AgentProfile(frozenset(a.skills), a.max_chats) for a in config.agents
+        }
+        self.registry.register_kind(
+            "agent",
+            lambda aid, reg: AgentActor(
+                aid, reg, store, self.profiles.get(aid.partition(":")[2]), self._agent_changed
+            ),
+        )
+        queues = queue_settings(config)
+        ring = config.sip.ring_timeout if config.sip is not None else 20.0
+        routing = RoutingSettings(
+            retry=config.routing.offer_retry, sticky_wait=config.routing.sticky_wait
+        )
+        self.registry.register_kind(
+            "router",
+            lambda aid, reg: RouterActor(aid, reg, store, queues, routing, offer_timeout=ring + 30),
+        )
+        self.queues = Queues(self.registry, queues)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
@@ -62,7 +84,20 @@ class Core:
         store = await Store.open(Path(config.store.path), max_batch=config.store.group_commit_max)
         core = cls(config, store, clock or RealClock())
         core.registry.start_sweeper()
+        await core.start_contact_center()
         return core
+
+    async def start_contact_center(self) -> None:
+        """Rebuild the queues from the store and have every agent report to them."""
+        await self.registry.ask(ROUTER, GetQueues())
+        for agent in self.config.agents:
+            await self.registry.ask(f"agent:{agent.id}", GetAgent())
+
+    def _agent_changed(self, state: AgentState, profile: AgentProfile) -> None:
+        try:
+            self.registry.tell(ROUTER, AgentUpdate(agent_view(state, profile)))
+        except Exception as exc:  # shutting down: nobody routes any more
+            log.debug("agent_update_dropped", agent=state.agent_id, error=repr(exc))
 
     async def close(self) -> None:
         await self.registry.close()

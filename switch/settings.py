@@ -7,8 +7,9 @@ once, at start.
 from __future__ import annotations
 
 from drivers.gsm import ModemSettings
+from drivers.mqtt import MqttSettings
 from drivers.sip import AgentPhone, EdgeSettings, TrunkSettings
-from switch.config import AgentConfig, ModemConfig, SipConfig, TrunkConfig
+from switch.config import AgentConfig, ModemConfig, MqttConfig, SipConfig, TrunkConfig
 
 
 def edge_settings(sip: SipConfig) -> EdgeSettings:
@@ -54,4 +55,18 @@ def modem_settings(modem: ModemConfig, port: str | None = None) -> ModemSettings
         pin=modem.pin,
         profile=modem.profile,
         smsc=modem.smsc,
+    )
+
+
+def mqtt_settings(mqtt: MqttConfig) -> MqttSettings:
+    return MqttSettings(
+        host=mqtt.host,
+        port=mqtt.port,
+        box_id=mqtt.box_id,
+        tls=mqtt.tls,
+        tls_ca=mqtt.tls_ca,
+        username=mqtt.username,
+        password=mqtt.password,
+        keepalive=mqtt.keepalive,
+        queue_max=mqtt.queue_max,
     )

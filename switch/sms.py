@@ -25,6 +25,7 @@ import contextlib
 import secrets
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,6 +122,7 @@ class SmsService:
         self._routed: set[str] = set()  # driver call ids the call service owns
         self._end_cause: dict[str, str] = {}  # calls the switch ended itself, and why
         self.inbound = InboundRecorder(core)
+        self._status_listeners: list[Callable[[ModemStatus], None]] = []
 
     # ------------------------------------------------------------- lifecycle
 
@@ -254,8 +256,17 @@ class SmsService:
             if held is not None and held[0] >= now - EARLY_REPORT_TTL:
                 await self.status_report(new.modem, held[1])
 
+    def add_status_listener(self, listener: Callable[[ModemStatus], None]) -> None:
+        """Call ``listener`` with every status a modem reports (fleet events)."""
+        self._status_listeners.append(listener)
+
     async def modem_status(self, status: ModemStatus) -> None:
         self.statuses[status.modem_id] = status
+        for listener in self._status_listeners:
+            try:
+                listener(status)
+            except Exception as exc:  # a listener's bug never stops the modem's reports
+                log.error("modem_status_listener_failed", error=repr(exc))
         self.core.registry.tell(
             f"modem:{status.modem_id}",
             ModemTelemetry(self._status_json(status.modem_id, status), self.core.clock.now()),

@@ -1,40 +1,43 @@
-"""SIP: the Kamailio edge and the pool of pjsua2 media workers.
+"""SIP: the Kamailio edge and the pool of pjsua2 media workers, one package per plane.
 
-- :mod:`drivers.sip.kamailio` — the edge's config (rendered) and its supervisor;
-- :mod:`drivers.sip.subscribers` — the SQLite file Kamailio reads (agents, workers, trunk
-  registrations);
-- :mod:`drivers.sip.pool` — the media worker pool (processes, commands, events);
-- :mod:`drivers.sip.worker` — one media worker process (pjsua2);
-- :mod:`drivers.sip.protocol` — the core <-> worker wire protocol;
+- :mod:`drivers.sip.edge` — the signalling plane: Kamailio's config (rendered), the
+  SQLite file it reads, its supervisor, RPC queries, the OPTIONS probe;
+- :mod:`drivers.sip.media` — the media plane: the worker pool, one worker process, the
+  wire protocol between them, the typed commands and events, the PCM bridge;
+- :mod:`drivers.sip.process` — the supervised child process both planes run theirs with;
+- :mod:`drivers.sip.settings` — what the app tells the driver (frozen values);
 - :mod:`drivers.sip.numbers` — E.164 <-> a provider's number format;
-- :mod:`drivers.sip.pcm` — a leg bridged with a modem's raw PCM port.
+- :mod:`drivers.sip.uri` — SIP URI bits both planes use.
 
 The app uses only the names exported here (``from drivers.sip import WorkerPool``). They
 are loaded on first use, so a media worker process (which imports this package first)
-does not pay for the edge's modules.
+does not pay for the edge's modules or the pool's: this module imports only the
+settings, never a plane.
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
 
 if TYPE_CHECKING:
-    from drivers.sip.kamailio import KamailioSupervisor, sip_options
+    from drivers.sip.edge.probe import sip_options
+    from drivers.sip.edge.supervisor import KamailioSupervisor
+    from drivers.sip.media.pool import WorkerPool
+    from drivers.sip.media.protocol import Event
     from drivers.sip.numbers import from_provider, to_provider
-    from drivers.sip.pool import WorkerPool
-    from drivers.sip.protocol import Event
     from drivers.sip.uri import uri_user
 
 _LAZY = {
-    "KamailioSupervisor": "drivers.sip.kamailio",
-    "sip_options": "drivers.sip.kamailio",
+    "KamailioSupervisor": "drivers.sip.edge.supervisor",
+    "sip_options": "drivers.sip.edge.probe",
     "from_provider": "drivers.sip.numbers",
     "to_provider": "drivers.sip.numbers",
-    "WorkerPool": "drivers.sip.pool",
-    "Event": "drivers.sip.protocol",
+    "WorkerPool": "drivers.sip.media.pool",
+    "Event": "drivers.sip.media.protocol",
     "uri_user": "drivers.sip.uri",
 }
 
@@ -45,11 +48,17 @@ __all__ = [
     "KamailioSupervisor",
     "TrunkSettings",
     "WorkerPool",
+    "builtin_sound",
     "from_provider",
     "sip_options",
     "to_provider",
     "uri_user",
 ]
+
+
+def builtin_sound(name: str) -> Path:
+    """A sound shipped with the switch (``drivers/sip/sounds/<name>.wav``)."""
+    return Path(__file__).resolve().parent / "sounds" / f"{name}.wav"
 
 
 def __getattr__(name: str) -> Any:

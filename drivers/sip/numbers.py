@@ -12,7 +12,8 @@ Kamailio). :func:`from_provider` reads the user part a provider sent (caller id 
 From/P-Asserted-Identity, the dialled DID in the Request-URI/To) back to E.164, or
 ``None`` when it is not a phone number (``anonymous``, a SIP name, garbage).
 
-Both are pure functions; the only state is the phonenumbers metadata.
+Both are pure functions; the only state is the phonenumbers metadata. Must not import
+either plane (``drivers.sip.edge``, ``drivers.sip.media``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The driver never reads the switch's config: ``switch`` maps its ``[sip]``, ``[[trunks]]``
 and ``[[agents]]`` sections to these values (``switch.settings``).
+
+Imported by both planes and by the app: must not import either plane.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from drivers.sip.kamailio import KamailioSupervisor
+from drivers.sip.edge.supervisor import KamailioSupervisor
 from switch.config import AgentConfig, SipConfig, TrunkConfig
 
 SIPP_DIR = Path(__file__).with_name("sipp")

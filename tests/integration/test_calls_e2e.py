@@ -124,6 +124,9 @@ def test_inbound_trunk_call_rings_registered_agent_and_media_flows_both_ways(env
         )
         assert calls[0]["agent"] == "alice" and calls[0]["direction"] == "in"
         assert calls[0]["from"] == CALLER
+        # the number the caller dialled, not the trunk it came through
+        assert calls[0]["to"] == DID and calls[0]["via"] == "provider1"
+        assert calls[0]["started_at"].endswith("Z")  # ISO 8601, UTC
         time.sleep(2.0)  # let audio flow
         heard = caller.stats()
         assert heard["rx"] > 20 and heard["tx"] > 20, heard
@@ -350,7 +353,7 @@ dids = ["+85523900200"]
 
 def worker_pid(port: int) -> int:
     out = subprocess.run(
-        ["pgrep", "-f", f"drivers.sip.worker .*--sip-port {port} "],
+        ["pgrep", "-f", f"drivers.sip.media.worker .*--sip-port {port} "],
         capture_output=True,
         text=True,
     ).stdout.split()

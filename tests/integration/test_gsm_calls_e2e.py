@@ -78,6 +78,12 @@ sip_password = "secret-1001"
 {extra}"""
 
 
+NO_PAUSE = """
+[routing]
+missed_call_break = false
+"""
+
+
 @dataclass
 class Env(SwitchEnv):
     modem: SimulatorClient
@@ -210,7 +216,8 @@ def test_the_agent_hanging_up_ends_the_gsm_call(env: Env) -> None:
 
 
 def test_a_gsm_caller_nobody_answers_keeps_ringing_until_they_give_up(tmp_path: Path) -> None:
-    sw, env = start_env(tmp_path, ring_timeout=2)
+    # (a missed ring does not pause the agent here, so the queue rings her again)
+    sw, env = start_env(tmp_path, ring_timeout=2, extra=NO_PAUSE)
     try:
         agent = env.agent_phone()  # rings, never answers
         try:

@@ -17,7 +17,7 @@ import pytest
 from base.errors import ChannelUnavailable
 from drivers.gsm import Modem, SmsSendError
 from drivers.gsm.pdu import encode_submit
-from drivers.gsm.simulator import SimulatedModem
+from drivers.gsm.simulator import Delivery, SimulatedModem
 from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundPart, InboundSms, ModemStatus
 from switch.config import ModemConfig
 
@@ -164,7 +164,7 @@ async def test_multipart_out_of_order_with_duplicate_is_one_sms_and_slots_emptie
     rig: Rig,
 ) -> None:
     text = "សួស្តី ពិភពលោក! " * 12
-    parts = await rig.sim.deliver_sms(SENDER, text, order=[3, 1, 2], duplicate=[2])
+    parts = await rig.sim.deliver_sms(SENDER, text, Delivery(order=(3, 1, 2), duplicate=(2,)))
     assert parts == 3
     await until(lambda: rig.sink.sms)
     await until(lambda: rig.used() == 0)
@@ -174,7 +174,7 @@ async def test_multipart_out_of_order_with_duplicate_is_one_sms_and_slots_emptie
 
 
 async def test_missing_part_is_delivered_incomplete_after_the_timeout(one: Rig) -> None:
-    await one.sim.deliver_sms(SENDER, "x" * 400, drop=[2])
+    await one.sim.deliver_sms(SENDER, "x" * 400, Delivery(drop=(2,)))
     await until(lambda: one.sink.sms, timeout=10)
     [sms] = one.sink.sms
     assert sms.incomplete and sms.missing == (2,) and sms.parts == 3
@@ -197,8 +197,8 @@ async def test_sweep_at_start_delivers_what_the_sim_already_holds(tmp_path: Path
     sim = SimulatedModem(link, profile="huawei")
     await sim.start()
     try:
-        sim.deliver_sms_now(SENDER, "stored while the switch was down", mode="cmti")
-        sim.deliver_sms_now(SENDER, "y" * 300, mode="cmti")
+        sim.deliver_sms_now(SENDER, "stored while the switch was down", Delivery(mode="cmti"))
+        sim.deliver_sms_now(SENDER, "y" * 300, Delivery(mode="cmti"))
         assert sim.state()["storage"]["used"] == 3
         sink = Sink()
         modem = Modem(
@@ -255,7 +255,7 @@ async def test_same_message_read_again_after_a_crash_has_the_same_key(tmp_path: 
     await sim.start()
     keys: list[str] = []
     try:
-        sim.deliver_sms_now(SENDER, "z" * 200, mode="cmti")
+        sim.deliver_sms_now(SENDER, "z" * 200, Delivery(mode="cmti"))
         for _ in range(2):
             sink = Sink()
             sink.fail_next = 1_000  # never stored: the SIM keeps it
@@ -272,7 +272,7 @@ async def test_same_message_read_again_after_a_crash_has_the_same_key(tmp_path: 
 
 
 async def test_cmt_is_stored_before_it_is_acknowledged(one: Rig) -> None:
-    await one.sim.deliver_sms(SENDER, "direct", mode="cmt")
+    await one.sim.deliver_sms(SENDER, "direct", Delivery(mode="cmt"))
     await until(lambda: one.sink.sms)
     await until(lambda: one.sim.state()["cmt"]["acked"] >= 1)
     assert one.sink.sms[0].text == "direct"
@@ -406,7 +406,7 @@ async def test_unresponsive_modem_leaves_ready_then_recovers(one: Rig) -> None:
 async def test_unplug_and_replug_comes_back_ready_and_sweeps(one: Rig) -> None:
     one.sim.unplug()
     await until(lambda: one.modem.status().state in ("disconnected", "failed"), timeout=10)
-    one.sim.deliver_sms_now(SENDER, "while unplugged", mode="cmti")
+    one.sim.deliver_sms_now(SENDER, "while unplugged", Delivery(mode="cmti"))
     await asyncio.sleep(0.3)
     one.sim.replug()
     await until(one.ready, timeout=15)
@@ -567,7 +567,7 @@ async def test_interleaved_urcs_and_garbage_do_not_lose_messages(tmp_path: Path)
         sends = asyncio.gather(
             *(r.modem.send_sms(SENDER, f"out {i} " * 30, reference=i) for i in range(3))
         )
-        await r.sim.deliver_sms(SENDER, "in " * 100, order=[2, 1])
+        await r.sim.deliver_sms(SENDER, "in " * 100, Delivery(order=(2, 1)))
         await r.sim.deliver_sms("+85511111111", "second")
         refs = await sends
         assert all(len(x) == 2 for x in refs)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from drivers.gsm import Modem, ModemSettings, SimulatedModem
+from drivers.gsm.simulator import Delivery
 from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundPart, InboundSms, ModemStatus
 
 SENDER = "+85512345678"
@@ -155,7 +156,7 @@ async def test_sms_longer_than_the_sim_arrives_whole_once_in_order(rig: Rig) -> 
 async def test_restart_between_parts_loses_nothing(huawei: Rig) -> None:
     rig = huawei
     await rig.start()
-    await rig.sim.deliver_sms(SENDER, KHMER_2000, interval=0.05)
+    await rig.sim.deliver_sms(SENDER, KHMER_2000, Delivery(interval=0.05))
     await until(lambda: len(rig.store.parts) >= 8, timeout=30)
     await rig.stop()  # the switch goes away between parts...
     await asyncio.sleep(0.3)  # ...while more arrive on the SIM
@@ -172,7 +173,7 @@ async def test_cmt_parts_are_acknowledged_only_once_the_sink_has_them(huawei: Ri
     await rig.start()
     rig.store.refuse_parts = True
     text = "ជំរាបសួរ " * 30  # 5 UCS-2 parts, pushed with +CMT
-    await rig.sim.deliver_sms(SENDER, text, mode="cmt")
+    await rig.sim.deliver_sms(SENDER, text, Delivery(mode="cmt"))
     await until(lambda: rig.sim.state()["cmt"]["unacked"] >= 2, timeout=10)
     assert rig.sim.state()["cmt"]["acked"] == 0  # nothing acknowledged while not durable
     assert rig.store.parts == {} and not rig.store.sms

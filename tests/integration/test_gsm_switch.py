@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from drivers.gsm.simulator import SimulatorProcess
+from drivers.gsm.simulator import Delivery, SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
@@ -77,7 +77,7 @@ def test_modems_api_reports_identity_signal_and_registration(env: Any) -> None:
 def test_sms_in_and_out_with_delivery_reports_in_one_journey(env: Any) -> None:
     sw, sim = env
     text_in = "ជំរាបសួរ! € [1] {2} ~^|\\ 🙏 " * 8  # multipart UCS-2 with GSM-7 extension chars
-    sim.client.deliver_sms_sync(CUSTOMER, text_in, order=[3, 1, 2, 4], duplicate=[2])
+    sim.client.deliver_sms_sync(CUSTOMER, text_in, Delivery(order=(3, 1, 2, 4), duplicate=(2,)))
     wait(lambda: [e for e in journey(sw, CUSTOMER) if e["kind"] == "message_in"])
     text_out = "สวัสดีครับ / سلام دنیا — reply " * 4
     status, body = sw.post("/api/v1/messages", {"to": "012 345 678", "text": text_out})

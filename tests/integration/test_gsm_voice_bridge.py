@@ -18,7 +18,7 @@ import pytest
 from base.errors import Rejected
 from drivers.gsm.simulator import SimulatorProcess
 from drivers.gsm.simulator.terminal import RawTerminal
-from drivers.sip.pool import WorkerPool
+from drivers.sip.media.pool import WorkerPool
 from tests.sipphone import EventLog, Phone, free_udp_block, read_wav, tone_power
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from drivers.sip.kamailio import sip_options
+from drivers.sip.edge.probe import sip_options
 from tests.integration.kamailio_harness import (
     Edge,
     describe,

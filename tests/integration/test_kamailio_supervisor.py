@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from base.errors import ChannelUnavailable
-from drivers.sip.kamailio import KamailioSupervisor, sip_options
+from drivers.sip.edge.probe import sip_options
+from drivers.sip.edge.supervisor import KamailioSupervisor
 from switch.config import AgentConfig, SipConfig
 from tests.integration.kamailio_harness import (
     KAMAILIO,

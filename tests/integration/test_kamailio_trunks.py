@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from drivers.sip.kamailio import KamailioSupervisor
+from drivers.sip.edge.supervisor import KamailioSupervisor
 from tests.integration.kamailio_harness import (
     describe,
     free_ports,

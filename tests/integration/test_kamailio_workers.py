@@ -1,4 +1,4 @@
-"""The edge in front of the real media workers (pjsua2, drivers/sip/pool.py): the
+"""The edge in front of the real media workers (pjsua2, drivers/sip/media/pool.py): the
 conventions both sides rely on: worker ports, dispatcher probing, X-Switch-Origin."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import importlib.util
 
 import pytest
 
-from drivers.sip.pool import WorkerPool
+from drivers.sip.media.pool import WorkerPool
 from tests.integration.kamailio_harness import describe, needs_kamailio_and_sipp, running_edge
 
 pytestmark = [

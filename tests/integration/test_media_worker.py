@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from base.errors import Rejected
-from drivers.sip.pool import WorkerPool
+from drivers.sip.media.pool import WorkerPool
 from tests.sipphone import EventLog, free_udp_block, sipp_result, start_sipp
 
 pytestmark = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.sip.pool import WorkerPool
+from drivers.sip.media.pool import WorkerPool
 from tests.sipphone import (
     SIPP_DIR,
     EventLog,

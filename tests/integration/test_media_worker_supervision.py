@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from base.errors import ChannelUnavailable, Rejected
-from drivers.sip.pool import WorkerPool
-from drivers.sip.protocol import Decoder, Event
+from drivers.sip.media.pool import WorkerPool
+from drivers.sip.media.protocol import Decoder, Event
 from tests.sipphone import EventLog, Phone, free_udp_block
 
 pytestmark = pytest.mark.integration
@@ -220,7 +220,7 @@ async def test_a_worker_exits_cleanly_when_its_control_socket_reaches_eof(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "drivers.sip.worker",
+        "drivers.sip.media.worker",
         "--index",
         "3",
         "--socket",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.gsm.pdu import Deliver, decode_pdu, encode_submit
-from drivers.gsm.simulator import SimulatorClient, SimulatorError, SimulatorProcess
+from drivers.gsm.simulator import Delivery, SimulatorClient, SimulatorError, SimulatorProcess
 from drivers.gsm.simulator.terminal import RawTerminal
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ async def test_sms_survives_the_client_going_away(proc: SimulatorProcess) -> Non
     async with RawTerminal(proc.link) as term:  # the "switch", first life
         await term.command("ATE0")
         await term.command("AT+CNMI=2,1,0,0,0")
-        reply = await client.deliver_sms("+85512345678", "x" * 300, order=[2, 1])
+        reply = await client.deliver_sms("+85512345678", "x" * 300, Delivery(order=(2, 1)))
         assert reply["parts"] == 2 and len(reply["pdus"]) == 2
         await term.read_until(b'+CMTI: "SM",1\r\n')
     # the switch is gone (as after kill -9); the modem keeps its SIM storage

@@ -27,7 +27,7 @@ import pytest
 
 pytest.importorskip("drivers.gsm.modem")
 
-from drivers.gsm.simulator import SimulatorProcess
+from drivers.gsm.simulator import Delivery, SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
@@ -206,7 +206,9 @@ MULTIPART = {
 @pytest.mark.parametrize("case", sorted(MULTIPART))
 def test_multipart_out_of_order_with_duplicates_is_one_entry(env: Env, case: str) -> None:
     sender, text, order, duplicate = MULTIPART[case]
-    reply = env.sim.client.deliver_sms_sync(sender, text, order=order, duplicate=duplicate)
+    reply = env.sim.client.deliver_sms_sync(
+        sender, text, Delivery(order=order, duplicate=duplicate)
+    )
     assert reply["parts"] == len(order), f"{case}: the simulator split it in {reply['parts']}"
     [event] = wait_until(f"{case} in the journey", lambda: env.messages_in(sender))
     assert event["text"] == text
@@ -224,7 +226,7 @@ def test_missing_part_is_delivered_once_after_the_timeout_marked_incomplete(env:
     sender = "+85512000121"
     chunks = ["FIRST " + "a" * 147, "SECOND " + "b" * 146, "THIRD " + "c" * 20]
     text = "".join(chunks)
-    reply = env.sim.client.deliver_sms_sync(sender, text, drop=[2])
+    reply = env.sim.client.deliver_sms_sync(sender, text, Delivery(drop=(2,)))
     assert reply["parts"] == 3
     t0 = time.monotonic()
     [event] = wait_until(

@@ -33,7 +33,7 @@ import pytest
 
 pytest.importorskip("drivers.gsm.modem")
 
-from drivers.gsm.simulator import SimulatorProcess
+from drivers.gsm.simulator import Delivery, SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
@@ -168,7 +168,7 @@ def test_inbound_sms_survive_random_kill9_exactly_once(
             # dies while sweeping, reading, reassembling, storing or deleting them
             for _ in range(min(len(pending), rng.randint(1, 4))):
                 sender, text, options = pending.pop(0)
-                sim.client.deliver_sms_sync(sender, text, **options)
+                sim.client.deliver_sms_sync(sender, text, Delivery(**options))
             time.sleep(rng.uniform(0.0, 0.2))
             sw.kill9()
             kills += 1
@@ -176,7 +176,7 @@ def test_inbound_sms_survive_random_kill9_exactly_once(
             on_sim_at_kill.append(sim.client.state_sync()["storage"]["used"])
             if pending and rng.random() < 0.5:  # arrives while no switch is running
                 sender, text, options = pending.pop(0)
-                sim.client.deliver_sms_sync(sender, text, **options)
+                sim.client.deliver_sms_sync(sender, text, Delivery(**options))
                 delivered_while_down += 1
             sw = SwitchProcess(cfg, tmp_path, http).start()
         wait_until("SIM emptied", lambda: sim.client.state_sync()["storage"]["used"] == 0)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from drivers.gsm.simulator import SimulatorProcess
+from drivers.gsm.simulator import Delivery, SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import ROOT, SwitchProcess
 
@@ -151,7 +151,7 @@ def test_kill9_between_parts_of_a_long_sms_loses_nothing(
     sim.client.request_sync("set_timing", command_delay=0.01)
     sw = SwitchProcess(cfg, tmp_path, http).start()
     wait_until("modem ready", lambda: ready(sw))
-    reply = sim.client.deliver_sms_sync(SENDER, KHMER_2000, interval=0.15)
+    reply = sim.client.deliver_sms_sync(SENDER, KHMER_2000, Delivery(interval=0.15))
     assert reply["parts"] == 30
 
     def deleted() -> int:  # parts the switch kept, then took off the SIM

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.sip.kamailio import kamailio_processes, sip_options
+from drivers.sip.edge.probe import sip_options
+from drivers.sip.edge.supervisor import kamailio_processes
 from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports, needs_kamailio_and_sipp
 from tests.integration.switchproc import SwitchProcess

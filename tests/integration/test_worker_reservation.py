@@ -15,7 +15,7 @@ import importlib.util
 
 import pytest
 
-from drivers.sip.pool import WorkerPool
+from drivers.sip.media.pool import WorkerPool
 from tests.integration.kamailio_harness import describe, needs_kamailio_and_sipp, running_edge
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""Kamailio config rendering and the SQLite file Kamailio reads (drivers/sip)."""
+"""Kamailio config rendering and the SQLite file Kamailio reads (drivers/sip/edge)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from base.errors import ConfigError
-from drivers.sip.kamailio import render_kamailio_config, worker_addresses
-from drivers.sip.subscribers import TABLE_VERSIONS, ha1, ha1b, write_subscriber_db
+from drivers.sip.edge.render import render_kamailio_config, worker_addresses
+from drivers.sip.edge.subscribers import TABLE_VERSIONS, ha1, ha1b, write_subscriber_db
 from switch.config import AgentConfig, SipConfig, TrunkConfig
 
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"

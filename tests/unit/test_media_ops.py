@@ -8,7 +8,7 @@ from drivers.sip.media.ops import (
     command_args,
     parse_event,
 )
-from drivers.sip.protocol import COMMANDS, EVENTS
+from drivers.sip.media.protocol import COMMANDS, EVENTS
 
 
 def test_commands_become_wire_ops_with_their_protocol_argument_names() -> None:

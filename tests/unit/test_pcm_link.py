@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from drivers.gsm.simulator.audio import sine_frames
-from drivers.sip.pcm import PcmLink, check_pcm_path
-from drivers.sip.protocol import Command, check_command
+from drivers.sip.media.pcm import PcmLink, check_pcm_path
+from drivers.sip.media.protocol import Command, check_command
 
 SILENCE = bytes(320)
 

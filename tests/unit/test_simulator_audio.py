@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.gsm.simulator import SimulatedModem
+from drivers.gsm.simulator import ControlServer, SimulatedModem, SimulatorClient
 from drivers.gsm.simulator.audio import CallAudio, goertzel_power, sine_frames
-from drivers.gsm.simulator.control import ControlServer, SimulatorClient
 from drivers.gsm.simulator.terminal import RawTerminal
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.gsm.pdu import Deliver, StatusReport, decode_pdu, encode_submit
-from drivers.gsm.simulator.machine import ModemMachine, Timing
+from drivers.gsm.simulator import Delivery, ModemMachine, Timing
 
 
 class Clock:
@@ -131,7 +131,7 @@ def test_cmgs_without_sim_or_pin() -> None:
 def test_deliver_sms_rejects_part_numbers_out_of_range() -> None:
     m, _ = make()
     try:
-        m.deliver_sms("+85512345678", "short", order=[2])
+        m.deliver_sms("+85512345678", "short", Delivery(order=(2,)))
     except ValueError as exc:
         assert "out of range" in str(exc)
     else:
@@ -141,7 +141,7 @@ def test_deliver_sms_rejects_part_numbers_out_of_range() -> None:
 def test_deliver_sms_interval_spaces_parts() -> None:
     m, clock = make()
     at(m, "AT+CNMI=2,1,0,0,0")
-    count, pdus = m.deliver_sms("+85512345678", "y" * 200, interval=3.0)
+    count, pdus = m.deliver_sms("+85512345678", "y" * 200, Delivery(interval=3.0))
     assert count == 2 and len(pdus) == 2
     assert m.data_to_send() == b'\r\n+CMTI: "SM",0\r\n'
     assert tick(m, clock, 2.9) == b""
@@ -217,7 +217,7 @@ def test_command_and_event_soup_keeps_invariants(commands: list[str], events: li
             if event == "sms":
                 m.deliver_sms("+85512345678", "soup " * 40)
             elif event == "cmt":
-                m.deliver_sms("+85512345678", "direct", mode="cmt")
+                m.deliver_sms("+85512345678", "direct", Delivery(mode="cmt"))
             elif event == "call" and not m.calls and m.registered():
                 m.incoming_call("+85512345678")
             elif event == "hangup":

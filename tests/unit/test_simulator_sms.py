@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drivers.gsm.pdu import Deliver, StatusReport, decode_pdu, encode_submit
-from drivers.gsm.simulator import SimulatedModem
+from drivers.gsm.simulator import Delivery, SimulatedModem
 from drivers.gsm.simulator.terminal import RawTerminal
 
 FAST = {"cmgs_delay": 0.01, "report_delay": 0.05, "cnma_timeout": 0.3}
@@ -208,7 +208,9 @@ async def test_multipart_order_duplicate_and_drop(term: RawTerminal, sim: Simula
     await term.command("AT+CNMI=2,2,0,0,0")
     sim.machine.require_cnma = False
     text = "x" * 400  # three GSM-7 parts
-    parts = await sim.deliver_sms("+85512345678", text, order=[3, 1], duplicate=[1], drop=[2])
+    parts = await sim.deliver_sms(
+        "+85512345678", text, Delivery(order=(3, 1), duplicate=(1,), drop=(2,))
+    )
     assert parts == 3
     seen = []
     for _ in range(3):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from base.errors import ProtocolError
-from drivers.sip.protocol import (
+from drivers.sip.media.protocol import (
     MAX_LINE,
     RESERVED,
     Command,
@@ -23,8 +23,8 @@ from drivers.sip.protocol import (
     decode_line,
     encode,
 )
+from drivers.sip.media.worker.request import parse_request
 from drivers.sip.uri import uri_user
-from drivers.sip.worker import parse_request
 
 # JSON values as they survive a round trip (no NaN, ints within JSON, str keys).
 json_scalars = (

@@ -9,13 +9,13 @@ In-process use (asyncio)
 ------------------------
 ::
 
-    from drivers.gsm.simulator import SimulatedModem
+    from drivers.gsm.simulator import Delivery, SimulatedModem
 
     sim = SimulatedModem(tmp_path / "ttySIM0", profile="huawei", storage_size=10,
                          timing={"cnma_timeout": 1.0, "report_delay": 0.1})
     await sim.start()                 # pty + symlink; powered, registered, SIM ready
     ...                               # the driver opens str(sim.link_path)
-    await sim.deliver_sms("+85512345678", "hello", order=[2, 1], duplicate=[1])
+    await sim.deliver_sms("+85512345678", "hello", Delivery(order=(2, 1), duplicate=(1,)))
     sim.state()["sent"]               # what the driver sent with AT+CMGS
     await sim.stop()
 
@@ -56,13 +56,15 @@ Methods (sync unless marked; call them from the loop's thread):
 - ``async start()``, ``async stop()``; ``link_path``, ``device`` (``/dev/pts/N``),
   ``plugged``, ``timing``, ``machine`` (the sans-IO core); ``async serve_control(path)``
   serves the control socket below from this process (closed by ``stop()``).
-- ``async deliver_sms(sender, text, *, order=None, duplicate=None, drop=None,
-  mode="auto"|"cmti"|"cmt", ucs2=False, timestamp=None, reference=None, interval=0.0)
-  -> int`` (number of parts). Parts are numbered from 1; ``order`` = part numbers in
-  delivery order (omitted parts are not sent); ``duplicate`` parts are sent again after
-  the others; ``drop`` parts never. ``mode="auto"`` follows AT+CNMI; ``"cmti"`` stores
-  in the SIM whatever CNMI says; ``"cmt"`` always gives ``+CMT``. ``deliver_sms_now``
-  is the sync twin returning ``(parts, [pdu hex in delivery order])``.
+- ``async deliver_sms(sender, text, delivery=DEFAULT_DELIVERY) -> int`` (number of
+  parts). How it is delivered is one frozen value, :class:`Delivery` (``order=None,
+  duplicate=(), drop=(), mode="auto"|"cmti"|"cmt", ucs2=False, timestamp=None,
+  reference=None, interval=0.0``; :mod:`drivers.gsm.simulator.delivery`). Parts are
+  numbered from 1; ``order`` = part numbers in delivery order (omitted parts are not
+  sent); ``duplicate`` parts are sent again after the others; ``drop`` parts never.
+  ``mode="auto"`` follows AT+CNMI; ``"cmti"`` stores in the SIM whatever CNMI says;
+  ``"cmt"`` always gives ``+CMT``. ``deliver_sms_now`` is the sync twin returning
+  ``(parts, [pdu hex in delivery order])``.
 - ``async deliver_raw_pdu(hex, *, mode="auto") -> "deliver"|"status_report"`` (any
   hex, undecodable included, for error paths).
 - Faults: ``set_unresponsive(True|False)``, ``fail_next(prefix, response="ERROR",
@@ -121,16 +123,32 @@ rms frames_received active}``, ``set_audio_tone {hz amplitude?}``, ``shutdown``.
 
 :class:`SimulatorClient` (``SimulatorClient(control_path)``) wraps them: ``await
 client.request(op, **params)`` / ``client.request_sync(op, **params)`` and a method per
-op (``deliver_sms``, ``state``, ``wait_for(predicate, timeout=5)`` ...;
-``state_sync``, ``deliver_sms_sync``, ``wait_for_sync``). :class:`SimulatorProcess`
+op (``deliver_sms(sender, text, delivery)``, ``state``, ``wait_for(predicate,
+timeout=5)`` ...; ``state_sync``, ``deliver_sms_sync``, ``wait_for_sync``); the
+``deliver_sms`` op carries :class:`Delivery`'s fields (``Delivery.to_json`` /
+``from_json``). :class:`SimulatorProcess`
 spawns the standalone process for tests: ``SimulatorProcess.spawn(tmp_path,
 profile="simcom", options={...})`` -> ``.link``, ``.control``, ``.client``, ``.pid``,
-``.kill()`` (SIGKILL), ``.terminate()``, ``.audio_link``. :class:`ControlServer(modem,
-path)` serves the ops for an in-process modem (``await server.start()`` / ``stop()``).
+``.kill()`` (SIGKILL), ``.terminate()``, ``.audio_link`` (both in
+:mod:`drivers.gsm.simulator.client`). :class:`ControlServer(modem, path)` serves the ops
+for an in-process modem (``await server.start()`` / ``stop()``); it knows the modem only
+through :class:`ControlledModem`, the protocol of what the ops use.
 
 :mod:`drivers.gsm.simulator.terminal` has :class:`RawTerminal(path)`, a bare async AT
 terminal on plain os.read/os.write (``await term.command("AT+CSQ")`` returns the exact
 bytes up to the final result code; ``read_until``, ``drain``; ``PortClosed`` on EIO).
+
+Modules
+-------
+The pty shell (:mod:`.port`, :mod:`.voiceport`, :mod:`.ptys`) and the control socket
+(:mod:`.control` server, :mod:`.client`) sit on the sans-IO core, :mod:`.machine`
+(:class:`ModemMachine`: the terminal side, power and faults), which wires the parts:
+:mod:`.atparse` (command lines, error results), :mod:`.commands` (the table from command
+name to handler: adding a command is one entry), :mod:`.core` (clocks, timers, output,
+settings, power flags), :mod:`.sim` (identity, PIN, storage slots), :mod:`.network`
+(registration, signal), :mod:`.smsc` (incoming SMS and status reports, +CNMA, CMGS),
+:mod:`.calls`, :mod:`.ussd`; :mod:`.profiles` holds the vendor dialects and
+:mod:`.audio` the voice port's core. Imports point one way (an import-linter contract).
 
 What the modem understands
 --------------------------
@@ -157,23 +175,28 @@ fills; Huawei USSD strings are packed GSM-7 hex, the others follow AT+CSCS (text
 UCS-2 hex for ``UCS2`` and for UCS-2 replies, DCS 72).
 """
 
-from drivers.gsm.simulator.control import (
-    OPS,
-    ControlServer,
-    SimulatorClient,
-    SimulatorError,
-    SimulatorProcess,
-)
-from drivers.gsm.simulator.machine import DEFAULT_USSD, ModemMachine, SentPart, Timing, UssdReply
+from drivers.gsm.simulator.calls import CallRecord
+from drivers.gsm.simulator.client import SimulatorClient, SimulatorError, SimulatorProcess
+from drivers.gsm.simulator.control import OPS, ControlledModem, ControlServer
+from drivers.gsm.simulator.core import Timing
+from drivers.gsm.simulator.delivery import DEFAULT_DELIVERY, Delivery
+from drivers.gsm.simulator.machine import ModemMachine
 from drivers.gsm.simulator.port import SimulatedModem
 from drivers.gsm.simulator.profiles import PROFILES, Profile
+from drivers.gsm.simulator.smsc import Outcome, SentPart
+from drivers.gsm.simulator.ussd import DEFAULT_USSD, UssdReply
 
 __all__ = [
+    "DEFAULT_DELIVERY",
     "DEFAULT_USSD",
     "OPS",
     "PROFILES",
+    "CallRecord",
     "ControlServer",
+    "ControlledModem",
+    "Delivery",
     "ModemMachine",
+    "Outcome",
     "Profile",
     "SentPart",
     "SimulatedModem",

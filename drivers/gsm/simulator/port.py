@@ -14,46 +14,38 @@ produced and re-arms one loop timer for the machine's next deadline.
 
 With ``audio=True`` a second pty is the modem's voice port (``<link>.audio``, the
 symlink created and removed with the AT port's): while the machine has an active call
-the shell runs :class:`drivers.gsm.simulator.audio.CallAudio` on it (the remote
-party's tone out every 20 ms, what the driver side writes in); its own loop timer paces
-the frames. Frames the reader does not take (nobody has the port open) are dropped
-once a few are pending, as a modem's buffer would overflow.
+it carries the remote party's tone out and what the driver side writes in
+(:class:`drivers.gsm.simulator.voiceport.VoicePort`, its own loop timer pacing the
+frames).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
-import termios
 import time
-import tty
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import structlog
 
 from drivers.gsm.simulator.audio import CallAudio
-from drivers.gsm.simulator.machine import (
-    CallBehaviour,
-    ModemMachine,
-    RouteMode,
-    Timing,
-    UssdReply,
-)
-
-if TYPE_CHECKING:
-    from drivers.gsm.simulator.control import ControlServer
+from drivers.gsm.simulator.calls import CallBehaviour
+from drivers.gsm.simulator.control import ControlServer
+from drivers.gsm.simulator.core import Timing
+from drivers.gsm.simulator.delivery import DEFAULT_DELIVERY, Delivery, RouteMode
+from drivers.gsm.simulator.machine import ModemMachine
+from drivers.gsm.simulator.ptys import LinkedPty, close_linked_pty, open_linked_pty
+from drivers.gsm.simulator.ussd import UssdReply
+from drivers.gsm.simulator.voiceport import VoicePort
 
 __all__ = ["SimulatedModem"]
 
 log = structlog.get_logger("gsm.simulator")
 
 MAX_PENDING_OUTPUT = 1 << 20  # bytes nobody reads (port closed, buffer full) beyond this drop
-MAX_PENDING_AUDIO_FRAMES = 10  # voice frames waiting for the reader beyond this drop
 
 
 class SimulatedModem:
@@ -127,28 +119,21 @@ class SimulatedModem:
         if reset_replugs:
             self.machine.on_reboot = self._reboot_replug
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._pts: str | None = None
+        self._pty: LinkedPty | None = None
         self._outbuf = bytearray()
         self._writer_armed = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float | None = None
         self._started = False
         self._control: ControlServer | None = None
-        # --- voice port (audio=True) ---
-        self.audio: CallAudio | None = None
+        self.audio_link_path = self.link_path.with_name(f"{self.link_path.name}.audio")
+        self.audio: CallAudio | None = None  # the voice port's sans-IO core (audio=True)
+        self._voice: VoicePort | None = None
         if audio:
             self.audio = CallAudio(
                 now=self._monotonic, tone_hz=audio_tone_hz, amplitude=audio_amplitude
             )
-        self.audio_link_path = self.link_path.with_name(f"{self.link_path.name}.audio")
-        self._audio_master: int | None = None
-        self._audio_slave: int | None = None
-        self._audio_pts: str | None = None
-        self._audio_out = bytearray()
-        self._audio_timer: asyncio.TimerHandle | None = None
-        self.audio_frames_dropped = 0
+            self._voice = VoicePort(self.audio_link_path, self.audio, name=self.machine.name)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -158,17 +143,17 @@ class SimulatedModem:
 
     @property
     def plugged(self) -> bool:
-        return self._master is not None
+        return self._pty is not None
 
     @property
     def device(self) -> str | None:
         """The pty slave the symlink points to now (``/dev/pts/N``), None when unplugged."""
-        return self._pts
+        return self._pty.device if self._pty is not None else None
 
     @property
     def audio_device(self) -> str | None:
         """The voice port's pty slave (``/dev/pts/M``); None without audio or unplugged."""
-        return self._audio_pts
+        return self._voice.device if self._voice is not None else None
 
     async def start(self) -> None:
         """Open the pty and create the symlink; the modem is then powered and idle."""
@@ -182,14 +167,12 @@ class SimulatedModem:
             "sim_started",
             modem=self.machine.name,
             link=str(self.link_path),
-            device=self._pts,
+            device=self.device,
             profile=self.machine.profile.name,
         )
 
     async def serve_control(self, path: str | os.PathLike[str]) -> ControlServer:
         """Serve the JSON control socket at ``path`` (stopped by :meth:`stop`)."""
-        from drivers.gsm.simulator.control import ControlServer
-
         if self._control is None:
             self._control = ControlServer(self, path)
             await self._control.start()
@@ -204,7 +187,7 @@ class SimulatedModem:
             return
         self._started = False
         self._close_pty()
-        self._sync_audio()
+        self._sync_voice()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -223,67 +206,34 @@ class SimulatedModem:
             return self._loop.time()
         return time.monotonic()
 
-    @staticmethod
-    def _new_pty(link: Path) -> tuple[int, int, str]:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no line editing, no CR/LF translation
-        os.set_blocking(master, False)
-        pts = os.ttyname(slave)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        os.symlink(pts, tmp)
-        os.replace(tmp, link)  # atomic: the path never dangles half-made
-        return master, slave, pts
-
     def _open_pty(self) -> None:
-        self._master, self._slave, self._pts = self._new_pty(self.link_path)
         assert self._loop is not None
-        self._loop.add_reader(self._master, self._on_readable)
-        if self.audio is not None:
-            master, slave, pts = self._new_pty(self.audio_link_path)
-            self._audio_master, self._audio_slave, self._audio_pts = master, slave, pts
-            self._loop.add_reader(master, self._on_audio_readable)
+        self._pty = open_linked_pty(self.link_path)
+        self._loop.add_reader(self._pty.master, self._on_readable)
+        if self._voice is not None:
+            self._voice.open(self._loop)
 
     def _close_pty(self) -> None:
-        if self._master is None:
+        pty, self._pty = self._pty, None
+        if pty is None:
             return
         assert self._loop is not None
-        self._loop.remove_reader(self._master)
+        self._loop.remove_reader(pty.master)
         if self._writer_armed:
-            self._loop.remove_writer(self._master)
+            self._loop.remove_writer(pty.master)
             self._writer_armed = False
-        with contextlib.suppress(OSError):
-            if os.readlink(self.link_path) == self._pts:
-                self.link_path.unlink()
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._master = self._slave = None
-        self._pts = None
+        close_linked_pty(pty)
         self._outbuf.clear()
-        if self._audio_master is not None:
-            self._loop.remove_reader(self._audio_master)
-            with contextlib.suppress(OSError):
-                if os.readlink(self.audio_link_path) == self._audio_pts:
-                    self.audio_link_path.unlink()
-            for fd in (self._audio_master, self._audio_slave):
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self._audio_master = self._audio_slave = None
-            self._audio_pts = None
-            self._audio_out.clear()
+        if self._voice is not None:
+            self._voice.close()
 
     # ------------------------------------------------------------------ I/O
 
     def _on_readable(self) -> None:
-        if self._master is None:
+        if self._pty is None:
             return
         try:
-            data = os.read(self._master, 4096)
+            data = os.read(self._pty.master, 4096)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -298,12 +248,13 @@ class SimulatedModem:
         self._flush()
 
     def _flush(self) -> None:
-        if self._master is None:
+        if self._pty is None:
             self._outbuf.clear()
             return
+        master = self._pty.master
         while self._outbuf:
             try:
-                n = os.write(self._master, self._outbuf)
+                n = os.write(master, self._outbuf)
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -313,23 +264,23 @@ class SimulatedModem:
             del self._outbuf[:n]
         assert self._loop is not None
         if self._outbuf and not self._writer_armed:
-            self._loop.add_writer(self._master, self._on_writable)
+            self._loop.add_writer(master, self._on_writable)
             self._writer_armed = True
         elif not self._outbuf and self._writer_armed:
-            self._loop.remove_writer(self._master)
+            self._loop.remove_writer(master)
             self._writer_armed = False
 
     def _pump(self) -> None:
         """Write what the machine produced; arm the timer for its next deadline."""
         out = self.machine.data_to_send()
-        if out and self._master is not None:
+        if out and self._pty is not None:
             self._outbuf += out
             if len(self._outbuf) > MAX_PENDING_OUTPUT:
                 dropped = len(self._outbuf) - MAX_PENDING_OUTPUT
                 del self._outbuf[:dropped]
                 log.warning("sim_output_dropped", modem=self.machine.name, bytes=dropped)
             self._flush()
-        self._sync_audio()
+        self._sync_voice()
         if self._loop is None or not self._started:
             return
         due = self.machine.next_deadline()
@@ -342,94 +293,11 @@ class SimulatedModem:
         if due is not None:
             self._timer = self._loop.call_at(due, self._on_timer)
 
-    # ------------------------------------------------------------ voice port
-
-    def _sync_audio(self) -> None:
-        """Start the voice stream when a call is active (and the port is there), stop it
-        otherwise; write the frames that are due and arm the audio timer."""
-        audio = self.audio
-        if audio is None:
-            return
-        talking = (
-            self._started
-            and self._audio_master is not None
-            and self.machine.powered
-            and any(c.state == "active" for c in self.machine.calls)
-        )
-        if talking and not audio.active:
-            self._flush_audio_port()
-            audio.start()
-            log.info("sim_audio_started", modem=self.machine.name, tone_hz=audio.tone_hz)
-        elif not talking and audio.active:
-            audio.stop()
-            self._audio_out.clear()
-            log.info(
-                "sim_audio_stopped",
-                modem=self.machine.name,
-                frames_sent=audio.frames_sent,
-                frames_received=audio.frames_received,
-            )
-        self._audio_tick()
-
-    def _flush_audio_port(self) -> None:
-        """Forget stale audio both ways (what piled up in the pty between calls)."""
-        self._audio_out.clear()
-        if self._audio_slave is not None:
-            with contextlib.suppress(termios.error, OSError):
-                termios.tcflush(self._audio_slave, termios.TCIOFLUSH)
-        if self._audio_master is not None:
-            with contextlib.suppress(OSError):
-                while os.read(self._audio_master, 65536):
-                    pass
-
-    def _audio_tick(self) -> None:
-        audio = self.audio
-        if self._audio_timer is not None:
-            self._audio_timer.cancel()
-            self._audio_timer = None
-        if audio is None or not audio.active or self._audio_master is None:
-            return
-        frames = audio.frames_due()
-        if frames:
-            self._audio_out += frames
-            self._write_audio()
-        due = audio.next_deadline()
-        if due is not None and self._loop is not None:
-            self._audio_timer = self._loop.call_at(due, self._audio_tick)
-
-    def _write_audio(self) -> None:
-        assert self.audio is not None
-        frame = self.audio.format.frame_bytes
-        limit = MAX_PENDING_AUDIO_FRAMES * frame
-        if len(self._audio_out) > limit:
-            # drop whole frames from the tail: what is left keeps the frame alignment
-            excess = (len(self._audio_out) - limit + frame - 1) // frame
-            del self._audio_out[-excess * frame :]
-            self.audio_frames_dropped += excess
-        while self._audio_out and self._audio_master is not None:
-            try:
-                n = os.write(self._audio_master, self._audio_out)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                log.warning("sim_audio_write_failed", modem=self.machine.name, error=str(exc))
-                self._audio_out.clear()
-                break
-            del self._audio_out[:n]
-
-    def _on_audio_readable(self) -> None:
-        if self._audio_master is None:
-            return
-        try:
-            data = os.read(self._audio_master, 65536)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno == errno.EIO:
-                return
-            raise
-        if data and self.audio is not None:
-            self.audio.receive_data(data)
+    def _sync_voice(self) -> None:
+        """The voice port streams while a call is active (see VoicePort.sync)."""
+        if self._voice is not None:
+            active = self._started and self.machine.powered and self.machine.voice.active()
+            self._voice.sync(active)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -452,7 +320,7 @@ class SimulatedModem:
         self._loop.call_later(0.05, self._reboot_unplug)
 
     def _reboot_unplug(self) -> None:
-        if not self._started or self._master is None:
+        if not self._started or self._pty is None:
             return
         self.unplug()
         assert self._loop is not None
@@ -477,11 +345,11 @@ class SimulatedModem:
 
     def replug(self) -> None:
         """Plug back: a new pty, the same symlink path; the modem starts fresh (ATE1...)."""
-        if self._master is not None:
+        if self._pty is not None:
             return
         self._open_pty()
         self._run(lambda: self.machine.power_on(quiet=True))
-        log.info("sim_replugged", modem=self.machine.name, device=self._pts)
+        log.info("sim_replugged", modem=self.machine.name, device=self.device)
 
     def set_unresponsive(self, value: bool = True) -> None:
         """Swallow every byte and say nothing (a hung modem) until set back to False."""
@@ -547,62 +415,18 @@ class SimulatedModem:
         self._run(lambda: self.machine.remote_answer(call_id))
 
     async def deliver_sms(
-        self,
-        sender: str,
-        text: str,
-        *,
-        order: Sequence[int] | None = None,
-        duplicate: Sequence[int] | None = None,
-        drop: Sequence[int] | None = None,
-        mode: RouteMode = "auto",
-        ucs2: bool = False,
-        timestamp: datetime | float | None = None,
-        reference: int | None = None,
-        interval: float = 0.0,
+        self, sender: str, text: str, delivery: Delivery = DEFAULT_DELIVERY
     ) -> int:
         """The network sends ``text`` from ``sender``; returns the number of parts."""
-        count, _ = self.deliver_sms_now(
-            sender,
-            text,
-            order=order,
-            duplicate=duplicate,
-            drop=drop,
-            mode=mode,
-            ucs2=ucs2,
-            timestamp=timestamp,
-            reference=reference,
-            interval=interval,
-        )
+        count, _ = self.deliver_sms_now(sender, text, delivery)
         return count
 
     def deliver_sms_now(
-        self,
-        sender: str,
-        text: str,
-        *,
-        order: Sequence[int] | None = None,
-        duplicate: Sequence[int] | None = None,
-        drop: Sequence[int] | None = None,
-        mode: RouteMode = "auto",
-        ucs2: bool = False,
-        timestamp: datetime | float | None = None,
-        reference: int | None = None,
-        interval: float = 0.0,
+        self, sender: str, text: str, delivery: Delivery = DEFAULT_DELIVERY
     ) -> tuple[int, list[str]]:
         """Synchronous :meth:`deliver_sms`: (parts, PDU hex in the order delivered)."""
         result: tuple[int, list[str]] = self._run(
-            lambda: self.machine.deliver_sms(
-                sender,
-                text,
-                order=order,
-                duplicate=duplicate,
-                drop=drop,
-                mode=mode,
-                ucs2=ucs2,
-                timestamp=timestamp,
-                reference=reference,
-                interval=interval,
-            )
+            lambda: self.machine.deliver_sms(sender, text, delivery)
         )
         return result
 
@@ -636,18 +460,9 @@ class SimulatedModem:
         """JSON-able snapshot (see the package docstring for the keys)."""
         snap: dict[str, Any] = self._run(self.machine.snapshot)
         snap["link"] = str(self.link_path)
-        snap["device"] = self._pts
+        snap["device"] = self.device
         snap["plugged"] = self.plugged
-        if self.audio is None:
-            snap["audio"] = {"enabled": False}
-        else:
-            snap["audio"] = {
-                "enabled": True,
-                "link": str(self.audio_link_path),
-                "device": self._audio_pts,
-                "frames_dropped": self.audio_frames_dropped,
-                **self.audio.snapshot(),
-            }
+        snap["audio"] = {"enabled": False} if self._voice is None else self._voice.snapshot()
         return snap
 
     @property

@@ -2,10 +2,12 @@
 from it.
 
 A command is a small frozen value; :func:`command_args` turns it into the wire op and
-its arguments (``drivers.sip.protocol``). An event from a worker is parsed once, at
+its arguments (``drivers.sip.media.protocol``). An event from a worker is parsed once, at
 the pool's edge, by :func:`parse_event`; past that point the core matches on types,
 never on strings. Leg ids are chosen by the core for the legs it dials and by the
 worker (``w<worker>-<n>``) for the legs that arrive.
+
+The core's vocabulary: must not import the pool, the worker process, pjsua2 or the edge.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ rows of the three tables in one transaction, so Kamailio (which opens the file r
 WAL mode) sees either the old set or the new one. Dispatcher and uacreg rows are loaded
 by Kamailio at start (and on ``dispatcher.reload`` / ``uac.reg_reload``); subscriber
 rows are read at each authentication, so a changed password takes effect at once.
+
+Touches only that file; must not import the supervisor, the RPC client or the media plane.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from drivers.sip.settings import AgentPhone, TrunkSettings
+from drivers.sip.uri import uri_host
 
 __all__ = ["DISPATCHER_SET_WORKERS", "TABLE_VERSIONS", "ha1", "ha1b", "write_subscriber_db"]
 
@@ -102,12 +105,8 @@ def ha1b(user: str, realm: str, password: str) -> str:
 
 
 def trunk_proxy_uri(trunk: TrunkSettings) -> str:
-    uri = f"sip:{_host_for_uri(trunk.host)}:{trunk.port}"
+    uri = f"sip:{uri_host(trunk.host)}:{trunk.port}"
     return uri if trunk.transport == "udp" else f"{uri};transport={trunk.transport}"
-
-
-def _host_for_uri(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def write_subscriber_db(

@@ -26,6 +26,9 @@ per 20 ms tick:
 Both only do non-blocking reads/writes on one fd under a lock, never touch a pjsua2
 Call, never log (counters instead). :meth:`PcmLink.close` (from the worker's thread)
 takes the same lock, so a tick never uses a closed (or reused) descriptor.
+
+Runs inside the worker process: imports no asyncio, nothing of the pool or the edge, and
+pjsua2 only through the module the worker hands to :func:`pcm_port_class`.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-The core (``drivers.sip.pool``) and each media worker (``drivers.sip.worker``) exchange
-small JSON objects over a Unix stream socket, one object per line (newline-delimited
-JSON, UTF-8, no raw newlines inside an object: ``json.dumps`` escapes them). Every
-object carries ``"v": 1`` and ``"kind"``:
+The core (``drivers.sip.media.pool``) and each media worker
+(``drivers.sip.media.worker``) exchange small JSON objects over a Unix stream socket, one
+object per line (newline-delimited JSON, UTF-8, no raw newlines inside an object:
+``json.dumps`` escapes them). Every object carries ``"v": 1`` and ``"kind"``:
 
 ``cmd``    core -> worker. ``id`` (int, chosen by the core, unique per connection) and
            ``op``; the op's arguments sit beside them in the same object::
@@ -31,6 +31,9 @@ answer a bad command with ``ok: false`` and its id instead of dropping it.
 
 Leg ids (``call``): the worker names incoming legs ``w<worker>-<n>``; for ``dial`` the
 core chooses the id.
+
+Shared by both ends, so it imports neither (nor asyncio, nor pjsua2): the worker process
+loads it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,188 @@
+"""What a call is told: media events of its legs, the results of its effects, timers,
+the modem's side of a GSM call, its queue's offers and treatment (:mod:`actors.queue`),
+and requests (transfer, end).
+
+Small frozen values; the shell builds them from worker events, modem events, the agent
+router's answers and API requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from actors.queue import QueueOffer, QueueTreatment
+
+__all__ = ["QueueOffer", "QueueTreatment"]  # re-exported: what a queue tells a call
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """The call exists (its state was built by the shell): start it.
+
+    ``refuse`` (an agent's dial-out only): the route is busy, end at once with this
+    cause and SIP code."""
+
+    refuse: tuple[str, int] | None = None
+
+
+# ------------------------------------------------------------------- media events
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegEnded:
+    leg: str
+    code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    leg: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayFinished:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingDone:
+    leg: str
+    path: str
+    duration: float
+
+
+# ------------------------------------------------------------- effects' results
+
+
+@dataclass(frozen=True, slots=True)
+class DialFailed:
+    """The worker did not place a dial (the leg never existed)."""
+
+    leg: str
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeDone:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeFailed:
+    leg: str
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRung:
+    """The agent took the ring (marked ringing for this call): dial their phone."""
+
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentBusy:
+    """The agent cannot be rung any more (their state changed since the offer)."""
+
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReserved:
+    worker: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoWorkerFree:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: str
+    token: int
+
+
+# ------------------------------------------------------------------- the modem
+
+
+@dataclass(frozen=True, slots=True)
+class ModemAnswered:
+    """Outgoing GSM: the customer answered the modem's call."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModemEnded:
+    """The modem's call is over (the customer or the network ended it)."""
+
+    cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModemDialFailed:
+    reason: str  # a modem failure name ("busy", "modem_busy", ...) or "dial_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ModemPickedUp:
+    """Incoming GSM: our ATA succeeded."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModemPickupFailed:
+    error: str = ""
+
+
+# ---------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTo:
+    """Transfer the answered call. For an agent target the shell has already marked the
+    agent ringing for this call (and undoes it if the call refuses)."""
+
+    kind: Literal["agent", "number"]
+    target: str  # agent id or E.164 number
+    trunk: str | None = None  # number: the trunk it goes out through
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """End the call now (the switch stops, an operator hangs it up)."""
+
+    cause: str
+
+
+CallMessage: TypeAlias = (
+    Begin
+    | LegAnswered
+    | LegEnded
+    | DtmfReceived
+    | PlayFinished
+    | RecordingDone
+    | DialFailed
+    | BridgeDone
+    | BridgeFailed
+    | AgentRung
+    | AgentBusy
+    | QueueOffer
+    | QueueTreatment
+    | WorkerReserved
+    | NoWorkerFree
+    | TimerFired
+    | ModemAnswered
+    | ModemEnded
+    | ModemDialFailed
+    | ModemPickedUp
+    | ModemPickupFailed
+    | TransferTo
+    | EndCall
+)

@@ -1,0 +1,48 @@
+"""A call as the API shows it (``GET /api/v1/calls``), built from the call's state.
+
+Times are ISO 8601 in UTC. ``to`` of an inbound call is the number the customer dialled
+(the DID), ``via`` the trunk or modem it came through.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from actors.call import CallState
+
+CALL_NS = "call"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def recording_path(recordings: Path, call_id: str) -> Path:
+    return (recordings / f"{call_id}.wav").resolve()
+
+
+def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
+    inbound = state.direction == "in"
+    status = state.status
+    return {
+        "id": state.id,
+        "contact_id": state.contact_id,
+        "direction": state.direction,
+        "from": state.number if inbound else (state.agent or state.via),
+        "to": (state.did or state.via) if inbound else state.number,
+        "state": status,
+        "agent": state.agent if status != "ringing" or not inbound else None,
+        "via": state.via,
+        "channel": "gsm" if state.kind == "gsm_in" or state.route == "modem" else "sip",
+        "started_at": iso(state.started_at),
+        "answered_at": iso(state.answered_at),
+        "ended_at": iso(state.ended_at),
+        "cause": state.cause,
+        "recording": str(recording_path(recordings, state.id)) if state.recording else None,
+        "worker": state.worker,
+        "transfer": state.transfer.record() if state.transfer else None,
+    }

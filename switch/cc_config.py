@@ -1,0 +1,184 @@
+"""Config sections of the contact center: queues, IVR menus, routes, schedules, the
+routing engine, and people who are not agents (contract part 2, DESIGN.md).
+
+Validated like the rest of the config (pydantic, unknown keys are errors, key paths in
+messages); :func:`check_references` checks that every target names something that
+exists.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_TARGET = re.compile(r"^(ivr|queue|agent):([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LANGUAGES = ("en", "km", "th", "fa")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _target(value: str) -> str:
+    if not _TARGET.fullmatch(value):
+        raise ValueError(f"a target is queue:<id>, ivr:<id> or agent:<id>, got {value!r}")
+    return value
+
+
+class QueueConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    skills: list[str] = Field(default_factory=list)  # an agent needs every one
+    max_wait: Annotated[float, Field(gt=0)] = 600.0
+    callback: bool = False
+    service_level: Annotated[float, Field(gt=0)] = 20.0
+    wrap_up: Annotated[float, Field(ge=0, le=3600)] = 3.0
+    priority: Annotated[int, Field(ge=0, le=100)] = 0
+    hours: str | None = None  # a [[schedules]] id; outside it the queue is closed
+
+
+class RouteConfig(_Model):
+    number: str
+    to: str
+    hours: str | None = None  # a [[schedules]] id
+    closed_to: str | None = None  # where the number leads outside those hours
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        if not _E164.fullmatch(value):
+            raise ValueError(f"number must be E.164 like +85523900100, got {value!r}")
+        return value
+
+    @field_validator("to", "closed_to")
+    @classmethod
+    def _targets(cls, value: str | None) -> str | None:
+        return None if value is None else _target(value)
+
+
+class IvrConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    prompt: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    options: dict[str, str] = Field(default_factory=dict)
+    language: Literal["en", "km", "th", "fa"] | None = None  # entering sets the language
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str]) -> dict[str, str]:
+        for digit, target in value.items():
+            if digit not in "0123456789*#" or len(digit) != 1:
+                raise ValueError(f"an option key is one DTMF digit (0-9, * or #), got {digit!r}")
+            _target(target)
+        return value
+
+
+class ScheduleConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    timezone: str = "UTC"
+    weekly: dict[str, list[str]] = Field(default_factory=dict)  # "mon": ["08:00-17:00"]
+    holidays: list[str] = Field(default_factory=list)  # "2026-12-25"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (IANA name like Asia/Phnom_Penh)"
+            ) from None
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, spans in value.items():
+            if day not in DAYS:
+                raise ValueError(f"days are {', '.join(DAYS)}; got {day!r}")
+            for span in spans:
+                m = _SPAN.fullmatch(span)
+                if not m or (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+                    raise ValueError(f"{day}: a span is HH:MM-HH:MM with start < end, got {span!r}")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: list[str]) -> list[str]:
+        for day in value:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+                raise ValueError(f"a holiday is a date YYYY-MM-DD, got {day!r}")
+        return value
+
+
+class RoutingConfig(_Model):
+    missed_call_break: bool = True  # a ring not answered puts the agent on break
+    sticky_wait: Annotated[float, Field(ge=0, le=600)] = 20.0
+    offer_retry: Annotated[float, Field(gt=0, le=600)] = 2.0
+    prompts: str = "prompts"  # directory: <lang>/<name>.wav
+    language: Literal["en", "km", "th", "fa"] = "en"  # the callers' default language
+
+
+class UserConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID)]
+    role: Literal["operator", "technician"]
+    name: str = ""
+    password_hash: Annotated[str, Field(min_length=20)] | None = None
+
+
+def check_references(
+    queues: list[QueueConfig],
+    ivr: list[IvrConfig],
+    routes: list[RouteConfig],
+    schedules: list[ScheduleConfig],
+    agents: list[str],
+    users: list[UserConfig],
+) -> list[str]:
+    """Every error of the contact center's cross references, as messages."""
+    errors: list[str] = []
+    ids = {
+        "queue": [q.id for q in queues],
+        "ivr": [m.id for m in ivr],
+        "schedule": [s.id for s in schedules],
+        "route": [r.number for r in routes],
+        "user": [u.id for u in users],
+    }
+    for kind, values in ids.items():
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                errors.append(f"{kind} {value!r} is defined twice")
+            seen.add(value)
+    known = {"queue": set(ids["queue"]), "ivr": set(ids["ivr"]), "agent": set(agents)}
+    clash = set(ids["user"]) & set(agents)
+    for user in sorted(clash):
+        errors.append(f"users: {user!r} is also an agent id")
+
+    def check(where: str, target: str | None) -> None:
+        if target is None:
+            return
+        kind, _, name = target.partition(":")
+        if name not in known[kind]:
+            errors.append(f"{where}: {target!r} names no {kind}")
+
+    for i, route in enumerate(routes):
+        check(f"routes[{i}].to", route.to)
+        check(f"routes[{i}].closed_to", route.closed_to)
+        if route.hours is not None and route.hours not in ids["schedule"]:
+            errors.append(f"routes[{i}].hours: no schedule {route.hours!r}")
+        if route.closed_to is not None and route.hours is None:
+            errors.append(f"routes[{i}].closed_to needs hours")
+    for i, menu in enumerate(ivr):
+        for digit, target in menu.options.items():
+            check(f"ivr[{i}].options.{digit}", target)
+    for i, queue in enumerate(queues):
+        if queue.hours is not None and queue.hours not in ids["schedule"]:
+            errors.append(f"queues[{i}].hours: no schedule {queue.hours!r}")
+    return errors

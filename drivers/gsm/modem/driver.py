@@ -41,7 +41,7 @@ import structlog
 
 from base.backoff import Backoff
 from base.errors import ChannelUnavailable, ProtocolError
-from drivers.gsm.engine import technician
+from drivers.gsm.engine import Urc, technician
 from drivers.gsm.modem.diagnosis import Facts, checks
 from drivers.gsm.modem.health import Health
 from drivers.gsm.modem.inbox import Inbox
@@ -305,7 +305,7 @@ class Modem:
 
     # ------------------------------------------------------------ URCs
 
-    def _on_urc(self, urc: Any) -> None:
+    def _on_urc(self, urc: Urc) -> None:
         event = parse(urc)
         if isinstance(event, SmsOnSim | ReportOnSim | SmsDirect | ReportDirect | SignalUrc):
             self._jobs.put_nowait(event)

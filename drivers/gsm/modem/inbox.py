@@ -54,6 +54,7 @@ __all__ = [
     "Deliver",
     "Inbox",
     "StorePart",
+    "give_up",
     "part_key",
     "read_part",
 ]
@@ -191,7 +192,7 @@ class Inbox:
         """A part read from SIM ``slot`` (None: a ``+CMT``); ``recorded``: the core
         already has it in a recorded message."""
         if recorded:
-            return [_give_up(slot)]
+            return [give_up(slot)]
         position = _position(part)
         known = self._parts.get(position) if position is not None else None
         if known is not None:
@@ -199,7 +200,7 @@ class Inbox:
         complete = self._reassembler.add(part.sender, _concat(part), part.text, now, position)
         if self._reassembler.take_discarded():
             # a late copy of a message already handed over and recorded
-            return [_give_up(slot)]
+            return [give_up(slot)]
         copies = self._track(part, slot, stored=False)
         if complete is None:
             return [StorePart(part)]
@@ -297,7 +298,7 @@ class Inbox:
 
     def _another_copy(self, copies: _Copies, slot: int | None) -> list[Action]:
         if copies.stored:
-            return [_give_up(slot)]
+            return [give_up(slot)]
         if slot is not None:
             copies.slots.add(slot)
             self._held[slot] = copies
@@ -366,5 +367,6 @@ class Inbox:
         return [Deliver(token, sms)]
 
 
-def _give_up(slot: int | None) -> Action:
+def give_up(slot: int | None) -> Action:
+    """Let go of a copy whose part is durable: its SIM slot, or the ``+CMT`` (None)."""
     return DeleteSlot(slot) if slot is not None else Acknowledge()

@@ -29,6 +29,7 @@ from drivers.gsm.modem.inbox import (
     Deliver,
     Inbox,
     StorePart,
+    give_up,
     read_part,
 )
 from drivers.gsm.modem.responses import listing, pdu_of
@@ -134,11 +135,11 @@ class Receiver:
             # then free the slot, or one bad PDU would fill the SIM for ever.
             self.log.error("sms_undecodable_dropped", slot=slot, pdu=pdu[:800], error=str(exc))
             self.status.error(f"undecodable SMS dropped (slot {slot})")
-            await self.perform([_give_up(slot)])
+            await self.perform([give_up(slot)])
             return
         if isinstance(part, StatusReport):
             await self._report(part)
-            await self.perform([_give_up(slot)])
+            await self.perform([give_up(slot)])
             return
         recorded = self.sink.part_recorded(part.key)
         if recorded:  # already in a stored message: only its delete was missing
@@ -235,7 +236,3 @@ class Receiver:
                 report.status,
             ),
         )
-
-
-def _give_up(slot: int | None) -> Action:
-    return DeleteSlot(slot) if slot is not None else Acknowledge()

@@ -77,6 +77,22 @@ EARLY_REPORTS_MAX = 256
 EARLY_REPORT_TTL = 120.0
 
 
+IDEM_NS = "api-idem"
+
+
+def _idempotent_answer(known: Any, fingerprint: str | None) -> str:
+    """The first answer under an idempotency key, if this is the same request."""
+    if isinstance(known, str):  # recorded before requests were fingerprinted
+        return known
+    if not isinstance(known, dict) or known.get("request") != fingerprint:
+        raise Rejected(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request: use a new key",
+            422,
+        )
+    return str(known["id"])
+
+
 class GsmCallRouter(Protocol):
     """The call service as the modems see it (``switch.calls.CallService``)."""
 
@@ -136,7 +152,7 @@ class SmsService:
                 link = data_dir / "modems" / mc.id / "tty"
                 link.parent.mkdir(parents=True, exist_ok=True)
                 simulator = SimulatedModem(
-                    str(link), profile=_simulator_profile(mc.profile), audio=True
+                    str(link), profile=_simulator_profile(mc.profile), audio=True, name=mc.id
                 )
                 await simulator.start()
                 port = str(link)
@@ -424,17 +440,26 @@ class SmsService:
         return next(iter(self.slots))
 
     async def submit(
-        self, to_raw: str, text: str, *, modem: str | None = None, idem: str | None = None
+        self,
+        to_raw: str,
+        text: str,
+        *,
+        modem: str | None = None,
+        idem: str | None = None,
+        fingerprint: str | None = None,
     ) -> str:
+        """Queue a message durably; its id. With ``idem`` (an idempotency key, scoped by
+        the caller) a repeat of the same request (``fingerprint``) gets the first id,
+        and another request under the same key is refused (422)."""
         to = self.core.normalize(to_raw)
         if not text:
             raise Rejected("invalid_text", "text must not be empty", 422)
         if len(text) > MAX_TEXT:
             raise Rejected("invalid_text", f"text longer than {MAX_TEXT} characters", 422)
         if idem is not None:
-            known = self.core.store.get("api-idem", idem)
+            known = self.core.store.get(IDEM_NS, idem)
             if known is not None:
-                return str(known)
+                return _idempotent_answer(known, fingerprint)
         modem_id = self.choose_modem(to, modem)
         parts, _ = sms_parts_needed(text)
         message_id = "out-" + secrets.token_hex(8)
@@ -452,7 +477,7 @@ class SmsService:
         )
         puts = [Put(MESSAGE_NS, message_id, msg.to_json()), Put(OUTBOX_NS, message_id, modem_id)]
         if idem is not None:
-            puts.append(Put("api-idem", idem, message_id))
+            puts.append(Put(IDEM_NS, idem, {"id": message_id, "request": fingerprint}))
         result = await self.core.registry.ask(
             f"contact:{contact_id}",
             OutboundMessage(
@@ -467,8 +492,8 @@ class SmsService:
                 puts=tuple(puts),
             ),
         )
-        if getattr(result, "duplicate", False):
-            return str(self.core.store.get("api-idem", idem or "") or message_id)
+        if getattr(result, "duplicate", False):  # the same key, committed meanwhile
+            return _idempotent_answer(self.core.store.get(IDEM_NS, idem or ""), fingerprint)
         self.outbox[message_id] = msg
         slot = self.slots[modem_id]
         if slot.wakeup is not None:

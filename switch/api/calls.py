@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from base.errors import Rejected
 from switch.api.auth import require_token
+from switch.api.schemas import Phone
 
 if TYPE_CHECKING:
     from switch.calls import CallService
@@ -18,18 +19,18 @@ if TYPE_CHECKING:
 class CallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: Annotated[str, Field(min_length=1, max_length=64)]
-    to: Annotated[str, Field(min_length=1, max_length=32)]
+    to: Phone
 
 
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    to: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+    to: Phone | None = None
 
 
 class TrunkTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    call: Annotated[str | None, Field(max_length=32)] = None
+    call: Phone | None = None
 
 
 def _calls(request: Request) -> CallService:
@@ -56,7 +57,10 @@ def call_routers() -> list[APIRouter]:
         return result
 
     @router.post(
-        "/calls", status_code=202, summary="Click-to-call: ring the agent, then the number"
+        "/calls",
+        status_code=202,
+        summary="Click-to-call: ring the agent, then the number",
+        responses={409: {}},
     )
     async def click_to_call(request: Request, body: CallIn) -> dict[str, str]:
         return {"id": await _calls(request).click_to_call(body.agent, body.to)}
@@ -65,14 +69,10 @@ def call_routers() -> list[APIRouter]:
         "/calls/{call_id}/transfer",
         status_code=202,
         summary="Transfer an answered call to an agent ({agent}) or a number ({to})",
+        responses={409: {}},
     )
     async def transfer(request: Request, call_id: str, body: TransferIn) -> dict[str, Any]:
         result: dict[str, Any] = await _calls(request).transfer(call_id, body.agent, body.to)
-        return result
-
-    @router.get("/agents", summary="Agents and their availability")
-    async def agents(request: Request) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await _calls(request).agents_json()
         return result
 
     @router.post("/trunks/{trunk_id}/test", summary="Registration, OPTIONS, optional test call")

@@ -522,18 +522,6 @@ class CallService:
         result: dict[str, Any] = record
         return result
 
-    async def agents_json(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": a.agent_id,
-                "name": self.agents_cfg[a.agent_id].name,
-                "status": a.status,
-                "calls_handled": a.calls_handled,
-                "skills": self.agents_cfg[a.agent_id].skills,
-            }
-            for a in await self.router.states()
-        ]
-
 
 def _header(headers: dict[str, str], name: str) -> str | None:
     for key, value in headers.items():

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from actors.store import (
 )
 from base.errors import SwitchError
 from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS
+from switch.store.lock import make_private_dir
 from switch.store.schema import migrate
 
 log = structlog.get_logger("store")
@@ -69,6 +71,35 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _private_files(path: Path) -> None:
+    """The store holds every message and number: its directory is created 0700, and the
+    database is created 0600 before SQLite opens it (SQLite gives its ``-wal`` and
+    ``-shm`` files the database's mode). Files left 0644 by an older version are
+    tightened; an existing directory open to others is reported, not changed."""
+    directory = path.parent
+    if directory.is_dir():
+        mode = directory.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning(
+                "store_dir_not_private",
+                path=str(directory),
+                mode=oct(mode),
+                fix=f"chmod 700 {directory}",
+            )
+    else:
+        make_private_dir(directory)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+                log.info("store_file_made_private", path=str(name))
+        except FileNotFoundError:
+            continue
+        except PermissionError as exc:  # not ours: say so, the owner can fix it
+            log.warning("store_file_not_private", path=str(name), error=str(exc))
+
+
 class Store:
     """Embedded event store; create with :meth:`open`, finish with :meth:`close`."""
 
@@ -89,7 +120,7 @@ class Store:
     @classmethod
     async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(path))
         store = cls(str(path), max_batch=max_batch)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(store._executor, store._open_writer)
@@ -256,6 +287,40 @@ class Store:
             (*actors, limit),
         )
         return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def events_page(
+        self,
+        actors: Sequence[str],
+        *,
+        kinds: Collection[str] = (),
+        before: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[StoredEvent], bool]:
+        """One page of the events of ``actors`` (of ``kinds``, when given), oldest first:
+        the newest ``limit`` that come before event ``before`` (by time, then commit
+        order), and whether older ones remain. ``ValueError`` when ``before`` is not an
+        event of these actors."""
+        if not actors:
+            return [], False
+        where = f"actor IN ({','.join('?' for _ in actors)})"
+        args: list[object] = list(actors)
+        if kinds:
+            where += f" AND kind IN ({','.join('?' for _ in kinds)})"
+            args += list(kinds)
+        if before is not None:
+            found = self._read(f"SELECT at FROM events WHERE seq = ? AND {where}", (before, *args))
+            if not found:
+                raise ValueError(f"no event {before} here")
+            where += " AND (at, seq) < (?, ?)"
+            args += [found[0][0], before]
+        rows = self._read(
+            f"SELECT seq, actor, kind, at, data FROM events WHERE {where} "
+            "ORDER BY at DESC, seq DESC LIMIT ?",
+            (*args, limit + 1),
+        )
+        page = [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows[:limit]]
+        page.reverse()
+        return page, len(rows) > limit
 
     def count_events(self, actor: str | None = None) -> int:
         if actor is None:

@@ -47,7 +47,7 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 [sip]
 listen = "127.0.0.1:{edge}"
 workers = 1
@@ -93,7 +93,7 @@ telemetry_interval = 2
         ]
         assert report["agents"]["offline"] == 1
         pids = subprocess.run(
-            ["pgrep", "-f", f"drivers.sip.worker .*--sip-port {base} "],
+            ["pgrep", "-f", f"drivers.sip.media.worker .*--sip-port {base} "],
             capture_output=True,
             text=True,
         ).stdout.split()

@@ -39,7 +39,7 @@ from drivers.gsm.simulator import Delivery, SimulatorProcess  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.switchproc import SwitchProcess  # noqa: E402
 
-TECH = "tech-token"
+TECH = "tech-token-for-tests"
 KHMER = "ក" * 1000 + "ខ" * 1000
 
 
@@ -52,7 +52,7 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 technician_tokens = ["{TECH}"]
 [[modems]]
 id = "gsm1"
@@ -158,7 +158,7 @@ def scenario(name: str, seed: int, senders: int) -> dict[str, Any]:
                 time.sleep(rng.uniform(1.0, 2.0))
                 sw.token = TECH
                 status, _ = sw.post("/api/v1/modems/gsm1/at", {"command": "ATZ"})
-                sw.token = "secret-token"
+                sw.token = "secret-token-for-tests"
                 faults += status == 200
             else:
                 time.sleep(0.2)

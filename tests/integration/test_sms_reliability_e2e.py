@@ -29,7 +29,7 @@ from tests.integration.switchproc import ROOT, SwitchProcess
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-TECH = "tech-token-123"
+TECH = "tech-token-for-tests"
 KHMER_2000 = "ក" * 2000
 SENDER = "+85512345678"
 
@@ -43,7 +43,7 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 technician_tokens = ["{TECH}"]
 [[modems]]
 id = "gsm1"

@@ -48,7 +48,9 @@ def sms(parts: list[InboundPart]) -> InboundSms:
 
 
 async def open_core(path: Path) -> Core:
-    cfg = parse_config({"store": {"path": str(path)}})
+    cfg = parse_config(
+        {"store": {"path": str(path)}, "api": {"tokens": ["secret-token-for-tests"]}}
+    )
     return Core(cfg, await Store.open(cfg.store.path), FakeClock())
 
 
@@ -94,7 +96,7 @@ async def test_the_message_is_recorded_once_and_takes_its_parts_records_away(
     assert all(inbound.part_recorded(p.key) for p in parts)
     await inbound.part_received(parts[0])  # a late copy cannot come back as a waiting part
     assert inbound.stored_parts("gsm1") == []
-    [contact] = core.contacts_by_phone(SENDER)
-    journey = await core.journey(contact)
+    [contact] = await core.contacts_by_phone(SENDER)
+    journey = await core.journey(contact.contact_id)
     assert [(e["kind"], e["text"]) for e in journey] == [("message_in", "abcdef")]
     await core.close()

@@ -31,6 +31,8 @@ JOURNEY_KINDS = frozenset(
         "abandoned",
         "callback_requested",
         "callback_dialed",
+        "callback_done",
+        "callback_failed",
         "csat",
     }
 )

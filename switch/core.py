@@ -23,6 +23,7 @@ from actors.routing import AgentUpdate, RoutingSettings
 from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
+from switch.center.callbacks import Callbacks
 from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
 from switch.phone import normalize_phone, phone_identity
@@ -72,6 +73,7 @@ class Core:
             lambda aid, reg: RouterActor(aid, reg, store, queues, routing, offer_timeout=ring + 30),
         )
         self.queues = Queues(self.registry, queues)
+        self.callbacks = Callbacks(self)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
@@ -96,6 +98,7 @@ class Core:
         await self.registry.ask(ROUTER, GetQueues())
         for agent in self.config.agents:
             await self.registry.ask(f"agent:{agent.id}", GetAgent())
+        await self.callbacks.recover()
 
     def _agent_changed(self, state: AgentState, profile: AgentProfile) -> None:
         try:

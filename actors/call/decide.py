@@ -281,7 +281,7 @@ def _agent_not_taken(state: CallState, msg: CallMessage, now: float) -> Result:
 def _agent_answered(state: CallState, msg: CallMessage, now: float) -> Result:
     assert isinstance(msg, LegAnswered)
     if state.kind == "click":  # the agent picked up: now call the customer
-        return dial_customer(state)
+        return dial_customer(state.with_(agent_answered=True))
     state, effects = disarm(state, "ring")
     agent = state.ringing_agent
     cust = state.customer_leg

@@ -269,6 +269,8 @@ class CallState:
     queued_at: float | None = None  # first joined: a return to the queue keeps the place
     offered_agent: str | None = None  # the queue offered this agent; not rung yet
     treated: str | None = None  # why the queue gave up (max_wait, no_agents, closed)
+    owner: str | None = None  # an actor told how the call went (a callback's call)
+    agent_answered: bool = False  # click-to-call: the agent took their leg
     skill: str | None = None
     worker: int | None = None  # the media worker the call's legs live on
     worker_reserved: bool = False  # GSM: a worker is held for the next agent dial

@@ -380,9 +380,14 @@ class CallService:
         )
 
     async def click_to_call(self, agent_id: str, to_raw: str) -> str:
+        """Ring the agent, then the number; the call's id (202 for the API)."""
+        return await self.place_click(agent_id, self.core.normalize(to_raw))
+
+    async def place_click(self, agent_id: str, number: str, *, owner: str | None = None) -> str:
+        """A call that rings the agent first, then calls ``number`` (E.164) through its
+        route. ``owner``: an actor told how the call went (a callback)."""
         if agent_id not in self.agents_cfg or not self.agents_cfg[agent_id].sip_user:
             raise Rejected("unknown_agent", f"no SIP agent {agent_id!r}", 422)
-        number = self.core.normalize(to_raw)
         route, via = self.choose_route(number)
         if route == "modem" and self._modem_taken(via):
             raise Rejected("modem_busy", f"modem {via} is busy with another call", 409)
@@ -396,7 +401,9 @@ class CallService:
                 raise Rejected("modem_busy", f"modem {via} is busy with another call", 409)
             self.modem_calls[via] = ""
         try:
-            state = await self._new_call("click", number, via, worker, route=route, agent=agent_id)
+            state = await self._new_call(
+                "click", number, via, worker, route=route, agent=agent_id, owner=owner
+            )
         except BaseException:
             await self.pool.release(worker)
             if route == "modem":

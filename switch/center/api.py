@@ -28,6 +28,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class CallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: Annotated[str, Field(min_length=1, max_length=32)]
+    queue: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    language: Literal["en", "km", "th", "fa"] | None = None
+
+
 class AgentStateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     state: Literal["available", "break", "offline"]
@@ -125,6 +132,21 @@ def center_routers() -> list[APIRouter]:
             for e in detail["entries"]
         ]
         return out
+
+    @router.post(
+        "/callbacks",
+        status_code=202,
+        summary="Ask for a callback: the number keeps a place in the queue",
+    )
+    async def request_callback(request: Request, body: CallbackIn) -> dict[str, Any]:
+        core = _core(request)
+        state = await core.callbacks.request(body.phone, body.queue, language=body.language)
+        view = await core.callbacks.view(state.id)
+        return {"id": state.id, "position": view["position"], "state": view["state"]}
+
+    @router.get("/callbacks/{callback_id}", summary="A callback: its state and position")
+    async def get_callback(request: Request, callback_id: str) -> dict[str, Any]:
+        return await _core(request).callbacks.view(callback_id)
 
     return [router]
 

@@ -1,0 +1,49 @@
+"""What the switch says to customers in writing (SMS), per language.
+
+English, Khmer, Thai and Persian; a missing language falls back to English. Texts take
+``str.format`` fields. Numbers are written with the language's own digits where the
+language usually does (Khmer, Thai, Persian), since that is what customers read.
+"""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "callback_confirm": {
+        "en": "We will call you back at {phone}. You are number {position} in the queue.",
+        "km": "យើងនឹងហៅទៅអ្នកវិញតាមលេខ {phone}។ អ្នកជាលេខ {position} ក្នុងជួរ។",
+        "th": "เราจะโทรกลับหาคุณที่หมายเลข {phone} คุณอยู่ลำดับที่ {position} ในคิว",
+        "fa": "با شما به شماره {phone} تماس خواهیم گرفت. شما نفر {position} در صف هستید.",
+    },
+    "callback_failed": {
+        "en": "We tried to call you back at {phone} but could not reach you. "
+        "Please call us again or reply CALL.",
+        "km": "យើងបានព្យាយាមហៅទៅអ្នកវិញតាមលេខ {phone} ប៉ុន្តែមិនអាចទាក់ទងបាន។ "
+        "សូមហៅមកយើងម្តងទៀត ឬឆ្លើយតប CALL។",
+        "th": "เราพยายามโทรกลับหาคุณที่หมายเลข {phone} แต่ติดต่อไม่ได้ กรุณาโทรหาเราอีกครั้งหรือตอบกลับว่า CALL",
+        "fa": "تلاش کردیم با شماره {phone} با شما تماس بگیریم اما موفق نشدیم. "
+        "لطفاً دوباره تماس بگیرید یا CALL را ارسال کنید.",
+    },
+}
+
+_DIGITS = {
+    "km": "០១២៣៤៥៦៧៨៩",
+    "th": "๐๑๒๓๔๕๖๗๘๙",
+    "fa": "۰۱۲۳۴۵۶۷۸۹",
+}
+
+
+def local_digits(text: str, language: str) -> str:
+    digits = _DIGITS.get(language)
+    if digits is None:
+        return text
+    return text.translate(str.maketrans("0123456789", digits))
+
+
+def text(name: str, language: str, **fields: object) -> str:
+    """The text ``name`` in ``language`` (English if missing), fields filled in."""
+    catalogue = TEXTS[name]
+    template = catalogue.get(language) or catalogue["en"]
+    values = {
+        k: local_digits(str(v), language) if isinstance(v, int) else v for k, v in fields.items()
+    }
+    return template.format(**values)

@@ -222,7 +222,7 @@ class CallActor(Actor):
     async def _modem_dial(self, state: CallState) -> list[Any]:
         """The customer is behind a modem: ATD; its answer comes as ModemAnswered."""
         service = self.service
-        dialer = service.core.sms
+        dialer = service.dialer()
         if dialer is None:
             return [msg.ModemDialFailed("dial_failed")]
         gsm_call = f"{state.via}-{state.id}"

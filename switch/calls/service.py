@@ -395,16 +395,16 @@ class CallService:
 
     # ---------------------------------------------------------------- outbound
 
-    def _dialer(self) -> GsmDialer | None:
-        dialer: GsmDialer | None = self.core.sms
+    def dialer(self) -> GsmDialer | None:
+        dialer: GsmDialer | None = self.core.sms.voice if self.core.sms else None
         return dialer
 
     def choose_route(self, number: str) -> tuple[str, str]:
-        return choose_route(list(self.trunks.values()), self._dialer(), number)
+        return choose_route(list(self.trunks.values()), self.dialer(), number)
 
     def _modem_taken(self, modem_id: str) -> bool:
         """One call per modem: an outgoing call holds it, or the modem has a call."""
-        dialer = self._dialer()
+        dialer = self.dialer()
         return modem_id in self.modem_calls or (
             dialer is not None and dialer.modem_in_call(modem_id)
         )

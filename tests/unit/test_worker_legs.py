@@ -150,14 +150,14 @@ def test_a_linked_leg_and_its_link_port_hear_each_other_and_the_recorder_hears_i
 def test_legs_waiting_to_the_same_music_share_one_player() -> None:
     from drivers.sip.media.worker.ua import MediaAgent
 
-    class Player(Port):
-        created: list[tuple[str, int]] = []
+    created: list[tuple[str, int]] = []
 
+    class Player(Port):
         def __init__(self) -> None:
-            super().__init__(20 + len(Player.created))
+            super().__init__(20 + len(created))
 
         def createPlayer(self, path: str, options: int) -> None:  # pjsua2's name
-            Player.created.append((path, options))
+            created.append((path, options))
 
     agent = MediaAgent(
         None, index=0, emit=lambda *_: None, log=None, sip_port=1, rtp_port=2, proxy="x:1"
@@ -169,7 +169,7 @@ def test_legs_waiting_to_the_same_music_share_one_player() -> None:
     agent.legs.add(b)
     a.player = agent.looping_player("/s/hold.wav")
     b.player = agent.looping_player("/s/hold.wav")
-    assert a.player is b.player and Player.created == [("/s/hold.wav", 0)]
+    assert a.player is b.player and created == [("/s/hold.wav", 0)]
     wanted, _ = wanted_connections(agent.legs, {1: Port(1), 2: Port(2)})
     assert wanted == {(20, 1), (20, 2)}  # one port feeds both legs
     agent.drop_player(a)

@@ -129,6 +129,22 @@ def test_a_worker_parks_up_to_max_inbound_callers_and_keeps_the_rest_for_dials()
         Legs(0, max_inbound=4)
 
 
+def test_a_parking_worker_counts_callers_and_a_one_conversation_worker_any_leg() -> None:
+    parking = Legs(0, max_inbound=2)
+    parking.add(leg("agent-1", "out"))
+    parking.add(leg("agent-2", "out"))
+    assert parking.offer(now=0.0) == "w0-1"  # agents' legs do not count as callers
+    parking.add(leg("w0-1"))
+    assert parking.offer(now=0.0) == "w0-2"
+    parking.add(leg("w0-2"))
+    assert parking.offer(now=0.0) is None  # 4 legs: full
+    parking.remove(parking.leg("agent-1"))
+    assert parking.offer(now=0.0) is None  # 2 callers: its limit
+    single = Legs(1)
+    single.add(leg("agent-1", "out"))  # a click-to-call's first leg
+    assert single.offer(now=0.0) is None
+
+
 def test_a_reservation_with_room_for_a_conversation_is_taken_beside_waiting_callers() -> None:
     legs = Legs(0, max_inbound=3)
     legs.add(leg(legs.offer(now=0.0) or ""))

@@ -21,11 +21,11 @@ command until its ``ended`` event; a failed ``dial`` forgets it again. A reserva
 (:meth:`PoolState.reserve`) keeps :meth:`PoolState.free_worker` away from a worker
 until ``until``, the first ``dial`` on it, :meth:`PoolState.unreserve`, or its death.
 
-Capacity: a worker holds at most :data:`MAX_LEGS` legs and takes inbound calls while it
-has fewer than ``max_inbound`` (1: one conversation per worker; up to 3: several
-callers parked in one process, a leg kept free for an agent).
-:meth:`PoolState.free_worker` names a worker that could still take a call (for a
-reservation); :meth:`PoolState.place` names the worker a new outgoing leg goes to: the
+Capacity: a worker holds at most :data:`MAX_LEGS` legs. With ``max_inbound`` 1 it holds
+one conversation; with 2 or 3 it parks that many inbound callers, the rest of its legs
+left for their agents (the worker itself refuses the INVITEs beyond).
+:meth:`PoolState.free_worker` names a worker with room for a conversation the core
+places itself (for a reservation: no leg, or with parking at most 2); :meth:`PoolState.place` names the worker a new outgoing leg goes to: the
 one given (the worker of the leg it will be bridged with) when it has a leg free, else
 the least loaded one that has. Two legs bridged on different workers are joined by a
 :class:`Link` (each worker adds a port that carries the leg's audio to the other,
@@ -274,8 +274,9 @@ class PoolState:
         return None
 
     def free_worker(self, now: float, skip: frozenset[int] = frozenset()) -> int | None:
-        """An up worker with fewer than ``max_inbound`` legs and no reservation, the
-        least loaded (round robin among equals), or None."""
+        """An up worker with room for a conversation (no leg; with parking, at most 2)
+        and no reservation, the least loaded (round robin among equals), or None."""
+        most = 0 if self.max_inbound == 1 else MAX_LEGS - 2
         best: int | None = None
         for k in range(self.size):
             i = (self._rr + k) % self.size
@@ -283,7 +284,7 @@ class PoolState:
             if (
                 i not in skip
                 and slot.state == "up"
-                and len(slot.legs) < self.max_inbound
+                and len(slot.legs) <= most
                 and slot.reserved_until <= now
                 and (best is None or len(slot.legs) < len(self.slots[best].legs))
             ):

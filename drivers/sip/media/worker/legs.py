@@ -7,12 +7,15 @@ them and the worker's rules:
 
 - at most :data:`MAX_LEGS` legs (the pjsua2 wheel's calls per process); a ``dial`` past
   that is refused (:meth:`Legs.room`);
-- inbound calls up to ``max_inbound``: while the worker has that many legs (of any
-  kind), or while the core holds a reservation, an incoming INVITE is refused (486) and
-  counted (:meth:`Legs.offer`). With the default of 1 a worker holds one conversation;
-  with up to 3 it parks several callers and keeps a leg free for an agent;
-- a reservation is refused while the worker has ``max_inbound`` legs, lasts at most
-  60 s, and ends at the first ``dial`` (:meth:`Legs.reserve`, :meth:`Legs.release`);
+- inbound calls up to ``max_inbound``: with the default of 1 a worker holds one
+  conversation (while it has any leg an incoming INVITE is refused); with 2 or 3 it
+  parks that many callers, the rest of its legs left for the agents who take them (an
+  INVITE is refused once ``max_inbound`` incoming legs are there, or 4 legs in all).
+  Refused INVITEs (486; so is one while the core holds a reservation) are counted
+  (:meth:`Legs.offer`);
+- a reservation (room for a conversation the core places itself) is refused while a
+  one-conversation worker has a leg or another has more than 2, lasts at most 60 s, and
+  ends at the first ``dial`` (:meth:`Legs.reserve`, :meth:`Legs.release`);
 - an incoming leg the core leaves unanswered past its deadline is due for a 480
   (:meth:`Legs.overdue`).
 
@@ -99,11 +102,18 @@ class Legs:
     def reserved(self, now: float) -> bool:
         return now < self.reserved_until
 
+    def full(self) -> bool:
+        """No room for another incoming call (see the module docstring)."""
+        if self.max_inbound == 1:
+            return bool(self.by_id)
+        inbound = sum(1 for leg in self.by_id.values() if leg.direction == "in")
+        return inbound >= self.max_inbound or len(self.by_id) >= MAX_LEGS
+
     def offer(self, now: float) -> str | None:
         """An incoming INVITE: the id its leg gets, or None when the worker is busy
-        (``max_inbound`` legs, or a reservation) and must refuse it."""
+        (:meth:`full`, or a reservation) and must refuse it."""
         self.invites += 1
-        if len(self.by_id) >= self.max_inbound or self.reserved(now):
+        if self.full() or self.reserved(now):
             self.busy_refused += 1
             return None
         self.seq += 1
@@ -127,7 +137,7 @@ class Legs:
             raise CommandFailed(f"full: {len(self.by_id)} legs")
 
     def reserve(self, seconds: float, now: float) -> None:
-        if len(self.by_id) >= self.max_inbound:
+        if self.by_id and (self.max_inbound == 1 or len(self.by_id) > MAX_LEGS - 2):
             raise CommandFailed(f"busy: {len(self.by_id)} leg(s)")
         if not 0 < seconds <= MAX_RESERVATION:
             raise CommandFailed("reserve: seconds must be in (0, 60]")

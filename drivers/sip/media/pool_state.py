@@ -25,9 +25,10 @@ Capacity: a worker holds at most :data:`MAX_LEGS` legs. With ``max_inbound`` 1 i
 one conversation; with 2 or 3 it parks that many inbound callers, the rest of its legs
 left for their agents (the worker itself refuses the INVITEs beyond).
 :meth:`PoolState.free_worker` names a worker with room for a conversation the core
-places itself (for a reservation: no leg, or with parking at most 2); :meth:`PoolState.place` names the worker a new outgoing leg goes to: the
-one given (the worker of the leg it will be bridged with) when it has a leg free, else
-the least loaded one that has. Two legs bridged on different workers are joined by a
+places itself (for a reservation: no leg, or with parking at most 2);
+:meth:`PoolState.place` names the worker a new outgoing leg goes to: the one given (the
+worker of the leg it will be bridged with) when it has a leg free, else the least
+loaded one that has. Two legs bridged on different workers are joined by a
 :class:`Link` (each worker adds a port that carries the leg's audio to the other,
 :mod:`drivers.sip.media.link`); :meth:`PoolState.forget_links` drops the links of a leg
 that ended and names the other ends to close.

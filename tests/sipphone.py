@@ -7,7 +7,7 @@
 It plays a pure tone (``--tone``) into its call, records what it hears (``--record``),
 and prints JSON lines on stdout: ``ready``, ``incoming``, ``state`` (with the SIP state
 name and last code), ``registered`` (with ``--register``: the registrar's answer code),
-``dtmf``, ``stats`` (RTP packets counted by pjmedia), ``ended``.
+``dtmf``, ``stats`` (RTP packets counted by pjmedia, lost and discarded), ``ended``.
 It reads commands on stdin, one a line: ``answer``, ``hangup``, ``stats``,
 ``dtmf DIGITS``, ``info DIGIT`` (SIP INFO application/dtmf-relay), ``quit``.
 
@@ -432,6 +432,8 @@ def run(args: argparse.Namespace) -> int:
                         st = call.getStreamStat(0)
                         fields["rx"] = int(st.rtcp.rxStat.pkt)
                         fields["tx"] = int(st.rtcp.txStat.pkt)
+                        fields["lost"] = int(st.rtcp.rxStat.loss)  # RTP sequence gaps
+                        fields["discard"] = int(st.jbuf.discard)  # late or overflowing
                         # pjsua2's naming is from the bridge's side: the call port's
                         # "tx level" is what it hands the bridge, i.e. what we hear.
                         fields["heard_level"] = int(state["media"].getTxLevel())

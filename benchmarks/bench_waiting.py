@@ -7,7 +7,7 @@ with callers parked several to a media worker, next to one worker per caller.
 Everything runs as in production: ``switch run`` (Kamailio, media workers, the core) as a
 subprocess. ``--talking`` agents' phones (pjsua2 test phones, ``tests/sipphone.py``)
 register with the edge and answer; as many caller phones, each behind its own trunk,
-call the DID and talk to them (each side plays a tone). Then one sipp UAC
+call the DID (G.711 only, as a trunk) and talk to them (each side plays a tone). Then one sipp UAC
 (``benchmarks/sipp/waiting_caller.xml``) places ``--waiting`` calls through another
 trunk, each sending G.711 RTP (sip-tester's g711a.pcap, in a loop): every agent is busy,
 so they wait in the queue and hear the hold music (``builtin:hold``).
@@ -204,7 +204,7 @@ def run_load(
         for n in range(talking):
             caller = Phone(
                 *("--port", str(trunk + 1 + n), "--rtp-port", str(free_ports(4))),
-                *("--user", f"85512{n:06d}", "--tone", "440"),
+                *("--user", f"85512{n:06d}", "--tone", "440", "--codec", "PCMU/8000"),
                 "--call",
                 f"sip:{DID}@127.0.0.1:{edge}",
             )

@@ -2,7 +2,7 @@
 
     python -m tests.sipphone --port P --rtp-port R [--tone HZ] [--record WAV]
         [--call URI [--proxy HOST:PORT] [--header 'Name: value' ...]] [--auto-answer]
-        [--register HOST:PORT --user U --password P]
+        [--register HOST:PORT --user U --password P] [--codec PCMU/8000]
 
 It plays a pure tone (``--tone``) into its call, records what it hears (``--record``),
 and prints JSON lines on stdout: ``ready``, ``incoming``, ``state`` (with the SIP state
@@ -359,6 +359,10 @@ def run(args: argparse.Namespace) -> int:
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
+    if args.codec:  # only this codec (e.g. PCMU/8000, as a provider's trunk would offer)
+        for codec in ep.codecEnum2():
+            ep.codecSetPriority(codec.codecId, 0)
+        ep.codecSetPriority(args.codec, 255)
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@127.0.0.1:{args.port}"
     if args.register:  # an agent phone: AOR sip:<user>@<edge host>, digest from --password
@@ -482,6 +486,7 @@ def main() -> int:
     p.add_argument("--record", default="")
     p.add_argument("--auto-answer", action="store_true")
     p.add_argument("--register", default="", help="registrar HOST:PORT (with --password)")
+    p.add_argument("--codec", default="", help="the only codec offered, e.g. PCMU/8000")
     return run(p.parse_args())
 
 

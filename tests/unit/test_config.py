@@ -86,3 +86,12 @@ def test_arbitrary_top_level_input_gives_config_error_or_config(data: dict[str, 
         parse_config(data)
     except ConfigError as exc:
         assert exc.errors and all(isinstance(p, str) for p, _ in exc.errors)
+
+
+def test_callers_per_worker_is_one_by_default_and_at_most_three() -> None:
+    sip = parse_config({"sip": {"listen": "127.0.0.1:5060"}}).sip
+    assert sip is not None and sip.callers_per_worker == 1
+    parked = parse_config({"sip": {"callers_per_worker": 3}}).sip
+    assert parked is not None and parked.callers_per_worker == 3
+    [(path, message)] = errors_of({"sip": {"callers_per_worker": 4}})
+    assert path == "sip.callers_per_worker" and "3" in message

@@ -239,28 +239,33 @@ def run_load(
                 120,
             )
         time.sleep(3.0)  # settle
-        pids = tree(sw.proc.pid)
-        before = [p.stats() for p in phones]
+        assert sw.proc is not None
+        root = sw.proc.pid
+        pids = tree(root)
+        before = [(p.stats(), time.monotonic()) for p in phones]
         ticks = cpu_ticks(pids)
         start = time.monotonic()
         time.sleep(seconds)
         ticks = cpu_ticks(pids) - ticks
         elapsed = time.monotonic() - start
-        after = [p.stats() for p in phones]
-        pss = {p: pss_kb(p) for p in tree(sw.proc.pid)}
+        after = [(p.stats(), time.monotonic()) for p in phones]
+        pss = {p: pss_kb(p) for p in tree(root)}
         calls = sw.request("GET", "/api/v1/calls?active=true")[1]
         answered = sum(c["state"] == "answered" for c in calls)
         still_waiting = sum(c["state"] == "ringing" for c in calls)
         if answered != talking or still_waiting != waiting:
             raise RuntimeError(f"{answered} talking, {still_waiting} waiting at the end")
-        legs = [(a, b) for a, b in zip(before, after, strict=True) if b.get("active")]
-        rx = sum(b["rx"] - a["rx"] for a, b in legs)
+        # each phone's own window: from its first reading to its second
+        legs = [(a, b, tb - ta) for (a, ta), (b, tb) in zip(before, after, strict=True)]
+        legs = [(a, b, span) for a, b, span in legs if b.get("active")]
+        rx = sum(b["rx"] - a["rx"] for a, b, _ in legs)
+        spans = sum(span for _, _, span in legs)
         talk = {
             "legs": len(legs),
-            "rx_per_s": rx / elapsed / max(1, len(legs)),
-            "lost": sum(b.get("lost", 0) - a.get("lost", 0) for a, b in legs),
-            "discard": sum(b.get("discard", 0) - a.get("discard", 0) for a, b in legs),
-            "expected": PACKETS_PER_SECOND * elapsed * len(legs),
+            "rx_per_s": rx / max(spans, 1e-9),
+            "lost": sum(b.get("lost", 0) - a.get("lost", 0) for a, b, _ in legs),
+            "discard": sum(b.get("discard", 0) - a.get("discard", 0) for a, b, _ in legs),
+            "expected": PACKETS_PER_SECOND * spans,
             "received": rx,
         }
         worker_pids = [p for p in pss if is_worker(p)]

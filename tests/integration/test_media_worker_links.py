@@ -9,6 +9,8 @@ tests tell whose audio crossed (Goertzel power at each phone's frequency).
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -187,3 +189,34 @@ async def test_callers_of_one_worker_share_the_hold_music_and_a_dial_goes_near_i
     # the first caller heard the hold arpeggio (523 Hz), then the agent
     first = tmp_path / "c0.wav"
     assert power(first, 523.25) > 1e4 and power(first, AGENT_HZ) > 1e5
+
+
+async def test_a_worker_dying_ends_its_own_legs_and_closes_the_other_ends_of_their_links(
+    pool: WorkerPool, agent_port: int, tmp_path: Path
+) -> None:
+    log = EventLog(pool)
+    agent = await phone(*phone_args(agent_port), "--auto-answer", "--tone", str(AGENT_HZ))
+    caller, leg = await caller_on(pool, 0, log, tmp_path / "caller.wav")
+    try:
+        await pool.run(ops.Dial("agent-1", f"sip:1001@127.0.0.1:{agent_port}"), near=1)
+        assert pool.worker_of("agent-1") == 1
+        await log.wait("answered", call="agent-1")
+        await pool.run(ops.Bridge(leg, "agent-1"))
+        assert "links" in await pool.command(0, "stats", call=leg)
+        pid = pool.health()[1]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        ended = await log.wait("ended", call="agent-1")
+        assert ended.args["reason"] == "worker_died"
+        for _ in range(50):  # the pool closes the caller's end of the link
+            if "links" not in await pool.command(0, "stats", call=leg):
+                break
+            await asyncio.sleep(0.1)
+        stats = await pool.command(0, "stats", call=leg)
+        assert "links" not in stats and stats["answered"]  # the caller's leg lives on
+        await asyncio.sleep(0.5)
+        assert (await asyncio.to_thread(caller.stats))["active"]
+        await pool.command(0, "hangup", call=leg)
+        await log.wait("ended", call=leg)
+    finally:
+        caller.close()
+        agent.close()

@@ -459,7 +459,10 @@ class WorkerPool:
                 self.state.drop_link(link.id)
                 out: dict[str, Any] = {}
                 for worker, leg in ((link.worker_a, link.a), (link.worker_b, link.b)):
-                    out[leg] = await self.command(worker, "unlink", call=leg, link=link.id)
+                    try:  # each end on its own: one leg may have ended meanwhile
+                        out[leg] = await self.command(worker, "unlink", call=leg, link=link.id)
+                    except (Rejected, ChannelUnavailable) as exc:
+                        self.log.info("unlink_skipped", worker=worker, call=leg, error=str(exc))
                 return out
         op, args = ops.command_args(command)
         return await self.command(self._leg_worker(str(args["call"]), near), op, **args)

@@ -1,9 +1,10 @@
 """SMS and modems as a channel of the switch: the core side of the GSM driver.
 
-- Inbound: the driver hands over a complete (or timed-out incomplete) SMS; we find the
-  sender's contact, record the message in its journey together with the message's API
-  record, in one durable write with the driver's idempotency key, and only then return,
-  so the driver may delete the SIM slots (store before delete).
+- Inbound (:mod:`switch.sms_inbound`): each part of a longer SMS is kept durably as it
+  arrives, so it can leave the SIM at once; the whole message is recorded in the
+  sender's contact's journey together with its API record, in one durable write with
+  the driver's idempotency key, and only then does the driver delete what the SIM still
+  holds of it (store before delete).
 - Outbound: ``submit`` writes the message (status ``queued``), the outbox entry and the
   contact's ``message_out`` journey event durably before the API answers 202. One sender
   task per modem takes due messages in order, respects the SIM's rate limit, sends, and
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import structlog
 from fastapi import APIRouter
 
-from actors.messages import CallEvent, InboundMessage, OutboundMessage
+from actors.messages import CallEvent, OutboundMessage
 from actors.modem import GetModem, ModemTelemetry
 from actors.sms_state import (
     OutgoingSms,
@@ -46,6 +46,7 @@ from base.errors import ChannelUnavailable, ProtocolError, Rejected
 from drivers.gsm import (
     DeliveryReport,
     GsmCallEvent,
+    InboundPart,
     InboundSms,
     Modem,
     ModemStatus,
@@ -55,18 +56,17 @@ from drivers.gsm import (
 )
 from switch.config import ModemConfig
 from switch.core import Core
-from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_IN, SMS_OUT
+from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_OUT
 from switch.phone import phone_identity
 from switch.settings import modem_settings
+from switch.sms_inbound import MESSAGE_NS, InboundRecorder, InboundText, sender_identity
 from switch.store import Put, Write
 
 log = structlog.get_logger("sms")
 
-MESSAGE_NS = "message"
 OUTBOX_NS = "outbox"
 REF_NS = "smsref"
 CALL_NS = "call"
-PART_NS = "smspart"
 MAX_TEXT = 1530  # 10 GSM-7 parts; longer texts are refused, not truncated
 RETRY_BACKOFF = 5.0
 UNAVAILABLE_RETRY = 5.0
@@ -75,6 +75,26 @@ UNAVAILABLE_RETRY = 5.0
 # (bounded, short-lived) for the message they belong to.
 EARLY_REPORTS_MAX = 256
 EARLY_REPORT_TTL = 120.0
+
+
+IDEM_NS = "api-idem"
+
+
+def _idempotent_answer(known: Any, fingerprint: str | None) -> str:
+    """The first answer under an idempotency key, if this is the same request."""
+    if isinstance(known, str):  # recorded before requests were fingerprinted
+        return known
+    if not isinstance(known, dict) or known.get("request") != fingerprint:
+        raise Rejected(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request: use a new key",
+            422,
+        )
+    return str(known["id"])
+
+
+# A listener of received SMS; True: it took the message (later listeners do not see it).
+InboundListener = Callable[[InboundText], Awaitable[bool]]
 
 
 class GsmCallRouter(Protocol):
@@ -121,6 +141,10 @@ class SmsService:
         self._early: OrderedDict[tuple[str, int], tuple[float, DeliveryReport]] = OrderedDict()
         self._routed: set[str] = set()  # driver call ids the call service owns
         self._end_cause: dict[str, str] = {}  # calls the switch ended itself, and why
+        self._inbound_listeners: list[InboundListener] = []
+        self._inbound: asyncio.Queue[InboundText] = asyncio.Queue()
+        self._inbound_task: asyncio.Task[None] | None = None
+        self.inbound = InboundRecorder(core, on_new=self._spawn_inbound)
         self._status_listeners: list[Callable[[ModemStatus], None]] = []
 
     # ------------------------------------------------------------- lifecycle
@@ -135,7 +159,7 @@ class SmsService:
                 link = data_dir / "modems" / mc.id / "tty"
                 link.parent.mkdir(parents=True, exist_ok=True)
                 simulator = SimulatedModem(
-                    str(link), profile=_simulator_profile(mc.profile), audio=True
+                    str(link), profile=_simulator_profile(mc.profile), audio=True, name=mc.id
                 )
                 await simulator.start()
                 port = str(link)
@@ -150,6 +174,7 @@ class SmsService:
                 modem_settings(mc, port),
                 self,
                 reassembly_timeout=self.config.sms.reassembly_timeout,
+                poll_interval=self.config.sms.health_interval,
             )
             slot = _ModemSlot(
                 mc, modem, simulator=simulator, wakeup=asyncio.Event(), audio_port=audio_port
@@ -195,66 +220,16 @@ class SmsService:
     # ------------------------------------------------------ driver sink (inbound)
 
     async def sms_received(self, sms: InboundSms) -> None:
-        sender, identity = self._sender_identity(sms.sender)
-        contact_id = await self.core.directory.contact_for(identity)
-        message_id = "in-" + hashlib.sha256(sms.idempotency_key.encode()).hexdigest()[:16]
-        now = self.core.clock.now()
-        record = {
-            "id": message_id,
-            "direction": "in",
-            "from": sender,
-            "to": sms.modem_id,
-            "text": sms.text,
-            "status": "delivered",
-            "parts": sms.parts,
-            "incomplete": sms.incomplete,
-            "missing": list(sms.missing),
-            "modem": sms.modem_id,
-            "contact_id": contact_id,
-            "created_at": now,
-            "sent_at": sms.smsc_timestamp.isoformat() if sms.smsc_timestamp else None,
-        }
-        result = await self.core.registry.ask(
-            f"contact:{contact_id}",
-            InboundMessage(
-                channel="sms",
-                via=sms.modem_id,
-                sender=sender,
-                text=sms.text,
-                at=now,
-                message_id=message_id,
-                parts=sms.parts,
-                incomplete=sms.incomplete,
-                idem=f"sms-in:{sms.idempotency_key}",
-                puts=(
-                    Put(MESSAGE_NS, message_id, record),
-                    *(Put(PART_NS, key, message_id) for key in sms.part_keys),
-                ),
-            ),
-        )
-        if not getattr(result, "duplicate", False):
-            SMS_IN.labels(sms.modem_id).inc()
-        log.info(
-            "sms_received",
-            modem_id=sms.modem_id,
-            contact_id=contact_id,
-            message_id=message_id,
-            parts=sms.parts,
-            duplicate=getattr(result, "duplicate", False),
-        )
+        await self.inbound.sms_received(sms)
 
-    def part_stored(self, part_key: str) -> bool:
-        return self.core.store.get(PART_NS, part_key) is not None
+    async def part_received(self, part: InboundPart) -> None:
+        await self.inbound.part_received(part)
 
-    def _sender_identity(self, raw: str) -> tuple[str, str]:
-        digits = raw.lstrip("+")
-        if digits.isdigit():
-            try:
-                e164 = self.core.normalize(raw)
-                return e164, phone_identity(e164)
-            except Rejected:
-                return raw, f"phone:{raw}"  # short codes keep their digits as they are
-        return raw, f"sender:{raw}"  # alphanumeric sender ("Smart", "BANK")
+    def stored_parts(self, modem_id: str) -> list[InboundPart]:
+        return self.inbound.stored_parts(modem_id)
+
+    def part_recorded(self, part_key: str) -> bool:
+        return self.inbound.part_recorded(part_key)
 
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None:
         async with self._lock:
@@ -303,6 +278,37 @@ class SmsService:
             held = self._early.pop((new.modem, ref), None) if ref is not None else None
             if held is not None and held[0] >= now - EARLY_REPORT_TTL:
                 await self.status_report(new.modem, held[1])
+
+    def add_inbound_listener(self, listener: InboundListener, *, first: bool = False) -> None:
+        """Call ``listener`` with every new received SMS once it is durable, in order,
+        off the modem's path (the SIM's delete does not wait for it). ``first``: before
+        the listeners already there (a survey's answer before the conversations)."""
+        if first:
+            self._inbound_listeners.insert(0, listener)
+        else:
+            self._inbound_listeners.append(listener)
+
+    def _spawn_inbound(self, text: InboundText) -> None:
+        if not self._inbound_listeners:
+            return
+        self._inbound.put_nowait(text)
+        if self._inbound_task is None or self._inbound_task.done():
+            self._inbound_task = asyncio.create_task(self._deliver_inbound(), name="sms:inbound")
+
+    async def _deliver_inbound(self) -> None:
+        while not self._inbound.empty():
+            text = self._inbound.get_nowait()
+            for listener in list(self._inbound_listeners):
+                try:
+                    if await listener(text):
+                        break
+                except Exception as exc:  # a listener's bug: the SMS is safe in the store
+                    log.error(
+                        "sms_listener_failed",
+                        message_id=text.message_id,
+                        error=repr(exc),
+                        exc_info=exc,
+                    )
 
     def add_status_listener(self, listener: Callable[[ModemStatus], None]) -> None:
         """Call ``listener`` with every status a modem reports (fleet events)."""
@@ -370,7 +376,7 @@ class SmsService:
         )
         if phase is None or not event.number:
             return
-        _, identity = self._sender_identity(event.number)
+        _, identity = sender_identity(self.core, event.number)
         contact_id = await self.core.directory.contact_for(identity)
         call_id = f"gsm-{event.modem_id}-{event.call_id}"
         direction = "out" if event.kind == "dialing" else "in"
@@ -472,17 +478,26 @@ class SmsService:
         return next(iter(self.slots))
 
     async def submit(
-        self, to_raw: str, text: str, *, modem: str | None = None, idem: str | None = None
+        self,
+        to_raw: str,
+        text: str,
+        *,
+        modem: str | None = None,
+        idem: str | None = None,
+        fingerprint: str | None = None,
     ) -> str:
+        """Queue a message durably; its id. With ``idem`` (an idempotency key, scoped by
+        the caller) a repeat of the same request (``fingerprint``) gets the first id,
+        and another request under the same key is refused (422)."""
         to = self.core.normalize(to_raw)
         if not text:
             raise Rejected("invalid_text", "text must not be empty", 422)
         if len(text) > MAX_TEXT:
             raise Rejected("invalid_text", f"text longer than {MAX_TEXT} characters", 422)
         if idem is not None:
-            known = self.core.store.get("api-idem", idem)
+            known = self.core.store.get(IDEM_NS, idem)
             if known is not None:
-                return str(known)
+                return _idempotent_answer(known, fingerprint)
         modem_id = self.choose_modem(to, modem)
         parts, _ = sms_parts_needed(text)
         message_id = "out-" + secrets.token_hex(8)
@@ -500,7 +515,7 @@ class SmsService:
         )
         puts = [Put(MESSAGE_NS, message_id, msg.to_json()), Put(OUTBOX_NS, message_id, modem_id)]
         if idem is not None:
-            puts.append(Put("api-idem", idem, message_id))
+            puts.append(Put(IDEM_NS, idem, {"id": message_id, "request": fingerprint}))
         result = await self.core.registry.ask(
             f"contact:{contact_id}",
             OutboundMessage(
@@ -515,8 +530,8 @@ class SmsService:
                 puts=tuple(puts),
             ),
         )
-        if getattr(result, "duplicate", False):
-            return str(self.core.store.get("api-idem", idem or "") or message_id)
+        if getattr(result, "duplicate", False):  # the same key, committed meanwhile
+            return _idempotent_answer(self.core.store.get(IDEM_NS, idem or ""), fingerprint)
         self.outbox[message_id] = msg
         slot = self.slots[modem_id]
         if slot.wakeup is not None:

@@ -181,7 +181,8 @@ async def test_callers_of_one_worker_share_the_hold_music_and_a_dial_goes_near_i
         for caller in callers:
             caller.send("hangup")
         for leg in legs:
-            await log.wait("ended", call=leg)
+            if "ended" not in log.names(leg):  # (one may have come while waiting for another)
+                await log.wait("ended", call=leg)
     finally:
         for caller in callers:
             caller.close()

@@ -5,9 +5,11 @@ for call actors (``call:<id>``, :mod:`switch.calls.actor`), creates calls (a tru
 caller, an agent dialling out, click-to-call, a GSM caller) and answers the API. What
 happens in a call is decided by :mod:`actors.call`; the flows are in docs/calls.md.
 
-Events: one lane per media worker. A worker carries one conversation, so its events
-are routed strictly in order (a leg's ``ended`` never overtakes the ``incoming`` that
-creates its call), while conversations on different workers proceed concurrently.
+Events: one lane per media worker. A worker's events are routed strictly in order (a
+leg's ``ended`` never overtakes the ``incoming`` that creates its call), while workers
+proceed concurrently. With ``[sip] callers_per_worker`` above 1 a worker parks several
+callers; a call's commands go where its legs are (``WorkerPool.run``: an agent's leg is
+dialled on the caller's worker while it has room, else elsewhere and linked).
 
 Must not import driver internals: only ``drivers.sip``'s public names and media API.
 """
@@ -78,6 +80,7 @@ class CallService:
             list(self.trunks.values()),
             [agent_phone(a) for a in config.agents],
             rundir=self.rundir,
+            worker_maxload=self.sip.callers_per_worker,
         )
         socket_dir = (self.rundir / "w").resolve()
         if len(str(socket_dir)) > 80:  # Unix socket paths are limited to 108 bytes
@@ -88,6 +91,7 @@ class CallService:
             proxy=self.sip.listen,
             sip_port_base=self.sip.worker_port_base,
             rtp_port_base=self.sip.rtp_port_base,
+            max_inbound=self.sip.callers_per_worker,
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)

@@ -4,6 +4,8 @@
   SQLite file it reads, its supervisor, RPC queries, the OPTIONS probe;
 - :mod:`drivers.sip.media` — the media plane: the worker pool, one worker process, the
   wire protocol between them, the typed commands and events, the PCM bridge;
+- :mod:`drivers.sip.rtpengine` — the media relay for browsers (WebRTC <-> plain RTP):
+  its process, its ng control protocol;
 - :mod:`drivers.sip.process` — the supervised child process both planes run theirs with;
 - :mod:`drivers.sip.settings` — what the app tells the driver (frozen values);
 - :mod:`drivers.sip.numbers` — E.164 <-> a provider's number format;
@@ -21,13 +23,21 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
+from drivers.sip.settings import (
+    AgentPhone,
+    EdgeSettings,
+    RtpengineSettings,
+    TrunkSettings,
+    WebRtcSettings,
+)
 
 if TYPE_CHECKING:
     from drivers.sip.edge.probe import sip_options
     from drivers.sip.edge.supervisor import KamailioSupervisor
     from drivers.sip.media.pool import WorkerPool
     from drivers.sip.media.protocol import Event
+    from drivers.sip.rtpengine.client import NgClient
+    from drivers.sip.rtpengine.supervisor import RtpengineSupervisor
     from drivers.sip.numbers import from_provider, to_provider
     from drivers.sip.uri import uri_user
 
@@ -39,6 +49,8 @@ _LAZY = {
     "WorkerPool": "drivers.sip.media.pool",
     "Event": "drivers.sip.media.protocol",
     "uri_user": "drivers.sip.uri",
+    "NgClient": "drivers.sip.rtpengine.client",
+    "RtpengineSupervisor": "drivers.sip.rtpengine.supervisor",
 }
 
 __all__ = [
@@ -46,7 +58,11 @@ __all__ = [
     "EdgeSettings",
     "Event",
     "KamailioSupervisor",
+    "NgClient",
+    "RtpengineSettings",
+    "RtpengineSupervisor",
     "TrunkSettings",
+    "WebRtcSettings",
     "WorkerPool",
     "builtin_sound",
     "from_provider",

@@ -32,6 +32,13 @@ from drivers.sip.settings import (
 )
 
 if TYPE_CHECKING:
+    from drivers.sip.edge.ephemeral import (
+        EphemeralCredential,
+        ephemeral_credential,
+        guest_user,
+        is_guest_user,
+        load_or_create_secret,
+    )
     from drivers.sip.edge.probe import sip_options
     from drivers.sip.edge.supervisor import KamailioSupervisor
     from drivers.sip.media.pool import WorkerPool
@@ -42,6 +49,11 @@ if TYPE_CHECKING:
     from drivers.sip.uri import uri_user
 
 _LAZY = {
+    "EphemeralCredential": "drivers.sip.edge.ephemeral",
+    "ephemeral_credential": "drivers.sip.edge.ephemeral",
+    "guest_user": "drivers.sip.edge.ephemeral",
+    "is_guest_user": "drivers.sip.edge.ephemeral",
+    "load_or_create_secret": "drivers.sip.edge.ephemeral",
     "KamailioSupervisor": "drivers.sip.edge.supervisor",
     "sip_options": "drivers.sip.edge.probe",
     "from_provider": "drivers.sip.numbers",
@@ -56,6 +68,7 @@ _LAZY = {
 __all__ = [
     "AgentPhone",
     "EdgeSettings",
+    "EphemeralCredential",
     "Event",
     "KamailioSupervisor",
     "NgClient",
@@ -65,7 +78,11 @@ __all__ = [
     "WebRtcSettings",
     "WorkerPool",
     "builtin_sound",
+    "ephemeral_credential",
     "from_provider",
+    "guest_user",
+    "is_guest_user",
+    "load_or_create_secret",
     "sip_options",
     "to_provider",
     "uri_user",

@@ -35,6 +35,7 @@ import os
 import signal
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ import structlog
 
 from base.backoff import Backoff
 from base.errors import ChannelUnavailable
+from drivers.sip.edge.certs import ensure_self_signed
 from drivers.sip.edge.probe import sip_options
 from drivers.sip.edge.render import (
     CTL_SOCKET,
@@ -53,7 +55,7 @@ from drivers.sip.edge.render import (
 from drivers.sip.edge.rpc import KAMCMD, KamailioRpc
 from drivers.sip.edge.subscribers import write_subscriber_db
 from drivers.sip.process import ChildProcess, Launch, LogLine, StartFailed
-from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
+from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings, WebRtcSettings
 from drivers.sip.uri import uri_host
 
 __all__ = ["KamailioSupervisor", "kamailio_processes"]
@@ -83,8 +85,10 @@ class KamailioSupervisor:
         ping_interval: int = 5,
         reg_timer: int = 10,
         worker_maxload: int = 1,
+        webrtc: WebRtcSettings | None = None,
     ) -> None:
         self.sip = sip
+        self.webrtc = webrtc
         self.trunks = list(trunks)
         self.agents = list(agents)
         self.rundir = Path(rundir).resolve()
@@ -142,8 +146,12 @@ class KamailioSupervisor:
         """Render the config and (re)write the SQLite file; both owner-only."""
         self.rundir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.rundir, 0o700)
+        sip = self.sip
+        if (sip.tls_listen or sip.wss_listen) and not (sip.tls_cert and sip.tls_key):
+            cert, key = ensure_self_signed(self.rundir, sip.host)
+            sip = replace(sip, tls_cert=str(cert), tls_key=str(key))
         text = render_kamailio_config(
-            self.sip,
+            sip,
             self.trunks,
             self.agents,
             rundir=self.rundir,
@@ -152,6 +160,7 @@ class KamailioSupervisor:
             children=self.children,
             ping_interval=self.ping_interval,
             reg_timer=self.reg_timer,
+            webrtc=self.webrtc,
         )
         tmp = self.cfg_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

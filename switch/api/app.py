@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.messages import AddNote, MergeFrom, UndoMerge
 from switch.api.auth import require_token
 from switch.api.errors import error_body, install_error_handlers
+from switch.api.webrtc import guest_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
+from switch.web import STATIC_DIR, pages_router
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid token"},
@@ -108,6 +111,9 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages_router())
+    app.include_router(guest_router())
     app.include_router(contacts_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")

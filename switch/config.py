@@ -178,9 +178,9 @@ class WebRtcConfig(_Model):
     """Browser phones: rtpengine (the media relay) and browser credentials."""
 
     rtpengine: str = "/usr/bin/rtpengine"
-    ng_port: Annotated[int, Field(gt=1024, lt=65536)] = 2223  # control, on 127.0.0.1
-    port_min: Annotated[int, Field(gt=1024, lt=65536)] = 30000  # media (UDP)
-    port_max: Annotated[int, Field(gt=1024, lt=65536)] = 30999
+    ng_port: Annotated[int, Field(gt=1024, lt=65536)] = 22223  # control, on 127.0.0.1
+    port_min: Annotated[int, Field(gt=1024, lt=65536)] = 31000  # media (UDP)
+    port_max: Annotated[int, Field(gt=1024, lt=65536)] = 31999
     # The address rtpengine's media uses; "IP!public IP" to advertise another one.
     interface: str = "127.0.0.1"
     threads: Annotated[int, Field(ge=1, le=64)] = 2

@@ -71,9 +71,9 @@ class RtpengineSettings:
     127.0.0.1)."""
 
     binary: str = "/usr/bin/rtpengine"
-    ng_port: int = 2223
-    port_min: int = 30000
-    port_max: int = 30999
+    ng_port: int = 22223
+    port_min: int = 31000
+    port_max: int = 31999
     # rtpengine's --interface: the address its media sockets use, optionally with the
     # address to advertise in SDP ("10.0.0.5!203.0.113.5" behind a 1:1 NAT).
     interface: str = "127.0.0.1"

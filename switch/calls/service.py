@@ -41,7 +41,7 @@ from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
-from switch.calls.records import CALL_NS, call_record
+from switch.calls.records import CALL_NS, WIDGET, call_record
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
 from switch.calls.web import BrowserPhones, guest_identity
@@ -297,6 +297,8 @@ class CallService:
         if isinstance(event, ops.Incoming):
             await self._incoming(worker, event)
             return
+        if isinstance(event, ops.Dtmf):  # digits may be private: debug level only
+            log.debug("dtmf_received", worker=worker, leg=leg, digit=event.digit, how=event.method)
         message = _call_message(event)
         if message is None:
             return
@@ -352,14 +354,14 @@ class CallService:
         state = await self._new_call(
             "inbound",
             guest,
-            "widget",
+            WIDGET,
             worker,
             identity=guest_identity(guest),
             did=self.web.config.widget_number,
             customer_leg=event.leg,
             legs=frozenset({event.leg}),
         )
-        log.info("call_incoming", call_id=state.id, contact_id=state.contact_id, via="widget")
+        log.info("call_incoming", call_id=state.id, contact_id=state.contact_id, via=WIDGET)
         self._begin(state)
 
     async def _incoming_agent(self, worker: int, event: ops.Incoming, agent_id: str) -> None:

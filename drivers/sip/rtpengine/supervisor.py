@@ -59,6 +59,9 @@ _LEVELS = {
     "DEBUG": "debug",
 }
 
+# rtpengine logs this as an error for the first packets of a browser's leg, sent by the
+# worker before the browser finished its DTLS handshake (rtpengine drops them; expected).
+_BEFORE_DTLS = "output wanted, but no crypto suite was negotiated"
 _PREFIX = re.compile(r"(?:\[(?P<call>[^\]]*)\]: )?\[(?P<subsystem>[a-z-]+)\] ")
 
 
@@ -78,6 +81,8 @@ def log_line(line: str) -> LogLine:
         fields["subsystem"] = match["subsystem"]
         rest = rest[match.end() :]
     fields["line"] = rest
+    if mapped == "error" and _BEFORE_DTLS in rest:
+        mapped = "debug"  # media that came before the browser's DTLS handshake: dropped
     return LogLine(mapped, "rtpengine", fields)
 
 

@@ -244,7 +244,14 @@ def render_kamailio_config(
         listen.append(f"listen=tcp:{uri_host(wh)}:{wp}")
     if sip.ws_listen or wss_listen:
         ws_modules = 'loadmodule "xhttp.so"\nloadmodule "websocket.so"'
-        ws_params = 'modparam("websocket", "keepalive_mechanism", 1)'
+        ws_params = "\n".join(
+            [
+                'modparam("websocket", "keepalive_mechanism", 1)',
+                # a closed browser tab takes its registration with it
+                'modparam("usrloc", "handle_lost_tcp", 1)',
+                'modparam("usrloc", "close_expired_tcp", 1)',
+            ]
+        )
         ws_routes = _WS_ROUTES
         nat_test = "83"  # 19 + 64: a WebSocket client is always "behind NAT"
         reply_nat_test = "65"  # replies too: private Contact, or a WebSocket client

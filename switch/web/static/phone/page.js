@@ -180,6 +180,9 @@ function init() {
   for (const key of document.querySelectorAll("#keypad button")) {
     key.addEventListener("click", () => phone?.dtmf(key.textContent.trim()));
   }
+  // leaving the page: hang up and unregister (best effort: the socket may close first,
+  // and then the edge drops the registration with the connection)
+  addEventListener("pagehide", () => phone?.stop());
   applyLanguage();
   setControls();
 }

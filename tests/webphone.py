@@ -195,7 +195,15 @@ class Message:
         return "\r\n".join(lines) + "\r\n\r\n" + self.body
 
 
-_COMPACT = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact", "l": "Content-Length", "c": "Content-Type"}  # fmt: skip
+_COMPACT = {
+    "v": "Via",
+    "f": "From",
+    "t": "To",
+    "i": "Call-ID",
+    "m": "Contact",
+    "l": "Content-Length",
+    "c": "Content-Type",
+}
 
 
 def parse(text: str) -> Message:
@@ -256,7 +264,7 @@ def _digest(challenge: str, method: str, uri: str, user: str, password: str) -> 
     cnonce, nc = secrets.token_hex(8), "00000001"
     if "auth" in fields.get("qop", "").split(","):
         response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
-        qop = f", qop=auth, nc={nc}, cnonce=\"{cnonce}\""
+        qop = f', qop=auth, nc={nc}, cnonce="{cnonce}"'
     else:
         response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
         qop = ""
@@ -596,7 +604,9 @@ class Call:
         elif request.method == "CANCEL":
             await self.phone.reply(request, 200, "OK")
             if self.invite is not None and not self.answered.is_set():
-                await self.phone.reply(self.invite, 487, "Request Terminated", to_tag=self.local_tag)
+                await self.phone.reply(
+                    self.invite, 487, "Request Terminated", to_tag=self.local_tag
+                )
             self.ended_by = "cancelled"
             await self.close()
         elif request.method == "INVITE":  # a re-INVITE: answer with our current session

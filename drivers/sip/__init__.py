@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from drivers.sip.edge.supervisor import KamailioSupervisor
     from drivers.sip.media.pool import WorkerPool
     from drivers.sip.media.protocol import Event
+    from drivers.sip.numbers import from_provider, to_provider
     from drivers.sip.rtpengine.client import NgClient
     from drivers.sip.rtpengine.supervisor import RtpengineSupervisor
-    from drivers.sip.numbers import from_provider, to_provider
     from drivers.sip.uri import uri_user
 
 _LAZY = {

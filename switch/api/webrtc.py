@@ -49,9 +49,7 @@ def credential_routers() -> list[APIRouter]:
     )
     async def agent_credential(request: Request, body: CredentialIn) -> dict[str, Any]:
         core: Core = request.app.state.core
-        return _phones(request).agent_credential(
-            body.agent, core.clock.now(), request.url.hostname
-        )
+        return _phones(request).agent_credential(body.agent, core.clock.now(), request.url.hostname)
 
     return [router]
 

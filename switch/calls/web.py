@@ -96,7 +96,9 @@ class BrowserPhones:
         """A new guest's credential: calls to the widget number for ``guest_ttl`` s."""
         number = self.config.widget_number
         if number is None:
-            raise Rejected("no_widget", "this switch takes no widget calls (webrtc.widget_number)", 404)
+            raise Rejected(
+                "no_widget", "this switch takes no widget calls (webrtc.widget_number)", 404
+            )
         user = guest_user()
         while user in self.sip_users.values():  # never an agent's name (16 hex digits)
             user = guest_user()

@@ -51,10 +51,13 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
     pytest.mark.skipif(not HAVE_RTPENGINE, reason="needs rtpengine (rtpengine-daemon)"),
 ]
+
+
 def scenario(test: Any) -> Any:
     """A scenario: runs in the namespace, on the module's event loop (one browser)."""
     skip = pytest.mark.skipif(not INSIDE, reason="runs in the namespace: see the first test")
     return skip(pytest.mark.asyncio(loop_scope="module")(test))
+
 
 BROWSER_TONE = 700
 CALLER_TONE = 1200
@@ -217,7 +220,9 @@ async def _peak_near(page: Any, freq: float) -> float | None:
 async def test_dtmf_mute_and_hold_from_the_browser(switch: WebEnv, page: Any) -> None:
     caller = provider_call(switch, switch.tmp / "caller-2.wav")
     try:
-        await playwright.expect(page.locator("#line")).to_contain_text("Incoming call", timeout=15000)
+        await playwright.expect(page.locator("#line")).to_contain_text(
+            "Incoming call", timeout=15000
+        )
         await page.get_by_role("button", name="Answer").click()
         await playwright.expect(page.locator("#line")).to_have_text(CONNECTED, timeout=10000)
         caller.wait_for("state", timeout=15, state="CONFIRMED")
@@ -250,7 +255,9 @@ async def test_dtmf_mute_and_hold_from_the_browser(switch: WebEnv, page: Any) ->
         # Hold: a re-INVITE through rtpengine; the browser stops receiving audio.
         hold = page.get_by_role("button", name="Hold")
         await hold.click()
-        await playwright.expect(page.locator("#line")).to_contain_text("On hold with", timeout=10000)
+        await playwright.expect(page.locator("#line")).to_contain_text(
+            "On hold with", timeout=10000
+        )
         await shot(page, "3-on-hold")
         await page.wait_for_timeout(500)
         before = (await stats(page))["packetsReceived"]
@@ -283,7 +290,9 @@ async def test_the_agent_calls_out_from_the_browser(switch: WebEnv, page: Any) -
         await playwright.expect(page.locator("#line")).to_have_text(CONNECTED, timeout=15000)
         await until(page, lambda: _peak_near(page, CALLER_TONE), "the customer's tone")
         assert customer.heard() > 5
-        calls = switch.wait_api("/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered")
+        calls = switch.wait_api(
+            "/api/v1/calls?active=true", lambda cs: cs and cs[0]["state"] == "answered"
+        )
         assert calls[0]["direction"] == "out" and calls[0]["agent"] == "alice"
         await page.get_by_role("button", name="Hang up").click()
         customer.wait_for("ended", timeout=10)
@@ -297,7 +306,10 @@ async def test_the_page_speaks_persian_right_to_left(switch: WebEnv, browser: An
     context = await browser.new_context(viewport={"width": 520, "height": 900})
     page = await context.new_page()
     await page.goto(f"http://127.0.0.1:{switch.http}/phone?lang=fa")
-    assert await page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == ["fa", "rtl"]
+    assert await page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == [
+        "fa",
+        "rtl",
+    ]
     await playwright.expect(page.get_by_role("button", name="ثبت‌نام", exact=True)).to_be_visible()
     await playwright.expect(page.get_by_role("status")).to_have_text("ثبت‌نام نشده")
     await shot(page, "4-persian")

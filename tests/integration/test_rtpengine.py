@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -29,8 +30,7 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def test_rtpengine_runs_userspace_only_and_answers_ping(
     rtpengine: RtpengineSupervisor,
 ) -> None:
     assert rtpengine.running
-    argv = open(f"/proc/{rtpengine.pid}/cmdline", "rb").read().split(b"\0")
+    argv = Path(f"/proc/{rtpengine.pid}/cmdline").read_bytes().split(b"\0")
     assert b"--table=-1" in argv and b"--config-file=none" in argv and b"--foreground" in argv
     assert await rtpengine.ng.ping()
     stats = await rtpengine.ng.statistics()

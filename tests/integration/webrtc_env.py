@@ -95,7 +95,12 @@ sip_password = "{AGENT_PASSWORD}"
 @contextmanager
 def running_switch(tmp: Path) -> Iterator[WebEnv]:
     """`switch run` with browser phones; stopped (exit 0 checked) at the end."""
-    http, edge, ws, trunk = free_port(), free_ports(1, tcp=True), free_ports(1, tcp=True), free_ports(1)
+    http, edge, ws, trunk = (
+        free_port(),
+        free_ports(1, tcp=True),
+        free_ports(1, tcp=True),
+        free_ports(1),
+    )
     block = free_ports(320)  # workers' RTP (2 x 50, +1), then rtpengine's media (200)
     base, ng = free_ports(2), free_ports(1)
     text = webrtc_config(http, edge, ws, trunk, base, block, ng, block + 110)

@@ -15,8 +15,9 @@ from drivers.sip.rtpengine.supervisor import log_line
 
 values: st.SearchStrategy[Any] = st.recursive(
     st.integers(min_value=-(10**18), max_value=10**18) | st.binary(max_size=40),
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.binary(max_size=10), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.binary(max_size=10), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 

@@ -18,7 +18,7 @@ Nothing here knows rtpengine's commands: :mod:`drivers.sip.rtpengine.ng` does.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
 from base.errors import ProtocolError
 
@@ -26,7 +26,7 @@ __all__ = ["MAX_DEPTH", "Value", "decode", "encode"]
 
 MAX_DEPTH = 32  # nesting rtpengine never comes near; a bound against hostile input
 
-Value = Union[int, bytes, list["Value"], dict[bytes, "Value"]]
+Value: TypeAlias = int | bytes | list["Value"] | dict[bytes, "Value"]
 
 
 def encode(value: object) -> bytes:

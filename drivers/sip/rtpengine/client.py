@@ -48,9 +48,7 @@ class _Receiver(asyncio.DatagramProtocol):
 class NgClient:
     """Requests to one rtpengine's ng port (UDP)."""
 
-    def __init__(
-        self, host: str, port: int, *, timeout: float = 2.0, retries: int = 2
-    ) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 2.0, retries: int = 2) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout

@@ -56,17 +56,23 @@ def loopback_only() -> None:
 
 class ToneTrack(MediaStreamTrack):
     """A pure tone (or silence with ``freq=None``), 8 kHz mono, 20 ms frames, paced in
-    real time like a microphone."""
+    real time like a microphone. One second of samples is computed once (a whole number
+    of periods for a whole-Hz tone) and sliced, so a tone costs little CPU."""
 
     kind = "audio"
 
     def __init__(self, freq: float | None, amplitude: int = 8000) -> None:
         super().__init__()
         self.freq = freq
-        self.amplitude = amplitude
         self._pts = 0
         self._start: float | None = None
         self.muted = False
+        table = array.array("h", bytes(2 * SAMPLE_RATE))
+        if freq is not None:
+            for n in range(SAMPLE_RATE):
+                table[n] = int(amplitude * math.sin(2 * math.pi * freq * n / SAMPLE_RATE))
+        self._table = table.tobytes() * 2
+        self._silence = bytes(2 * FRAME_SAMPLES)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -77,15 +83,10 @@ class ToneTrack(MediaStreamTrack):
             wait = self._start + self._pts / SAMPLE_RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        samples = array.array("h")
-        for n in range(self._pts, self._pts + FRAME_SAMPLES):
-            if self.freq is None or self.muted:
-                samples.append(0)
-            else:
-                value = self.amplitude * math.sin(2 * math.pi * self.freq * n / SAMPLE_RATE)
-                samples.append(int(value))
+        offset = 2 * (self._pts % SAMPLE_RATE)
+        data = self._silence if self.muted else self._table[offset : offset + 2 * FRAME_SAMPLES]
         frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(samples.tobytes())
+        frame.planes[0].update(data)
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)

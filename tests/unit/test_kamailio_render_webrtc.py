@@ -110,3 +110,45 @@ def test_the_webrtc_config_with_ws_and_wss_passes_kamailios_own_check(tmp_path: 
     assert "listen=tls:127.0.0.1:8089" in text and "listen=tcp:127.0.0.1:8088" in text
     result = kamailio_check(tmp_path, text)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def preprocess(text: str) -> str:
+    """Kamailio's #!define / #!ifdef / #!ifndef / #!else / #!endif, as its parser does."""
+    defined: set[str] = set()
+    keep: list[bool] = []
+    out = []
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word in ("#!ifdef", "#!ifndef"):
+            keep.append((rest.strip() in defined) == (word == "#!ifdef"))
+        elif word == "#!else":
+            keep[-1] = not keep[-1]
+        elif word == "#!endif":
+            keep.pop()
+        elif all(keep):
+            if word == "#!define":
+                defined.add(rest.split()[0])
+            out.append(line)
+    assert not keep, "unbalanced #!ifdef"
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("webrtc", [None, WEBRTC], ids=["plain", "webrtc"])
+def test_every_route_the_config_names_is_defined(
+    tmp_path: Path, webrtc: WebRtcSettings | None
+) -> None:
+    # (kamailio -c does not resolve route names: a missing one only fails at start)
+    import re
+
+    text = preprocess(render(tmp_path, webrtc=webrtc))
+    kinds = {
+        "route": r"\broute\((\w+)\)",
+        "failure_route": r't_on_failure\("(\w+)"\)',
+        "onreply_route": r't_on_reply\("(\w+)"\)',
+        "branch_route": r't_on_branch\("(\w+)"\)',
+    }
+    for kind, call in kinds.items():
+        defined = set(re.findall(rf"^{kind}\[(\w+)\]", text, re.M))
+        named = set(re.findall(call, text))
+        assert named <= defined, (kind, named - defined)
+        assert kind != "route" or "RELAY" in named

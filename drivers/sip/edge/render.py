@@ -176,6 +176,7 @@ def render_kamailio_config(
     reg_timer: int = 10,
     socket_dir: Path | None = None,
     webrtc: WebRtcSettings | None = None,
+    tls_files: tuple[Path, Path] | None = None,
 ) -> str:
     """The Kamailio config for this switch config (a pure function of its arguments,
     except that trunk host names are resolved to know the IPs trunks call from).
@@ -184,7 +185,8 @@ def render_kamailio_config(
     so that the edge is described by one call. The control sockets go in ``rundir``
     unless ``socket_dir`` says otherwise (Unix socket paths are limited to 107 bytes).
     ``webrtc`` turns browser phones on (``WITH_WEBRTC``: browser credentials, guests,
-    rtpengine); it needs a WebSocket listener.
+    rtpengine); it needs a WebSocket listener. ``tls_files`` (certificate, key) serve
+    TLS and WSS when the settings name none (the supervisor's self-signed pair).
     """
     del agents  # credentials live in the subscriber table, not in the config
     host, port = _sip_address(sip.listen, "sip.listen")
@@ -221,15 +223,18 @@ def render_kamailio_config(
     if wss_listen:
         tls_ports.append(_sip_address(wss_listen, "sip.wss_listen"))
     if tls_ports:
-        if not (sip.tls_cert and sip.tls_key):
+        cert_file, key_file = sip.tls_cert, sip.tls_key
+        if not (cert_file and key_file) and tls_files is not None:
+            cert_file, key_file = str(tls_files[0]), str(tls_files[1])
+        if not (cert_file and key_file):
             key_name = "sip.tls_listen" if sip.tls_listen else "sip.wss_listen"
             raise ConfigError([(key_name, "needs sip.tls_cert and sip.tls_key")])
         listen.append("enable_tls=yes")
         for th, tp in tls_ports:
             listen += [f"listen=tls:{uri_host(th)}:{tp}", f"alias={uri_host(th)}:{tp}"]
         tls_module = 'loadmodule "tls.so"'
-        cert = _cfg_string(str(Path(sip.tls_cert).resolve()), "sip.tls_cert")
-        key = _cfg_string(str(Path(sip.tls_key).resolve()), "sip.tls_key")
+        cert = _cfg_string(str(Path(cert_file).resolve()), "sip.tls_cert")
+        key = _cfg_string(str(Path(key_file).resolve()), "sip.tls_key")
         tls_params = "\n".join(
             [
                 'modparam("tls", "tls_method", "TLSv1.2+")',

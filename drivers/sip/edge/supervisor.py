@@ -11,6 +11,12 @@ Theory of operation
 switch dies (even by ``kill -9``), log lines into structlog (at most 50 a second), up
 when the SIP port answers an OPTIONS (:func:`drivers.sip.edge.probe.sip_options`).
 
+With a TLS or WSS listener and no ``tls_cert``/``tls_key``, a self-signed certificate
+is made in the run directory at the first start and reused
+(:mod:`drivers.sip.edge.certs`). With ``webrtc`` (browser phones), the config has
+``WITH_WEBRTC``: browser credentials, guests, and rtpengine (which the app starts
+first, :mod:`drivers.sip.rtpengine`).
+
 Before every spawn the processes still running this run directory's config (the forked
 children of a Kamailio whose switch was killed) are killed, so that the SIP port is ours
 and the OPTIONS that says "up" is answered by the Kamailio just started.
@@ -35,7 +41,6 @@ import os
 import signal
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +152,10 @@ class KamailioSupervisor:
         self.rundir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.rundir, 0o700)
         sip = self.sip
-        if (sip.tls_listen or sip.wss_listen) and not (sip.tls_cert and sip.tls_key):
-            cert, key = ensure_self_signed(self.rundir, sip.host)
-            sip = replace(sip, tls_cert=str(cert), tls_key=str(key))
+        tls_files = None
+        wss_listen = getattr(sip, "wss_listen", None)
+        if (sip.tls_listen or wss_listen) and not (sip.tls_cert and sip.tls_key):
+            tls_files = ensure_self_signed(self.rundir, sip.host)
         text = render_kamailio_config(
             sip,
             self.trunks,
@@ -161,6 +167,7 @@ class KamailioSupervisor:
             ping_interval=self.ping_interval,
             reg_timer=self.reg_timer,
             webrtc=self.webrtc,
+            tls_files=tls_files,
         )
         tmp = self.cfg_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -34,7 +34,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import struct
 import sys
@@ -292,7 +291,12 @@ async def through_rtpengine(
             offer = await host.ask("offer", call=i, codecs=codecs)
             _, leg = await loop.create_datagram_endpoint(PlainLeg, local_addr=("127.0.0.1", 0))
             legs.append(leg)
-            params: dict[str, Any] = {"call-id": f"bench-{i}", "from-tag": "browser", "sdp": offer, **TO_WORKER}
+            params: dict[str, Any] = {
+                "call-id": f"bench-{i}",
+                "from-tag": "browser",
+                "sdp": offer,
+                **TO_WORKER,
+            }
             if transcode:
                 params["codec"] = {"transcode": ["PCMU"]}
             worker_offer = (await rtpengine.ng.checked("offer", params)).data["sdp"]
@@ -344,7 +348,10 @@ def loss_and_delay(legs: list[PlainLeg], timings: dict[str, Any]) -> dict[str, A
     for i, leg in enumerate(legs):
         browser = timings[str(i)]
         arrived = {int(s): t for s, t in browser["recv"].items()}
-        pairs = [("to_browser", leg.sent, arrived), ("to_worker", {int(k): v for k, v in browser["sent"].items()}, leg.recv)]
+        pairs = [
+            ("to_browser", leg.sent, arrived),
+            ("to_worker", {int(k): v for k, v in browser["sent"].items()}, leg.recv),
+        ]
         for way, out, got in pairs:
             for seq, t in out.items():
                 sent += 1
@@ -356,7 +363,11 @@ def loss_and_delay(legs: list[PlainLeg], timings: dict[str, Any]) -> dict[str, A
     for way, values in delays.items():
         values.sort()
         result[way] = (
-            (1000 * statistics.median(values), 1000 * values[int(0.95 * (len(values) - 1))], 1000 * values[-1])
+            (
+                1000 * statistics.median(values),
+                1000 * values[int(0.95 * (len(values) - 1))],
+                1000 * values[-1],
+            )
             if values
             else (float("nan"),) * 3
         )
@@ -413,7 +424,9 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 if not args.no_baseline:
                     base = await terminated_by_aiortc(calls, args.procs, args.seconds, transcode)
-                    line += f" | aiortc terminating {100 * base:5.1f}% = {100 * base / calls:.2f}%/call"
+                    line += (
+                        f" | aiortc terminating {100 * base:5.1f}% = {100 * base / calls:.2f}%/call"
+                    )
                 line += f" | loss {100 * r['loss']:.3f}% of {r['packets']} pkts | one-way"
                 for way, label in (("to_browser", "to browser"), ("to_worker", "to worker")):
                     p50, p95, top = r[way]

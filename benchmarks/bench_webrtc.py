@@ -180,10 +180,10 @@ class Peers:
         self.next_id = 0
 
     @classmethod
-    async def start(cls) -> Peers:
+    async def start(cls, nice: int = 0) -> Peers:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--peers", stdin=asyncio.subprocess.PIPE,
+            sys.executable, __file__, "--peers", str(nice), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, env=env, limit=64 * 1024 * 1024,
         )  # fmt: skip
         return cls(proc)
@@ -278,10 +278,11 @@ async def wait_connected(hosts: list[Peers], count: int, timeout: float = 60.0) 
 
 
 async def through_rtpengine(
-    rtpengine: Any, calls: int, procs: int, seconds: float, transcode: bool
+    rtpengine: Any, calls: int, args: argparse.Namespace, transcode: bool
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    hosts = [await Peers.start() for _ in range(procs)]
+    procs, seconds = args.procs, args.seconds
+    hosts = [await Peers.start(args.peers_nice) for _ in range(procs)]
     legs: list[PlainLeg] = []
     stop, recording = asyncio.Event(), [False]
     codecs = ["opus"] if transcode else ["opus", "PCMU"]
@@ -312,10 +313,13 @@ async def through_rtpengine(
         await asyncio.sleep(2.0)  # settle: jitter buffers filled
         assert rtpengine.pid is not None
         recording[0], since = True, time.monotonic()
+        harness = [os.getpid(), *(h.proc.pid for h in hosts)]
         cpu0, t0 = cpu_seconds(rtpengine.pid), time.monotonic()
+        h0 = sum(cpu_seconds(pid) for pid in harness)
         await asyncio.sleep(seconds)
         recording[0], until = False, time.monotonic()
         cpu1, t1 = cpu_seconds(rtpengine.pid), until
+        h1 = sum(cpu_seconds(pid) for pid in harness)
         await asyncio.sleep(0.5)  # the last packets land
         stop.set()
         await sender
@@ -326,6 +330,7 @@ async def through_rtpengine(
         transcoded = int(stats["currentstatistics"]["transcodedmedia"])
         return {
             "cpu": (cpu1 - cpu0) / (t1 - t0),
+            "harness": (h1 - h0) / (t1 - t0),
             "transcoded": transcoded,
             **loss_and_delay(legs, timings),
         }
@@ -374,9 +379,10 @@ def loss_and_delay(legs: list[PlainLeg], timings: dict[str, Any]) -> dict[str, A
     return result
 
 
-async def terminated_by_aiortc(calls: int, procs: int, seconds: float, transcode: bool) -> float:
+async def terminated_by_aiortc(calls: int, args: argparse.Namespace, transcode: bool) -> float:
     """CPU (s/s) of one aiortc process terminating the same browsers' legs."""
-    browsers = [await Peers.start() for _ in range(procs)]
+    procs, seconds = args.procs, args.seconds
+    browsers = [await Peers.start(args.peers_nice) for _ in range(procs)]
     server = await Peers.start()
     try:
         for i in range(calls):
@@ -416,17 +422,19 @@ async def main(args: argparse.Namespace) -> None:
         for transcode in (False, True) if args.mode == "both" else (args.mode == "transcode",):
             name = "transcoded  " if transcode else "pass-through"
             for calls in args.calls:
-                r = await through_rtpengine(rtpengine, calls, args.procs, args.seconds, transcode)
+                load = os.getloadavg()[0]
+                r = await through_rtpengine(rtpengine, calls, args, transcode)
                 per_call = max(0.0, r["cpu"] - idle) / calls
                 line = (
                     f"{name} calls {calls:3d}: rtpengine {100 * r['cpu']:5.1f}% "
                     f"= {100 * per_call:.2f}%/call (transcoded media {r['transcoded']})"
                 )
                 if not args.no_baseline:
-                    base = await terminated_by_aiortc(calls, args.procs, args.seconds, transcode)
+                    base = await terminated_by_aiortc(calls, args, transcode)
                     line += (
                         f" | aiortc terminating {100 * base:5.1f}% = {100 * base / calls:.2f}%/call"
                     )
+                line += f" | harness {100 * r['harness']:.0f}% | load {load:.1f}"
                 line += f" | loss {100 * r['loss']:.3f}% of {r['packets']} pkts | one-way"
                 for way, label in (("to_browser", "to browser"), ("to_worker", "to worker")):
                     p50, p95, top = r[way]
@@ -449,6 +457,7 @@ class _Quiet:
 
 if __name__ == "__main__":
     if "--peers" in sys.argv:
+        os.nice(int(sys.argv[-1]))
         asyncio.run(PeerHost().serve())
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -458,4 +467,10 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2, help="rtpengine's worker threads")
     parser.add_argument("--mode", choices=("both", "pass", "transcode"), default="both")
     parser.add_argument("--no-baseline", action="store_true", help="skip the aiortc runs")
+    parser.add_argument(
+        "--peers-nice",
+        type=int,
+        default=10,
+        help="niceness of the browser stand-ins (real browsers are on other machines)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -28,7 +28,6 @@ import array
 import asyncio
 import contextlib
 import fractions
-import hashlib
 import math
 import secrets
 import time
@@ -41,6 +40,8 @@ import av
 import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+
+from tests.sipmessage import Message, digest, param, parse, uri_of
 
 SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
@@ -141,141 +142,6 @@ def goertzel(samples: list[int], rate: int, freq: float) -> float:
 # ------------------------------------------------------------------------ SIP
 
 
-@dataclass
-class Message:
-    """One SIP message: a request (``method``, ``uri``) or a response (``status``)."""
-
-    first: str
-    headers: list[tuple[str, str]]
-    body: str = ""
-
-    @property
-    def is_request(self) -> bool:
-        return not self.first.startswith("SIP/2.0")
-
-    @property
-    def method(self) -> str:
-        return self.first.split(" ", 1)[0] if self.is_request else self.cseq[1]
-
-    @property
-    def uri(self) -> str:
-        return self.first.split(" ")[1]
-
-    @property
-    def status(self) -> int:
-        return int(self.first.split(" ")[1])
-
-    @property
-    def cseq(self) -> tuple[int, str]:
-        number, method = self.header("CSeq").split()
-        return int(number), method
-
-    def header(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def get(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def all(self, name: str) -> list[str]:
-        out = []
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                out += [part.strip() for part in _split_commas(value)]
-        return out
-
-    def encode(self) -> str:
-        lines = [self.first]
-        lines += [f"{k}: {v}" for k, v in self.headers if k.lower() != "content-length"]
-        lines.append(f"Content-Length: {len(self.body.encode())}")
-        return "\r\n".join(lines) + "\r\n\r\n" + self.body
-
-
-_COMPACT = {
-    "v": "Via",
-    "f": "From",
-    "t": "To",
-    "i": "Call-ID",
-    "m": "Contact",
-    "l": "Content-Length",
-    "c": "Content-Type",
-}
-
-
-def parse(text: str) -> Message:
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and headers:
-            name, value = headers[-1]
-            headers[-1] = (name, value + " " + line.strip())
-            continue
-        name, _, value = line.partition(":")
-        name = name.strip()
-        headers.append((_COMPACT.get(name.lower(), name), value.strip()))
-    return Message(lines[0], headers, body)
-
-
-def _split_commas(value: str) -> list[str]:
-    parts, depth, quoted, current = [], 0, False, ""
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch == "<":
-            depth += 1
-        elif not quoted and ch == ">":
-            depth -= 1
-        if ch == "," and depth == 0 and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return parts
-
-
-def _param(header: str, name: str) -> str | None:
-    for part in header.split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key.strip().lower() == name:
-            return value.strip()
-    return None
-
-
-def _uri_of(header: str) -> str:
-    if "<" in header:
-        return header[header.index("<") + 1 : header.index(">")]
-    return header.split(";")[0].strip()
-
-
-def _digest(challenge: str, method: str, uri: str, user: str, password: str) -> str:
-    fields: dict[str, str] = {}
-    for part in _split_commas(challenge.split(" ", 1)[1]):
-        key, _, value = part.strip().partition("=")
-        fields[key.lower()] = value.strip('"')
-    realm, nonce = fields["realm"], fields["nonce"]
-    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
-    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    cnonce, nc = secrets.token_hex(8), "00000001"
-    if "auth" in fields.get("qop", "").split(","):
-        response = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
-        qop = f', qop=auth, nc={nc}, cnonce="{cnonce}"'
-    else:
-        response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-        qop = ""
-    opaque = f', opaque="{fields["opaque"]}"' if "opaque" in fields else ""
-    return (
-        f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-        f'response="{response}", algorithm=MD5{qop}{opaque}'
-    )
-
-
 class WebPhone:
     """One browser-like phone on one WebSocket connection."""
 
@@ -334,7 +200,7 @@ class WebPhone:
     ) -> tuple[Message, list[Message]]:
         """Send a request; its final response and the provisional ones. A 401/407 is
         answered once with the credentials (the ACK of an INVITE's too)."""
-        branch = _param(message.header("Via"), "branch") or ""
+        branch = param(message.header("Via"), "branch") or ""
         queue: asyncio.Queue[Message] = asyncio.Queue()
         self._waiting[branch] = queue
         provisional: list[Message] = []
@@ -355,7 +221,7 @@ class WebPhone:
             answer = "Authorization" if reply.status == 401 else "Proxy-Authorization"
             retry = self._again(message)
             retry.headers.append(
-                (answer, _digest(reply.header(header), message.method, message.uri,
+                (answer, digest(reply.header(header), message.method, message.uri,
                                  self.auth_user, self.password))
             )  # fmt: skip
             return await self.request(retry, timeout, auth=False)
@@ -409,7 +275,7 @@ class WebPhone:
             message = parse(text)
             self.received.append(message)
             if not message.is_request:
-                branch = _param(message.header("Via"), "branch") or ""
+                branch = param(message.header("Via"), "branch") or ""
                 queue = self._waiting.get(branch)
                 if queue is not None:
                     queue.put_nowait(message)
@@ -515,7 +381,7 @@ class Call:
         self.answered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         if incoming is not None:
-            self.remote_target = _uri_of(incoming.header("Contact"))
+            self.remote_target = uri_of(incoming.header("Contact"))
             self.route_set = incoming.all("Record-Route")
             self.local_from = incoming.header("To") + f";tag={self.local_tag}"
             self.remote_to = incoming.header("From")
@@ -560,7 +426,7 @@ class Call:
             return
         assert self.pc is not None
         self._listen(self.pc)
-        self.remote_target = _uri_of(reply.header("Contact"))
+        self.remote_target = uri_of(reply.header("Contact"))
         self.route_set = list(reversed(reply.all("Record-Route")))
         self.local_from = invite.header("From")
         self.remote_to = reply.header("To")

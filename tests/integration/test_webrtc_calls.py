@@ -29,6 +29,7 @@ from tests.integration.webrtc_env import (
     WebEnv,
     running_switch,
 )
+from tests.sipmessage import Message, digest, parse
 from tests.sipphone import Phone, read_wav, tone_power
 
 webphone = pytest.importorskip("tests.webphone")
@@ -298,12 +299,12 @@ def register_over_udp(edge: int, user: str, auth_user: str, password: str) -> in
                 ("Expires", "300"),
                 *auth,
             ]
-            message = webphone.Message("REGISTER sip:127.0.0.1 SIP/2.0", headers)
+            message = Message("REGISTER sip:127.0.0.1 SIP/2.0", headers)
             s.sendto(message.encode().encode(), ("127.0.0.1", edge))
-            reply = webphone.parse(s.recv(65535).decode())
+            reply = parse(s.recv(65535).decode())
             if reply.status != 401 or auth:
                 return reply.status
             challenge = reply.header("WWW-Authenticate")
-            auth = [("Authorization", webphone._digest(
+            auth = [("Authorization", digest(
                 challenge, "REGISTER", "sip:127.0.0.1", auth_user, password))]  # fmt: skip
     raise AssertionError("unreachable")

@@ -2,7 +2,7 @@
 
 :func:`render_kamailio_config` turns the edge settings, trunks and agents into a
 Kamailio config (``kamailio.cfg.tmpl`` next to this file, whose header comment is the
-routing logic in a nutshell). Everything Kamailio learns from the switch is either in
+routing logic in a nutshell, and ``kamailio-browsers.cfg.tmpl``, its browser-phone part). Everything Kamailio learns from the switch is either in
 that file (listen sockets, realm, trunk addresses and the credentials it answers trunk
 challenges with) or in the SQLite file :mod:`drivers.sip.edge.subscribers` writes (agent
 HA1s, the media workers as dispatcher set 1, trunk registrations).
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
+BROWSER_TEMPLATE = Path(__file__).with_name("kamailio-browsers.cfg.tmpl")
 CTL_SOCKET = "kamailio_ctl"
 RPC_SOCKET = "kamailio_rpc.sock"
 MIN_EXPIRES = 60
@@ -306,6 +307,8 @@ def render_kamailio_config(
     for name in ("CTL_SOCKET", "RPC_SOCKET", "DB_PATH"):
         if '"' in values[name] or "\\" in values[name]:
             raise ConfigError([("sip", f"{values[name]!r}: quotes and backslashes not allowed")])
-    text = TEMPLATE.read_text(encoding="utf-8")
+    text = TEMPLATE.read_text(encoding="utf-8").replace(
+        "{{BROWSER_ROUTES}}", BROWSER_TEMPLATE.read_text(encoding="utf-8")
+    )
     text = _PLACEHOLDER.sub(lambda m: values[m.group(0)[2:-2]], text)
     return text

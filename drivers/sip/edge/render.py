@@ -2,14 +2,16 @@
 
 :func:`render_kamailio_config` turns the edge settings, trunks and agents into a
 Kamailio config (``kamailio.cfg.tmpl`` next to this file, whose header comment is the
-routing logic in a nutshell, and ``kamailio-browsers.cfg.tmpl``, its browser-phone part). Everything Kamailio learns from the switch is either in
-that file (listen sockets, realm, trunk addresses and the credentials it answers trunk
-challenges with) or in the SQLite file :mod:`drivers.sip.edge.subscribers` writes (agent
+routing logic in a nutshell, and ``kamailio-browsers.cfg.tmpl``, its browser-phone
+part). Everything Kamailio learns from the switch is either in that file (listen
+sockets, realm, trunk addresses and the credentials it answers trunk challenges with,
+the browser credentials' secret, rtpengine's control port) or in the SQLite file :mod:`drivers.sip.edge.subscribers` writes (agent
 HA1s, the media workers as dispatcher set 1, trunk registrations).
 
 Conventions shared with the media workers (:mod:`drivers.sip.media`): worker ``i`` is a
 SIP UA on UDP ``127.0.0.1:<worker_port_base + i>``; a call for a worker carries
-``X-Switch-Origin: trunk;id=<trunk id>`` or ``X-Switch-Origin: agent;user=<sip_user>``;
+``X-Switch-Origin: trunk;id=<trunk id>``, ``X-Switch-Origin: agent;user=<sip_user>`` or
+``X-Switch-Origin: web;guest=web-<16 hex>`` (a widget call);
 a worker reaches an agent phone with ``sip:<sip_user>@<listen host:port>`` and a trunk
 with ``sip:<number in the trunk's format>@<trunk host>:<trunk port>``.
 

@@ -5,8 +5,9 @@ Kamailio config (``kamailio.cfg.tmpl`` next to this file, whose header comment i
 routing logic in a nutshell, and ``kamailio-browsers.cfg.tmpl``, its browser-phone
 part). Everything Kamailio learns from the switch is either in that file (listen
 sockets, realm, trunk addresses and the credentials it answers trunk challenges with,
-the browser credentials' secret, rtpengine's control port) or in the SQLite file :mod:`drivers.sip.edge.subscribers` writes (agent
-HA1s, the media workers as dispatcher set 1, trunk registrations).
+the browser credentials' secret, rtpengine's control port) or in the SQLite file
+:mod:`drivers.sip.edge.subscribers` writes (agent HA1s, the media workers as dispatcher
+set 1, trunk registrations).
 
 Conventions shared with the media workers (:mod:`drivers.sip.media`): worker ``i`` is a
 SIP UA on UDP ``127.0.0.1:<worker_port_base + i>``; a call for a worker carries

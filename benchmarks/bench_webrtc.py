@@ -34,6 +34,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import struct
 import sys
@@ -69,6 +70,7 @@ class PeerHost:
         self.recv: dict[int, dict[int, float]] = {}
         self.transports: dict[int, int] = {}  # id(RTCDtlsTransport) -> call
         self.consumers: list[asyncio.Task[None]] = []
+        self.decode = "--decode" in sys.argv
         self._patch()
 
     def _patch(self) -> None:
@@ -87,6 +89,8 @@ class PeerHost:
             call = host.transports.get(id(transport))
             if call is not None and len(data) > 12:
                 host.recv[call][struct.unpack_from("!H", data, 2)[0]] = time.monotonic()
+                if not host.decode:
+                    return  # a browser's decoding is the browser's CPU, not the box's
             await handle(transport, data, arrival_time_ms)
 
         RTCDtlsTransport._send_rtp = timed_send  # type: ignore[method-assign]
@@ -180,10 +184,11 @@ class Peers:
         self.next_id = 0
 
     @classmethod
-    async def start(cls, nice: int = 0) -> Peers:
+    async def start(cls, nice: int = 0, decode: bool = False) -> Peers:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        flags = ["--decode"] if decode else []
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--peers", str(nice), stdin=asyncio.subprocess.PIPE,
+            sys.executable, __file__, *flags, "--peers", str(nice), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, env=env, limit=64 * 1024 * 1024,
         )  # fmt: skip
         return cls(proc)
@@ -255,6 +260,99 @@ TO_BROWSER = {"ICE": "force", "transport-protocol": "UDP/TLS/RTP/SAVPF",
               "SDES": ["off"], "flags": ["generate-mid"]}  # fmt: skip
 
 
+# ------------------------------------------- rtpengine's own delay, from a capture
+
+
+class Capture:
+    """tcpdump on ``lo`` for rtpengine's ports (nanosecond kernel timestamps, 64-byte
+    snaps): when each RTP packet went into rtpengine and when it came out."""
+
+    def __init__(self, path: Path, port_min: int, port_max: int) -> None:
+        self.path = path
+        self.ports = (port_min, port_max)
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            "tcpdump", "-i", "lo", "-n", "-U", "-s", "64", "-B", "32768",
+            "--time-stamp-precision=nano", "-w", str(self.path),
+            f"udp and portrange {self.ports[0]}-{self.ports[1]}",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        line = await asyncio.wait_for(self.proc.stderr.readline(), 10)
+        if b"listening" not in line:
+            raise RuntimeError(f"tcpdump: {line.decode().strip()}")
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(2)
+            await self.proc.wait()
+
+
+def rtp_in_pcap(path: Path) -> list[tuple[float, int, int, int]]:
+    """(time, source port, destination port, RTP sequence) of every RTP/SRTP packet."""
+    data = path.read_bytes()
+    if data[:4] != b"\x4d\x3c\xb2\xa1":
+        raise RuntimeError("not a little-endian nanosecond pcap")
+    link = struct.unpack_from("<I", data, 20)[0]
+    l2 = {1: 14, 113: 16, 276: 20}[link]
+    out, pos = [], 24
+    while pos + 16 <= len(data):
+        sec, nsec, caplen, _ = struct.unpack_from("<IIII", data, pos)
+        frame = data[pos + 16 : pos + 16 + caplen]
+        pos += 16 + caplen
+        ip = frame[l2:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        udp = ip[(ip[0] & 0x0F) * 4 :]
+        if len(udp) < 12:
+            continue
+        sport, dport = struct.unpack_from("!HH", udp, 0)
+        rtp = udp[8:]
+        if len(rtp) < 4 or not 0x80 <= rtp[0] <= 0xBF or 72 <= rtp[1] & 0x7F <= 76:
+            continue  # STUN, DTLS, RTCP
+        out.append((sec + nsec / 1e9, sport, dport, struct.unpack_from("!H", rtp, 2)[0]))
+    return out
+
+
+def rtpengine_delays(
+    packets: list[tuple[float, int, int, int]],
+    ports: list[tuple[int, int]],
+    since: float,
+    until: float,
+) -> dict[str, tuple[float, float, float]]:
+    """Time each packet spent in rtpengine, per direction: from its arrival on one of a
+    call's rtpengine ports to its departure from the call's other port, same sequence.
+    ``ports``: per call, (rtpengine's port toward the worker, toward the browser)."""
+    first_in: dict[tuple[int, int], float] = {}
+    first_out: dict[tuple[int, int], float] = {}
+    mine = {p for pair in ports for p in pair}
+    for t, sport, dport, seq in packets:
+        if since <= t <= until and dport in mine:
+            first_in.setdefault((dport, seq), t)
+        if sport in mine:
+            first_out.setdefault((sport, seq), t)
+    result = {}
+    for way, into, out_of in (("to_browser", 0, 1), ("to_worker", 1, 0)):
+        values = sorted(
+            first_out[(pair[out_of], seq)] - t
+            for pair in ports
+            for (port, seq), t in first_in.items()
+            if port == pair[into] and (pair[out_of], seq) in first_out
+        )
+        result[way] = _summary(values)
+    return result
+
+
+def _summary(values: list[float]) -> tuple[float, float, float]:
+    if not values:
+        return (float("nan"),) * 3
+    values.sort()
+    ms = [1000 * v for v in values]
+    return statistics.median(ms), ms[int(0.95 * (len(ms) - 1))], ms[-1]
+
+
 # ----------------------------------------------------------------------- the runs
 
 
@@ -282,10 +380,12 @@ async def through_rtpengine(
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     procs, seconds = args.procs, args.seconds
-    hosts = [await Peers.start(args.peers_nice) for _ in range(procs)]
+    hosts = [await Peers.start(args.peers_nice, args.decode) for _ in range(procs)]
     legs: list[PlainLeg] = []
+    ports: list[tuple[int, int]] = []  # per call: rtpengine's (worker side, browser side)
     stop, recording = asyncio.Event(), [False]
     codecs = ["opus"] if transcode else ["opus", "PCMU"]
+    capture: Capture | None = None
     try:
         for i in range(calls):
             host = hosts[i % procs]
@@ -308,16 +408,21 @@ async def through_rtpengine(
                  "sdp": plain_sdp(leg.port), **TO_BROWSER},
             )  # fmt: skip
             await host.ask("answer", call=i, sdp=answer.data["sdp"])
+            ports.append((leg.peer[1], int(re.search(r"m=audio (\d+)", answer.data["sdp"])[1])))  # type: ignore[index]
         await wait_connected(hosts, calls)  # DTLS done on every browser leg
         sender = asyncio.create_task(tick(legs, stop, recording))
+        s = rtpengine.settings
+        if args.capture:
+            capture = Capture(args.capture, s.port_min, s.port_max)
+            await capture.start()
         await asyncio.sleep(2.0)  # settle: jitter buffers filled
         assert rtpengine.pid is not None
-        recording[0], since = True, time.monotonic()
+        recording[0], since, wall_since = True, time.monotonic(), time.time()
         harness = [os.getpid(), *(h.proc.pid for h in hosts)]
         cpu0, t0 = cpu_seconds(rtpengine.pid), time.monotonic()
         h0 = sum(cpu_seconds(pid) for pid in harness)
         await asyncio.sleep(seconds)
-        recording[0], until = False, time.monotonic()
+        recording[0], until, wall_until = False, time.monotonic(), time.time()
         cpu1, t1 = cpu_seconds(rtpengine.pid), until
         h1 = sum(cpu_seconds(pid) for pid in harness)
         await asyncio.sleep(0.5)  # the last packets land
@@ -328,14 +433,22 @@ async def through_rtpengine(
             timings.update(await host.ask("timings", since=since, until=until))
         stats = await rtpengine.ng.statistics()
         transcoded = int(stats["currentstatistics"]["transcodedmedia"])
+        inside: dict[str, Any] = {}
+        if capture is not None:
+            await capture.stop()
+            packets = rtp_in_pcap(capture.path)
+            inside = {"in_rtpengine": rtpengine_delays(packets, ports, wall_since, wall_until)}
         return {
             "cpu": (cpu1 - cpu0) / (t1 - t0),
             "harness": (h1 - h0) / (t1 - t0),
             "transcoded": transcoded,
             **loss_and_delay(legs, timings),
+            **inside,
         }
     finally:
         stop.set()
+        if capture is not None:
+            await capture.stop()
         for i in range(calls):
             await rtpengine.ng.request("delete", {"call-id": f"bench-{i}", "from-tag": "browser"})
         for leg in legs:
@@ -366,23 +479,14 @@ def loss_and_delay(legs: list[PlainLeg], timings: dict[str, Any]) -> dict[str, A
                     lost += 1
     result: dict[str, Any] = {"packets": sent, "loss": lost / sent if sent else 1.0}
     for way, values in delays.items():
-        values.sort()
-        result[way] = (
-            (
-                1000 * statistics.median(values),
-                1000 * values[int(0.95 * (len(values) - 1))],
-                1000 * values[-1],
-            )
-            if values
-            else (float("nan"),) * 3
-        )
+        result[way] = _summary(values)
     return result
 
 
 async def terminated_by_aiortc(calls: int, args: argparse.Namespace, transcode: bool) -> float:
     """CPU (s/s) of one aiortc process terminating the same browsers' legs."""
     procs, seconds = args.procs, args.seconds
-    browsers = [await Peers.start(args.peers_nice) for _ in range(procs)]
+    browsers = [await Peers.start(args.peers_nice, args.decode) for _ in range(procs)]
     server = await Peers.start()
     try:
         for i in range(calls):
@@ -410,6 +514,7 @@ async def main(args: argparse.Namespace) -> None:
         RtpengineSettings(ng_port=free_ports(1), port_min=media, port_max=media + 999,
                           threads=args.threads),
         log=_Quiet(),
+        extra_args=tuple(args.rtpengine_arg),
     )  # fmt: skip
     await rtpengine.start()
     print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}  peers in {args.procs} procs")
@@ -435,7 +540,12 @@ async def main(args: argparse.Namespace) -> None:
                         f" | aiortc terminating {100 * base:5.1f}% = {100 * base / calls:.2f}%/call"
                     )
                 line += f" | harness {100 * r['harness']:.0f}% | load {load:.1f}"
-                line += f" | loss {100 * r['loss']:.3f}% of {r['packets']} pkts | one-way"
+                if "in_rtpengine" in r:
+                    line += " | in rtpengine"
+                    for way, label in (("to_browser", "to browser"), ("to_worker", "to worker")):
+                        p50, p95, top = r["in_rtpengine"][way]
+                        line += f" {label} p50 {p50:.2f} p95 {p95:.2f} max {top:.2f} ms;"
+                line += f" | loss {100 * r['loss']:.3f}% of {r['packets']} pkts | end to end"
                 for way, label in (("to_browser", "to browser"), ("to_worker", "to worker")):
                     p50, p95, top = r[way]
                     line += f" {label} p50 {p50:.1f} p95 {p95:.1f} max {top:.1f} ms;"
@@ -467,6 +577,21 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2, help="rtpengine's worker threads")
     parser.add_argument("--mode", choices=("both", "pass", "transcode"), default="both")
     parser.add_argument("--no-baseline", action="store_true", help="skip the aiortc runs")
+    parser.add_argument(
+        "--rtpengine-arg", action="append", default=[], help="one more rtpengine option"
+    )
+    parser.add_argument(
+        "--capture",
+        type=Path,
+        default=Path("/tmp/bench_webrtc.pcap") if shutil.which("tcpdump") else None,
+        help="pcap file for tcpdump on lo (rtpengine's own delay); needs tcpdump and root",
+    )
+    parser.add_argument(
+        "--decode",
+        action="store_true",
+        help="browser stand-ins decode what they receive (off: only timed, as the box "
+        "does not pay for a browser's decoding)",
+    )
     parser.add_argument(
         "--peers-nice",
         type=int,

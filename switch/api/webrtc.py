@@ -54,10 +54,11 @@ def credential_routers() -> list[APIRouter]:
     return [router]
 
 
-def guest_router() -> APIRouter:
-    """The public route (no token), mounted at the top level by the app."""
+def guest_router(per_minute: int) -> APIRouter:
+    """The public route (no token), mounted at the top level by the app; at most
+    ``per_minute`` guest credentials a minute per client address."""
     router = APIRouter()
-    limits: dict[str, RateLimit] = {}
+    limit = RateLimit(per_minute, burst=per_minute)
 
     @router.post(
         "/webrtc/guest",
@@ -68,10 +69,6 @@ def guest_router() -> APIRouter:
     async def guest_credential(request: Request, response: Response) -> dict[str, Any]:
         core: Core = request.app.state.core
         web = _phones(request)
-        limit = limits.get("guest")
-        if limit is None:
-            per_minute = web.config.guests_per_minute
-            limit = limits["guest"] = RateLimit(per_minute, burst=per_minute)
         client = request.client.host if request.client is not None else "unknown"
         if not limit.allow(client, core.clock.now()):
             raise Rejected("rate_limited", "too many guest credentials: try again in a minute", 429)

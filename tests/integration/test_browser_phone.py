@@ -199,7 +199,7 @@ async def test_a_trunk_call_rings_the_browser_which_answers_and_hears_both_ways(
         await shot(page, "2-in-call")
     finally:
         await page.get_by_role("button", name="Hang up").click()
-        caller.wait_for("ended", timeout=10)
+        caller.wait_for("ended", timeout=20)
         caller.close()
     await playwright.expect(page.locator("#line")).to_have_text("Call ended", timeout=10000)
     samples, rate = read_wav(record)
@@ -295,7 +295,7 @@ async def test_the_agent_calls_out_from_the_browser(switch: WebEnv, page: Any) -
         )
         assert calls[0]["direction"] == "out" and calls[0]["agent"] == "alice"
         await page.get_by_role("button", name="Hang up").click()
-        customer.wait_for("ended", timeout=10)
+        customer.wait_for("ended", timeout=20)
     finally:
         customer.close()
     await playwright.expect(page.locator("#line")).to_have_text("Call ended", timeout=10000)

@@ -102,6 +102,7 @@ def test_the_rate_limit_forgets_the_oldest_keys_beyond_its_bound() -> None:
 
 def base_config(**webrtc: object) -> dict[str, object]:
     return {
+        "api": {"tokens": ["secret-token-for-tests"]},
         "sip": {"listen": "127.0.0.1:5060", "ws_listen": "0.0.0.0:8088"},
         "webrtc": {"widget_number": "+85523900199", **webrtc},
         "agents": [{"id": "alice", "sip_user": "1001", "sip_password": "pw-1001"}, {"id": "bob"}],

@@ -127,7 +127,7 @@ async def page(browser: Any, switch: WebEnv) -> AsyncIterator[Any]:
     page = await context.new_page()
     page.on("console", lambda msg: print("page:", msg.type, msg.text))
     await page.goto(f"http://127.0.0.1:{switch.http}/phone")
-    await page.get_by_label("API token").fill("secret-token")
+    await page.get_by_label("API token").fill("secret-token-for-tests")
     await page.get_by_label("Agent").fill("alice")
     await page.get_by_role("button", name="Register", exact=True).click()
     await playwright.expect(page.get_by_role("status")).to_have_text("Registered", timeout=15000)

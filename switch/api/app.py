@@ -95,7 +95,8 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router())
     webrtc = core.config.webrtc
-    app.include_router(guest_router(webrtc.guests_per_minute if webrtc is not None else 1))
+    if webrtc is not None:  # (without [webrtc] the path does not exist: 404)
+        app.include_router(guest_router(webrtc.guests_per_minute))
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
     for router in extra_routers or []:

@@ -199,7 +199,10 @@ class CallService:
         from switch.api.calls import call_routers
         from switch.api.webrtc import credential_routers
 
-        return call_routers() + credential_routers()
+        routers = call_routers()
+        if self.web is not None:  # (without [webrtc] the path does not exist: 404)
+            routers += credential_routers()
+        return routers
 
     # ------------------------------------------------------- calls' bookkeeping
 

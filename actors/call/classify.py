@@ -7,6 +7,7 @@ raises :class:`base.errors.Rejected` here, before anything changes.
 
 from __future__ import annotations
 
+from actors.call.ivr import menu_event
 from actors.call.messages import (
     AgentBusy,
     AgentRung,
@@ -27,6 +28,7 @@ from actors.call.messages import (
     NoWorkerFree,
     PlayFinished,
     QueueOffer,
+    QueueStatus,
     QueueTreatment,
     RecordingDone,
     TimerFired,
@@ -42,6 +44,8 @@ _TIMER_EVENTS = {
     "ring": "ring_timeout",
     "transfer": "transfer_timeout",
     "recording": "recording_timeout",
+    "question": "question_timeout",
+    "announce": "announce_due",
 }
 
 
@@ -77,6 +81,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
                 return "begin_dial_agent"
             if state.kind == "agent_out":
                 return "begin_dial_customer"
+            if state.menu is not None and state.customer_leg is not None:
+                return "begin_menu"
             if state.kind == "inbound" and state.policy.greeting:
                 return "begin_greeting"
             return "begin_queue"
@@ -116,7 +122,9 @@ def classify(state: CallState, msg: CallMessage) -> str:
             if role == "customer" and state.phase == "dialing_customer":
                 return "customer_dial_failed"
             return "stale"
-        case DtmfReceived(leg=leg):
+        case DtmfReceived(leg=leg, digit=digit):
+            if state.phase == "ivr" and role_of(state, leg) == "customer":
+                return menu_event(state, digit)
             if role_of(state, leg) == "customer" and "digit" in TRANSITIONS[state.phase]:
                 return "digit"
             return "stale"
@@ -157,7 +165,11 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case TimerFired(name=name, token=token):
             if state.timer_token(name) != token:
                 return "stale"
+            if name == "menu":
+                return menu_event(state, None) if state.phase == "ivr" else "stale"
             return _TIMER_EVENTS[name]
+        case QueueStatus():
+            return "queue_status" if state.phase == "queued" else "stale"
         case ModemAnswered():
             return "modem_answered" if state.phase == "dialing_customer" else "stale"
         case ModemEnded():

@@ -65,9 +65,22 @@ class Unbridge:
 
 @dataclass(frozen=True, slots=True)
 class Play:
+    """Play a prompt by name; a prompt the shell cannot play reports PlayFinished at
+    once (unless looped), so a call never waits for silence."""
+
     leg: str
-    prompt: str  # greeting, hold, queue_max_wait, queue_no_agents, queue_closed...
+    prompt: str  # greeting, hold, a menu's prompt, queue_max_wait, queue_closed...
     loop: bool = False
+    language: str | None = None  # None: the switch's default language
+
+
+@dataclass(frozen=True, slots=True)
+class PlayParts:
+    """Play several prompts as one (an announcement: "you are number", "3", ...)."""
+
+    leg: str
+    parts: tuple[str, ...]
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +118,7 @@ MediaEffect: TypeAlias = (
     | Bridge
     | Unbridge
     | Play
+    | PlayParts
     | StopPlay
     | RecordStart
     | RecordStop
@@ -174,6 +188,11 @@ class QueueDecline:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryQueue:
+    """Ask the routing engine where the call's item stands: QueueStatus."""
+
+
+@dataclass(frozen=True, slots=True)
 class RingAgent:
     """Mark the agent ringing for this call: AgentRung, or AgentBusy if they cannot."""
 
@@ -205,6 +224,15 @@ class Journey:
     cause: str | None = None
     target: str | None = None
     recording_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IvrChoice:
+    """An ``ivr_choice`` entry in the customer's journey: the digits pressed in a menu or
+    the answer to a question (``via`` = the menu's or the question's id)."""
+
+    via: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,10 +274,12 @@ Effect: TypeAlias = (
     | LeaveQueue
     | QueueAccept
     | QueueDecline
+    | QueryQueue
     | RingAgent
     | AgentEvent
     | AgentLeaves
     | Journey
+    | IvrChoice
     | Save
     | SetTimer
     | CancelTimer

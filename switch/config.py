@@ -102,6 +102,15 @@ class ModemConfig(_Model):
     # The modem's raw PCM voice port (8 kHz 16-bit mono): with it and [sip], incoming
     # GSM calls ring the agents. Simulated modems use the simulator's own voice port.
     audio_port: str | None = None
+    # The SIM's own number (E.164): calls to it follow the [[routes]] entry for it.
+    number: str | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _e164_number(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.fullmatch(value):
+            raise ValueError(f"number must be E.164 like +85512000000, got {value!r}")
+        return value
 
     @field_validator("audio_port")
     @classmethod
@@ -326,6 +335,7 @@ class Config(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         _unique("modems", [m.id for m in self.modems])
+        _unique("modems", [m.number for m in self.modems if m.number], key="number")
         _unique("trunks", [t.id for t in self.trunks])
         _unique("agents", [a.id for a in self.agents])
         _unique("agents", [a.sip_user for a in self.agents if a.sip_user], key="sip_user")

@@ -22,7 +22,8 @@ from actors.agent import AgentUnavailable
 from actors.call import CallState, decide
 from actors.call import effects as fx
 from actors.call import messages as msg
-from actors.messages import CallEvent
+from actors.messages import CallEvent, JourneyEntry
+from actors.router import ROUTER, GetItem
 from actors.runtime import Actor, Registry
 from actors.store import Put, Write
 from base.clock import TimerHandle
@@ -91,6 +92,15 @@ class CallActor(Actor):
         match effect:
             case fx.Journey():
                 durable.append(self._journey(state, effect))
+            case fx.IvrChoice(via=via, text=text):
+                entry = JourneyEntry(
+                    "voice",
+                    "ivr_choice",
+                    service.clock.now(),
+                    {"text": text, "via": via, "call_id": state.id},
+                )
+                durable.append(self.registry.ask_nowait(f"contact:{state.contact_id}", entry))
+                self.log.info("ivr_choice", via=via, text=text)
             case fx.Save():
                 record = call_record(state, service.recordings)
                 put = Put(CALL_NS, state.id, record)
@@ -116,6 +126,11 @@ class CallActor(Actor):
                 await service.queues.accept(state.id, agent)
             case fx.QueueDecline(agent=agent, reason=reason):
                 service.queues.decline(state.id, agent, reason)
+            case fx.QueryQueue():
+                item = await self.registry.ask(ROUTER, GetItem(state.id))
+                if item is None:
+                    return []
+                return [msg.QueueStatus(item.get("position"), item.get("expected_wait"))]
             case fx.RingAgent(agent=agent):
                 try:
                     await service.router.event(agent, "ring", state.id)
@@ -245,4 +260,6 @@ def _failed(effect: Any, error: str) -> list[Any]:
         return [msg.DialFailed(effect.leg, error)]
     if isinstance(effect, fx.PcmBridge):
         return [msg.BridgeFailed(effect.leg, error)]
+    if isinstance(effect, fx.PlayParts) or (isinstance(effect, fx.Play) and not effect.loop):
+        return [msg.PlayFinished(effect.leg)]  # nothing to hear: the call goes on at once
     return []

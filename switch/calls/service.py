@@ -40,12 +40,14 @@ from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
+from switch.calls.policy import call_policy, entry_fields, route_table
 from switch.calls.records import CALL_NS, call_record
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
 from switch.config import AgentConfig
 from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
 from switch.phone import phone_identity
+from switch.prompts import Prompts
 from switch.settings import agent_phone, edge_settings, trunk_settings
 
 if TYPE_CHECKING:
@@ -90,7 +92,8 @@ class CallService:
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)
-        self.policy = CallPolicy(
+        self.policy: CallPolicy = call_policy(
+            config,
             greeting=self.greeting is not None,
             hold_music=self.hold_music is not None,
             menu=dict(self.sip.menu),
@@ -98,12 +101,20 @@ class CallService:
             record=self.sip.record_calls,
             missed_break=config.routing.missed_call_break,
         )
+        self.routes = route_table(config)
+        self.modem_numbers = {m.id: m.number for m in config.modems if m.number}
+        self.prompts = Prompts(
+            config.routing.prompts,
+            config.routing.language,
+            cache=Path(config.store.path).parent / "prompts-cache",
+        )
         self.media = MediaCommands(
             edge=self.sip.listen,
             phones={a.id: a.sip_user for a in config.agents if a.sip_user},
             trunks=self.trunks,
             prompts={"greeting": self.greeting, "hold": self.hold_music},
             recordings=self.recordings,
+            library=self.prompts,
         )
         self.router = AgentRouter(
             core.registry, core.clock, {a.id: a.skills for a in config.agents}
@@ -130,6 +141,7 @@ class CallService:
         for name, path in (("sip.greeting", self.greeting), ("sip.hold_music", self.hold_music)):
             if path is not None and not Path(path).is_file():
                 raise ConfigError([(name, f"no such sound file: {path}")])
+        self._check_prompts()
         await self.pool.start()
         await self.kamailio.start()
         self._tasks = [
@@ -137,6 +149,18 @@ class CallService:
             asyncio.create_task(self._watch_registrations(), name="calls:registrations"),
         ]
         log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
+
+    def _check_prompts(self) -> None:
+        """Say at start which prompts the calls may need and no language has."""
+        names = {m.prompt for m in self.policy.menus.values()}
+        for wait in self.policy.waiting.values():
+            names |= {q.prompt for q in wait.questions}
+            if wait.announce_every:
+                names |= {"queue_position", "queue_wait", "minutes", "num_1"}
+        names |= {"queue_max_wait", "queue_no_agents", "queue_closed"}
+        for name in sorted(names):
+            if self.prompts.find(name, None) is None:
+                log.warning("prompt_missing", prompt=name, looked_in=str(self.prompts.directory))
 
     async def stop(self) -> None:
         # End live calls while the event loop still runs (recordings report back).
@@ -174,6 +198,7 @@ class CallService:
         except Rejected:
             number = number_raw or "anonymous"
             identity = f"sip:{number}"
+        known = number_raw != "" and self.core.directory.lookup(identity) is not None
         contact_id = await self.core.directory.contact_for(identity)
         direction: Literal["in", "out"] = "in" if kind in ("inbound", "gsm_in") else "out"
         state = CallState(
@@ -186,6 +211,7 @@ class CallService:
             started_at=self.clock.now(),
             policy=self.policy,
             worker=worker,
+            identified=known and identity.startswith("phone:"),
             **fields,
         )
         self.states[state.id] = state
@@ -312,6 +338,7 @@ class CallService:
         caller = from_provider(caller_user, trunk, region)
         dialled = uri_user(event.ruri) or uri_user(event.to_uri)
         did = from_provider(dialled, trunk, region) if dialled else None
+        target = self.routes.target(did, self.clock.now())
         state = await self._new_call(
             "inbound",
             caller or caller_user,
@@ -320,6 +347,7 @@ class CallService:
             did=did or dialled or None,
             customer_leg=event.leg,
             legs=frozenset({event.leg}),
+            **entry_fields(target, self.policy, has_media=True),
         )
         log.info(
             "call_incoming",
@@ -327,6 +355,7 @@ class CallService:
             contact_id=state.contact_id,
             trunk=trunk.id,
             did=state.did,
+            route=target,
         )
         self._begin(state)
 
@@ -426,9 +455,18 @@ class CallService:
                 reason="no free media worker",
             )
             return False
+        own_number = self.modem_numbers.get(modem_id)
+        target = self.routes.target(own_number, self.clock.now())
         try:
             state = await self._new_call(
-                "gsm_in", number or "", modem_id, worker, worker_reserved=True, modem_call=True
+                "gsm_in",
+                number or "",
+                modem_id,
+                worker,
+                worker_reserved=True,
+                modem_call=True,
+                did=own_number,
+                **entry_fields(target, self.policy, has_media=False),
             )
         except BaseException:
             await self.pool.release(worker)
@@ -440,6 +478,7 @@ class CallService:
             contact_id=state.contact_id,
             modem_id=modem_id,
             worker=worker,
+            route=target,
         )
         self._begin(state)
         return True

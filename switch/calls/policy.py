@@ -1,0 +1,80 @@
+"""The contact center's config as the calls use it: the call policy (IVR menus, what a
+queue does for a waiting caller), the route table, and each call's first target.
+
+A human, for a menu's ``"0"`` when it does not say: the first ``[[queues]]`` entry, else
+the implicit ``default`` queue.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors.call.policy import DEFAULT_HUMAN, CallPolicy, Menu, Question, WaitPolicy
+from actors.routes import Route, RouteTable
+from actors.schedule import Schedule, parse_schedule
+
+if TYPE_CHECKING:
+    from switch.config import Config
+
+
+def schedules(config: Config) -> dict[str, Schedule]:
+    return {s.id: parse_schedule(s.id, s.timezone, s.weekly, s.holidays) for s in config.schedules}
+
+
+def menus(config: Config) -> dict[str, Menu]:
+    return {
+        m.id: Menu(m.id, m.prompt, m.timeout, m.retries, dict(m.options), m.language)
+        for m in config.ivr
+    }
+
+
+def wait_policies(config: Config) -> dict[str, WaitPolicy]:
+    out = {}
+    for q in config.queues:
+        questions = tuple(
+            Question(x.id, x.prompt, x.kind, x.max_length, dict(x.options), x.timeout, x.retries)
+            for x in q.questions
+        )
+        if q.announce_every is not None or questions:
+            out[q.id] = WaitPolicy(q.announce_every, questions)
+    return out
+
+
+def human(config: Config) -> str:
+    return f"queue:{config.queues[0].id}" if config.queues else DEFAULT_HUMAN
+
+
+def call_policy(config: Config, **fields: Any) -> CallPolicy:
+    """The calls' policy: ``fields`` (greeting, hold music, timings...) plus the center."""
+    return CallPolicy(
+        menus=menus(config), human=human(config), waiting=wait_policies(config), **fields
+    )
+
+
+def route_table(config: Config) -> RouteTable:
+    hours = schedules(config)
+    return RouteTable(
+        Route(r.number, r.to, hours.get(r.hours) if r.hours else None, r.closed_to)
+        for r in config.routes
+    )
+
+
+def entry_fields(target: str | None, policy: CallPolicy, *, has_media: bool) -> dict[str, Any]:
+    """The call's starting fields for its first target: ``menu`` (an IVR) or ``queue``.
+
+    No target: the implicit default queue. A caller without media before an agent answers
+    (GSM) cannot hear a menu: an IVR target leads where the menu's ``"0"`` does (a
+    human), as if the caller had pressed it."""
+    for _ in range(len(policy.menus) + 1):
+        if target is None:
+            return {}
+        kind, _, name = target.partition(":")
+        if kind == "agent":
+            return {"queue": f"agent:{name}"}
+        if kind == "queue":
+            return {"queue": name}
+        if has_media:
+            return {"menu": name}
+        menu = policy.menus.get(name)
+        target = (menu.options.get("0") if menu else None) or policy.human
+    return {}

@@ -29,9 +29,7 @@ DEFAULT_QUEUE = "default"
 
 
 def queue_settings(config: Config) -> list[QueueSettings]:
-    hours = {
-        s.id: parse_schedule(s.id, s.timezone, s.weekly, s.holidays) for s in config.schedules
-    }
+    hours = {s.id: parse_schedule(s.id, s.timezone, s.weekly, s.holidays) for s in config.schedules}
     queues = [
         QueueSettings(
             id=q.id,

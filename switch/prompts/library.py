@@ -81,13 +81,13 @@ class Prompts:
         target = self.cache / f"{key}.wav"
         if not target.is_file():
             pcm = bytearray()
-            for i, path in enumerate(found):
+            for path in found:
                 try:
                     part = read_pcm(path)
                 except BadWav as exc:
                     log.warning("prompt_unreadable", path=str(path), error=str(exc))
                     continue
-                if i:
+                if pcm:
                     pcm += silence(GAP)
                 pcm += part
             if not pcm:

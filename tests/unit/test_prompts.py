@@ -114,7 +114,7 @@ def test_any_pcm_wav_is_read_as_8khz_16bit_mono_keeping_its_tone(tmp_path: Path)
 def test_what_is_not_a_playable_wav_is_refused_plainly(tmp_path: Path) -> None:
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"not a wav at all")
-    with pytest.raises(BadWav, match="junk.wav"):
+    with pytest.raises(BadWav, match=r"junk\.wav"):
         read_pcm(junk)
     wide = tmp_path / "wide.wav"
     with wave.open(str(wide), "wb") as w:

@@ -70,7 +70,7 @@ class QueueConfig(_Model):
     wrap_up: Annotated[float, Field(ge=0, le=3600)] = 3.0
     priority: Annotated[int, Field(ge=0, le=100)] = 0
     hours: str | None = None  # a [[schedules]] id; outside it the queue is closed
-    announce_every: Annotated[float, Field(ge=10, le=3600)] | None = None  # position, wait
+    announce_every: Annotated[float, Field(ge=5, le=3600)] | None = None  # position, wait
     questions: list[QuestionConfig] = Field(default_factory=list)  # asked while waiting
 
 

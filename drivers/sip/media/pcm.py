@@ -23,6 +23,11 @@ per 20 ms tick:
   oldest dropped, so latency stays bounded); the next frame, or silence when none is
   there yet (counted as an underrun).
 
+A link that listens for keys (``keys=True``, a GSM caller in a menu) also keeps a copy of
+the frames from the modem (at most ``max_backlog * 10``) for the worker's thread to take
+(:meth:`PcmLink.take_heard`) and look for DTMF in band: the clock thread does no more
+than copy bytes.
+
 Both only do non-blocking reads/writes on one fd under a lock, never touch a pjsua2
 Call, never log (counters instead). :meth:`PcmLink.close` (from the worker's thread)
 takes the same lock, so a tick never uses a closed (or reused) descriptor.
@@ -72,8 +77,12 @@ class PcmLink:
         fmt: PcmFormat = SERIAL_PCM,
         max_backlog: int = 5,
         max_pending: int = 5,
+        keys: bool = False,
     ) -> None:
         self.path = path
+        self.keys = keys
+        self._heard = bytearray()
+        self._max_heard = max_backlog * 10 * fmt.frame_bytes
         self.format = fmt
         self._fd: int | None = fd
         self._lock = threading.Lock()
@@ -163,9 +172,20 @@ class PcmLink:
                 self.underruns += 1
                 return self._silence
             self.frames_from_modem += 1
+            if self.keys:
+                self._heard += frame
+                if len(self._heard) > self._max_heard:
+                    del self._heard[: len(self._heard) - self._max_heard]
             return frame
 
     # ------------------------------------------------------------ the worker's thread
+
+    def take_heard(self) -> bytes:
+        """The modem's audio since the last call (``keys=True`` links; else empty)."""
+        with self._lock:
+            data = bytes(self._heard)
+            self._heard.clear()
+        return data
 
     def close(self) -> None:
         with self._lock:

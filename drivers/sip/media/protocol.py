@@ -78,6 +78,7 @@ COMMANDS: Final[dict[str, _Spec]] = {
     "stats": {"call": (str, True)},
     "pcm_bridge": {"call": (str, True), "path": (str, True)},
     "pcm_unbridge": {"call": (str, True)},
+    "pcm_leg": {"call": (str, True), "path": (str, True)},
     "reserve": {"seconds": (float, False)},
     "release": {},
     "shutdown": {},
@@ -104,7 +105,7 @@ EVENTS: Final[dict[str, _Spec]] = {
     "transfer_status": {"call": (str, True), "code": (int, True), "final": (bool, False)},
 }
 
-DTMF_METHODS: Final = frozenset({"rfc4733", "info"})
+DTMF_METHODS: Final = frozenset({"rfc4733", "info", "audio"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +182,8 @@ def check_command(cmd: Command) -> str | None:
         not cmd.args["digits"] or not set(cmd.args["digits"]) <= DTMF_DIGITS
     ):
         return "send_dtmf: digits must be a non-empty string of 0-9 * # A-D"
-    if cmd.op == "pcm_bridge" and not cmd.args["path"].startswith("/"):
-        return "pcm_bridge: path must be an absolute path to the modem's PCM port"
+    if cmd.op in ("pcm_bridge", "pcm_leg") and not cmd.args["path"].startswith("/"):
+        return f"{cmd.op}: path must be an absolute path to the modem's PCM port"
     if cmd.op in ("reject", "hangup") and "code" in cmd.args and not 400 <= cmd.args["code"] < 700:
         return f"{cmd.op}: code must be a SIP final failure code (400-699)"
     return None
@@ -197,7 +198,7 @@ def check_event(event: Event) -> str | None:
     if problem:
         return problem
     if event.name == "dtmf" and event.args["method"] not in DTMF_METHODS:
-        return "dtmf: method must be 'rfc4733' or 'info'"
+        return "dtmf: method must be 'rfc4733', 'info' or 'audio' (tones in a PCM stream)"
     return None
 
 

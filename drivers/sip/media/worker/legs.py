@@ -2,7 +2,9 @@
 
 A :class:`Leg` is one SIP call of the worker (incoming: ``w<index>-<n>``, numbered by
 the worker; outgoing: the id the core gave in ``dial``) with its audio state (bridged
-peers, player, recorder, PCM port). :class:`Legs` holds them and the worker's rules:
+peers, player, recorder, PCM port), or a *modem leg* (``pcm_leg``: the id the core gave)
+whose audio is a modem's PCM port itself, with no SIP call. :class:`Legs` holds them
+and the worker's rules:
 
 - one conversation per worker: while any leg exists, or while the core holds a
   reservation, an incoming INVITE is refused (486) and counted (:meth:`Legs.offer`);
@@ -51,6 +53,12 @@ class Leg:
     ended: bool = False
     pcm: Any = None  # PcmPort bridging the leg with a modem's PCM port
     account_key: str = ""  # the from_user whose pjsua2 Account placed an outgoing leg
+    keys: Any = None  # a modem leg's DtmfDetector (keys heard in band)
+
+    @property
+    def modem(self) -> bool:
+        """A leg that is a modem's PCM port itself (``pcm_leg``): no SIP call."""
+        return self.call is None
 
 
 class Legs:

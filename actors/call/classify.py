@@ -83,6 +83,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
                 return "begin_dial_customer"
             if state.menu is not None and state.customer_leg is not None:
                 return "begin_menu"
+            if state.menu is not None and state.kind == "gsm_in":
+                return "begin_modem_menu"
             if state.kind == "inbound" and state.policy.greeting:
                 return "begin_greeting"
             return "begin_queue"
@@ -95,7 +97,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
             if role == "transfer":
                 return "transfer_answered"
             if role == "agent" and state.phase == "ringing_agent":
-                return "agent_answered_gsm" if state.kind == "gsm_in" else "agent_answered"
+                gsm = state.kind == "gsm_in" and state.customer_leg is None  # not answered
+                return "agent_answered_gsm" if gsm else "agent_answered"
             if role == "agent" and state.phase == "dialing_agent":
                 return "agent_answered"
             if role == "customer" and state.phase == "dialing_customer":
@@ -135,8 +138,12 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case RecordingDone():
             return "recording_done" if state.phase == "ending" else "stale"
         case BridgeDone():
+            if state.phase == "answering_caller":
+                return "modem_leg_ready"
             return "bridge_done" if state.phase == "answering_modem" else "stale"
         case BridgeFailed():
+            if state.phase == "answering_caller":
+                return "modem_leg_failed"
             return "bridge_failed" if state.phase == "answering_modem" else "stale"
         case QueueOffer():
             if state.phase == "queued" and state.in_queue and state.offered_agent is None:
@@ -179,9 +186,11 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case ModemDialFailed():
             return "modem_dial_failed" if state.phase == "dialing_customer" else "stale"
         case ModemPickedUp():
-            return "modem_picked_up" if state.phase == "answering_modem" else "stale"
+            answering = state.phase in ("answering_modem", "answering_caller")
+            return "modem_picked_up" if answering else "stale"
         case ModemPickupFailed():
-            return "modem_pickup_failed" if state.phase == "answering_modem" else "stale"
+            answering = state.phase in ("answering_modem", "answering_caller")
+            return "modem_pickup_failed" if answering else "stale"
         case TransferTo(kind=kind, target=target):
             _check_transfer(state, kind, target)
             return "transfer_requested"

@@ -328,6 +328,8 @@ def _agent_answered_gsm(state: CallState, msg: CallMessage, now: float) -> Resul
 
 
 def _modem_picked_up(state: CallState, msg: CallMessage, now: float) -> Result:
+    if state.phase == "answering_caller":
+        return ivr.modem_picked_up(state)
     assert state.agent_leg is not None
     return state, [fx.PcmBridge(state.agent_leg)]
 
@@ -439,6 +441,9 @@ def _recording_timeout(state: CallState, msg: CallMessage, now: float) -> Result
 
 _HANDLERS: dict[str, Handler] = {
     "begin_menu": ivr.begin_menu,
+    "begin_modem_menu": ivr.begin_modem_menu,
+    "modem_leg_ready": ivr.modem_leg_ready,
+    "modem_leg_failed": ivr.modem_leg_failed,
     "menu_stay": ivr.menu_event_handler,
     "menu_exit": ivr.menu_event_handler,
     "announce_due": waiting.announce_due,

@@ -2,8 +2,8 @@
 
 Media effects run on the call's media worker, in order; those whose outcome the call
 needs report back as messages (``DialAgent``/``DialNumber``: :class:`DialFailed` when
-not placed; ``PcmBridge``: :class:`BridgeDone`/:class:`BridgeFailed`). The others are
-fire-and-log: a failure is logged by the shell, and the leg's own ``ended`` event (if
+not placed; ``PcmBridge`` and ``ModemLeg``: :class:`BridgeDone`/:class:`BridgeFailed`).
+The others are fire-and-log: a failure is logged by the shell, and the leg's own ``ended`` event (if
 any) tells the call what happened. Prompts are names (``greeting``, ``hold``): the
 shell knows the files. Agents are ids: the shell knows their phones.
 """
@@ -108,6 +108,14 @@ class PcmUnbridge:
     leg: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModemLeg:
+    """A leg that is the GSM caller's modem PCM port (a menu before any agent):
+    BridgeDone / BridgeFailed."""
+
+    leg: str
+
+
 MediaEffect: TypeAlias = (
     Answer
     | Ring
@@ -124,6 +132,7 @@ MediaEffect: TypeAlias = (
     | RecordStop
     | PcmBridge
     | PcmUnbridge
+    | ModemLeg
 )
 
 # ------------------------------------------------------------ modem and worker

@@ -24,7 +24,7 @@ from __future__ import annotations
 from actors.call import effects as fx
 from actors.call.messages import CallMessage, DtmfReceived
 from actors.call.state import CallState
-from actors.call.steps import Result, arm, disarm, journey
+from actors.call.steps import Result, arm, disarm, finish, journey, new_leg
 from actors.call.waiting import start_queue
 
 
@@ -70,6 +70,29 @@ def begin_menu(state: CallState, msg: CallMessage, now: float) -> Result:
     assert cust is not None and state.menu is not None
     state, effects = enter_menu(state, state.menu)
     return state, [journey(state, "started"), fx.Save(), fx.Answer(cust), *effects]
+
+
+def begin_modem_menu(state: CallState, msg: CallMessage, now: float) -> Result:
+    """A GSM caller for a menu: answer the modem, then make its PCM port their leg."""
+    return state, [journey(state, "started"), fx.Save(), fx.ModemPickUp()]
+
+
+def modem_picked_up(state: CallState) -> Result:
+    state, leg = new_leg(state, "m")
+    return state.with_(customer_leg=leg), [fx.ModemLeg(leg)]
+
+
+def modem_leg_ready(state: CallState, msg: CallMessage, now: float) -> Result:
+    """The caller's leg exists (it holds the worker now): the menu."""
+    assert state.menu is not None
+    return enter_menu(state.with_(worker_reserved=False), state.menu)
+
+
+def modem_leg_failed(state: CallState, msg: CallMessage, now: float) -> Result:
+    leg = state.customer_leg
+    state = state.with_(customer_leg=None, legs=state.legs - {leg} if leg else state.legs)
+    state, effects = finish(state, now, "bridge_failed")
+    return state, [fx.Log("gsm_menu_failed", {}), *effects]
 
 
 def menu_prompt_played(state: CallState) -> Result:

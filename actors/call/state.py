@@ -10,12 +10,16 @@ A call has one customer and at most one agent at a time, and a handful of *legs*
 customer's SIP leg (a trunk caller, or the leg dialled to the customer), the agent's SIP
 leg (dialled to the agent's phone, or the agent's own call when they dial out), and,
 during a transfer, the leg to the transfer's target. A GSM customer has no SIP leg: the
-modem holds their call and its PCM port is bridged to the agent's leg.
+modem holds their call and its PCM port is bridged to the agent's leg; a GSM caller
+routed to a menu is answered by the switch and the modem's PCM port becomes their leg
+(prompts play to it, keys are found in band), bridged to the agent's like a SIP leg.
 
 The phases::
 
     new --> ivr --> queued                (a route to an IVR menu: menus, nested, then
                                            a queue or an agent's own queue)
+    new --> answering_caller --> ivr      (GSM: the switch answers the modem, the worker
+                                           makes its PCM port the caller's leg)
     new --> greeting --> queued <--> ringing_agent --> connected <--> transferring
              (inbound, with a greeting)  |  |              ^
     new --> queued (inbound, GSM)        |  +--> answering_modem (GSM: answer, bridge)
@@ -56,6 +60,7 @@ __all__ = ["CallPolicy", "CallState", "Phase", "TransferState", "next_phase"]
 Phase = Literal[
     "new",
     "ivr",
+    "answering_caller",
     "greeting",
     "queued",
     "ringing_agent",
@@ -73,6 +78,7 @@ Kind = Literal["inbound", "agent_out", "click", "gsm_in"]
 LIVE: frozenset[Phase] = frozenset(
     {
         "ivr",
+        "answering_caller",
         "greeting",
         "queued",
         "ringing_agent",
@@ -108,6 +114,7 @@ _AFTER: dict[str, Phase | None] = {
 TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
     "new": {
         "begin_menu": "ivr",
+        "begin_modem_menu": "answering_caller",
         "begin_greeting": "greeting",
         "begin_queue": "queued",
         "begin_dial_agent": "dialing_agent",
@@ -121,6 +128,15 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "menu_exit": "queued",  # to a queue or an agent
         "prompt_played": None,
         "customer_ended": "ending",
+        "modem_ended": "ending",
+    },
+    "answering_caller": {
+        **_ANY_LIVE,
+        "modem_picked_up": None,
+        "modem_pickup_failed": "ending",
+        "modem_leg_ready": "ivr",
+        "modem_leg_failed": "ending",
+        "modem_ended": "ending",
     },
     "greeting": {
         **_ANY_LIVE,

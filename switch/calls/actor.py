@@ -194,7 +194,7 @@ class CallActor(Actor):
             return _failed(effect, exc.message)
         if command is None:
             return _failed(effect, "nothing to send")
-        if isinstance(command, ops.Dial):
+        if isinstance(command, ops.Dial | ops.PcmLeg):
             service.own_leg(command.leg, state.id)
         if state.worker is None:
             return _failed(effect, "no media worker")
@@ -205,7 +205,7 @@ class CallActor(Actor):
         except (ChannelUnavailable, ProtocolError, Rejected, OSError) as exc:
             self.log.warning("worker_command_failed", op=op, error=repr(exc))
             return _failed(effect, str(exc))
-        if isinstance(effect, fx.PcmBridge):
+        if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
             return [msg.BridgeDone(effect.leg)]
         return []
 
@@ -258,7 +258,7 @@ def _failed(effect: Any, error: str) -> list[Any]:
     """The message a failed media effect reports (most report nothing)."""
     if isinstance(effect, fx.DialAgent | fx.DialNumber):
         return [msg.DialFailed(effect.leg, error)]
-    if isinstance(effect, fx.PcmBridge):
+    if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
         return [msg.BridgeFailed(effect.leg, error)]
     if isinstance(effect, fx.PlayParts) or (isinstance(effect, fx.Play) and not effect.loop):
         return [msg.PlayFinished(effect.leg)]  # nothing to hear: the call goes on at once

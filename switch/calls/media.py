@@ -104,4 +104,6 @@ class MediaCommands:
                 return ops.PcmBridge(leg, audio_port) if audio_port else None
             case fx.PcmUnbridge(leg=leg):
                 return ops.PcmUnbridge(leg)
+            case fx.ModemLeg(leg=leg):
+                return ops.PcmLeg(leg, audio_port) if audio_port else None
         raise TypeError(f"not a media effect: {effect!r}")

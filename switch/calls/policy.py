@@ -59,22 +59,14 @@ def route_table(config: Config) -> RouteTable:
     )
 
 
-def entry_fields(target: str | None, policy: CallPolicy, *, has_media: bool) -> dict[str, Any]:
-    """The call's starting fields for its first target: ``menu`` (an IVR) or ``queue``.
-
-    No target: the implicit default queue. A caller without media before an agent answers
-    (GSM) cannot hear a menu: an IVR target leads where the menu's ``"0"`` does (a
-    human), as if the caller had pressed it."""
-    for _ in range(len(policy.menus) + 1):
-        if target is None:
-            return {}
-        kind, _, name = target.partition(":")
-        if kind == "agent":
-            return {"queue": f"agent:{name}"}
-        if kind == "queue":
-            return {"queue": name}
-        if has_media:
-            return {"menu": name}
-        menu = policy.menus.get(name)
-        target = (menu.options.get("0") if menu else None) or policy.human
-    return {}
+def entry_fields(target: str | None) -> dict[str, Any]:
+    """The call's starting fields for its first target: ``menu`` (an IVR) or ``queue``
+    (no target: the implicit default queue)."""
+    if target is None:
+        return {}
+    kind, _, name = target.partition(":")
+    if kind == "ivr":
+        return {"menu": name}
+    if kind == "agent":
+        return {"queue": f"agent:{name}"}
+    return {"queue": name}

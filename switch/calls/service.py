@@ -347,7 +347,7 @@ class CallService:
             did=did or dialled or None,
             customer_leg=event.leg,
             legs=frozenset({event.leg}),
-            **entry_fields(target, self.policy, has_media=True),
+            **entry_fields(target),
         )
         log.info(
             "call_incoming",
@@ -466,7 +466,7 @@ class CallService:
                 worker_reserved=True,
                 modem_call=True,
                 did=own_number,
-                **entry_fields(target, self.policy, has_media=False),
+                **entry_fields(target),
             )
         except BaseException:
             await self.pool.release(worker)

@@ -9,9 +9,14 @@ from actors.call import effects as fx
 from actors.call.messages import (
     AgentRung,
     Begin,
+    BridgeDone,
+    BridgeFailed,
     DtmfReceived,
     LegAnswered,
     LegEnded,
+    ModemEnded,
+    ModemPickedUp,
+    ModemPickupFailed,
     PlayFinished,
     QueueOffer,
     QueueStatus,
@@ -373,3 +378,79 @@ def test_a_timer_of_a_question_no_longer_asked_is_stale() -> None:
     run.send(DtmfReceived(CUST, "9"))
     run.send(DtmfReceived(CUST, "#"))
     assert run.send(TimerFired(fired.name, fired.token), after=60) == []
+
+
+# ----------------------------------------------------------- a GSM caller in a menu
+
+
+def gsm_menu_call(policy: CallPolicy = POLICY) -> Run:
+    return Run(
+        CallState(
+            id="g1",
+            kind="gsm_in",
+            direction="in",
+            contact_id="k1",
+            number="+85512345678",
+            via="gsm1",
+            started_at=1000.0,
+            policy=policy,
+            worker=3,
+            worker_reserved=True,
+            modem_call=True,
+            menu="main",
+        )
+    )
+
+
+def test_a_gsm_caller_for_a_menu_is_answered_and_the_modem_becomes_their_leg() -> None:
+    run = gsm_menu_call()
+    effects = run.send(Begin())
+    assert run.state.phase == "answering_caller"
+    assert [type(e) for e in effects] == [fx.Journey, fx.Save, fx.ModemPickUp]
+    effects = run.send(ModemPickedUp())
+    leg = run.state.customer_leg
+    assert leg is not None and effects == [fx.ModemLeg(leg)] and leg in run.state.legs
+    effects = run.send(BridgeDone(leg))
+    assert run.state.phase == "ivr" and not run.state.worker_reserved  # the leg holds it
+    assert plays(effects) == [("welcome", None)]
+    run.send(DtmfReceived(leg, "1"))
+    assert run.state.phase == "queued" and run.state.queue == "sales"
+    effects = run.send(QueueOffer("g1", "alice"))
+    assert effects == [fx.RingAgent("alice")]  # no new worker: this one has the caller
+    run.send(AgentRung("alice"))
+    agent_leg = run.state.agent_leg or ""
+    effects = run.send(LegAnswered(agent_leg))
+    assert run.state.phase == "connected"
+    assert fx.Bridge(leg, agent_leg) in effects and fx.ModemPickUp() not in effects
+    assert run.journey()[-1] == ("answered", "alice", None)
+    effects = run.send(ModemEnded("remote_hangup"))
+    assert run.state.cause == "caller_hangup"
+    assert fx.Hangup(leg) in effects and fx.Hangup(agent_leg) in effects
+    assert fx.ModemHangup() not in effects  # the network ended it already
+    assert fx.ReleaseWorker() not in effects
+
+
+def test_a_gsm_caller_hanging_up_in_the_menu_ends_the_call_and_the_modem_leg() -> None:
+    run = gsm_menu_call()
+    run.send(Begin())
+    run.send(ModemPickedUp())
+    leg = run.state.customer_leg or ""
+    run.send(BridgeDone(leg))
+    effects = run.send(ModemEnded("remote_hangup"), after=3)
+    assert run.state.phase == "ended" and run.state.cause == "caller_hangup"
+    assert fx.Hangup(leg) in effects and fx.CancelTimer("menu") in effects
+
+
+def test_a_gsm_menu_that_cannot_start_ends_the_call_and_frees_the_worker() -> None:
+    run = gsm_menu_call()
+    run.send(Begin())
+    effects = run.send(ModemPickupFailed("NO CARRIER"))
+    assert run.state.phase == "ended" and fx.ReleaseWorker() in effects
+    run = gsm_menu_call()
+    run.send(Begin())
+    run.send(ModemPickedUp())
+    leg = run.state.customer_leg or ""
+    effects = run.send(BridgeFailed(leg, "no such device"))
+    assert run.state.cause == "bridge_failed"
+    assert fx.Hangup(leg) not in effects  # the leg never existed
+    assert fx.ReleaseWorker() in effects and fx.ModemHangup() in effects

@@ -126,14 +126,10 @@ def test_the_config_gives_menus_questions_announcements_routes_and_queue_hours()
 
 
 def test_a_calls_first_target_as_its_starting_fields() -> None:
-    policy = call_policy(config())
-    assert entry_fields(None, policy, has_media=True) == {}
-    assert entry_fields("queue:sales", policy, has_media=True) == {"queue": "sales"}
-    assert entry_fields("agent:bob", policy, has_media=False) == {"queue": "agent:bob"}
-    assert entry_fields("ivr:main", policy, has_media=True) == {"menu": "main"}
-    # no media before an agent answers (GSM): where the menu's "0" leads
-    assert entry_fields("ivr:sub", policy, has_media=False) == {"queue": "agent:bob"}
-    assert entry_fields("ivr:main", policy, has_media=False) == {"queue": "sales"}
+    assert entry_fields(None) == {}
+    assert entry_fields("queue:sales") == {"queue": "sales"}
+    assert entry_fields("agent:bob") == {"queue": "agent:bob"}
+    assert entry_fields("ivr:main") == {"menu": "main"}
 
 
 @pytest.mark.parametrize(

@@ -305,3 +305,82 @@ def test_a_waiting_caller_hears_position_and_expected_wait(env: Env) -> None:
     assert squeeze(heard(rec)).startswith("p1a3m"), heard(rec)
     log = [e for e in env.sw.log_events() if e.get("event") == "queue_announcement"]
     assert log and log[0]["position"] == 1 and log[0]["expected_wait"] == 180.0
+
+
+# ------------------------------------------------------------------ a GSM caller
+
+MODEM_NUMBER = "+85512000111"
+GSM_IVR = f"""
+[routing]
+prompts = "prompts"
+[[queues]]
+id = "sales"
+[[ivr]]
+id = "main"
+prompt = "welcome"
+timeout = 8
+options = {{ "1" = "queue:sales" }}
+[[routes]]
+number = "{MODEM_NUMBER}"
+to = "ivr:main"
+"""
+
+
+def test_a_gsm_caller_is_answered_into_the_menu_and_their_key_in_band_picks_the_queue(
+    tmp_path: Path,
+) -> None:
+    from tests.integration import test_gsm_calls_e2e as gsm
+
+    for name, (_, freq, seconds) in TONES.items():
+        (tmp_path / "prompts" / "en").mkdir(parents=True, exist_ok=True)
+        write_tone(str(tmp_path / "prompts" / "en" / f"{name}.wav"), freq, seconds)
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(2), free_ports(100)
+    config = gsm.switch_config(http, edge, base, rtp, 20, 2, trunk, GSM_IVR).replace(
+        'profile = "huawei_e173"', f'profile = "huawei_e173"\nnumber = "{MODEM_NUMBER}"'
+    )
+    sw = SwitchProcess(config, tmp_path, http).start(timeout=60)
+    try:
+        modem = gsm.SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock")
+        env = gsm.Env(sw, edge, trunk, tmp_path, modem)
+        env.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready")
+        modem.request_sync("set_audio_tone", hz=gsm.MODEM_HZ)
+        agent = env.agent_phone(auto_answer="")
+        try:
+            modem.request_sync("incoming_call", number=CALLER)
+            # the switch answers the modem itself: the menu's prompt reaches the caller
+            modem.wait_for_sync(lambda s: s["audio"]["active"], timeout=30)
+            welcome = TONES["welcome"][1]
+            modem.wait_for_sync(
+                lambda s: modem.request_sync("audio_power", hz=welcome)["power"] > 1e5,
+                timeout=30,
+                interval=0.3,
+            )
+            assert not any(e.get("event") == "incoming" for e in agent.seen)
+            record = the_call(env, lambda c: c["state"] == "ringing")
+            assert record["channel"] == "gsm" and record["to"] == MODEM_NUMBER
+            modem.request_sync("press_keys", digits="1")  # DTMF in band, on the PCM
+            agent.wait_for("state", timeout=30, state="CONFIRMED")
+            record = the_call(env, lambda c: c["state"] == "answered")
+            assert record["queue"] == "sales" and record["agent"] == "alice"
+            assert record["ivr"] == [{"menu": "main", "digit": "1"}]
+            time.sleep(1.5)  # the caller and the agent hear each other
+            heard = modem.request_sync("audio_power", hz=gsm.PHONE_HZ, seconds=1.0)
+            assert heard["power"] > 1e5, heard
+            assert agent.heard() > 5
+            modem.request_sync("remote_hangup")
+            agent.wait_for("ended", timeout=30)
+        finally:
+            agent.close()
+        journey = env.journey(CALLER, lambda j: any(e["kind"] == "call_ended" for e in j))
+        kinds = [(e["kind"], e.get("via"), e.get("text")) for e in journey]
+        assert ("ivr_choice", "main", "1") in kinds
+        assert [k for k, _, _ in kinds if k.startswith("call_")] == [
+            "call_started",
+            "call_answered",
+            "call_ended",
+        ]
+        sent = [t["text"] for t in modem.request_sync("transcript")["lines"]]
+        assert "ATA" in sent
+    finally:
+        assert sw.terminate(timeout=30) == 0

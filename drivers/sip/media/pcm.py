@@ -24,9 +24,11 @@ per 20 ms tick:
   there yet (counted as an underrun).
 
 A link that listens for keys (``keys=True``, a GSM caller in a menu) also keeps a copy of
-the frames from the modem (at most ``max_backlog * 10``) for the worker's thread to take
-(:meth:`PcmLink.take_heard`) and look for DTMF in band: the clock thread does no more
-than copy bytes.
+everything read from the modem, before the framer drops what is late (at most
+``max_backlog * 10`` frames), for the worker's thread to take
+(:meth:`PcmLink.take_heard`) and look for DTMF in band: a busy moment that costs the
+bridge a few frames costs no key press, and the clock thread does no more than copy
+bytes.
 
 Both only do non-blocking reads/writes on one fd under a lock, never touch a pjsua2
 Call, never log (counters instead). :meth:`PcmLink.close` (from the worker's thread)
@@ -167,15 +169,16 @@ class PcmLink:
                     if not data:
                         break
                     self._framer.feed(data)
+                    if self.keys:  # all of it, before the framer bounds the latency
+                        self._heard += data
+            excess = len(self._heard) - self._max_heard
+            if excess > 0:  # nobody took it for a while: keep the newest, sample-aligned
+                del self._heard[: excess + excess % 2]
             frame = self._framer.next_frame()
             if frame is None:
                 self.underruns += 1
                 return self._silence
             self.frames_from_modem += 1
-            if self.keys:
-                self._heard += frame
-                if len(self._heard) > self._max_heard:
-                    del self._heard[: len(self._heard) - self._max_heard]
             return frame
 
     # ------------------------------------------------------------ the worker's thread

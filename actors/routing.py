@@ -161,6 +161,7 @@ class QueueJourney:
     channel: str  # the journey's channel: voice (calls, callbacks), sms, chat
     agent: str | None = None
     waited: float | None = None
+    seq: int = 0  # the item's arrival number (an item may join the queue again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,14 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
     effects: list[RouterEffect] = [Persist(queue.settings.id, "item_queued", item.to_json())]
     if queue.settings.journal:
         effects.append(
-            QueueJourney(item.contact_id, "queued", queue.settings.id, item.id, channel_of(item))
+            QueueJourney(
+                item.contact_id,
+                "queued",
+                queue.settings.id,
+                item.id,
+                channel_of(item),
+                seq=item.seq,
+            )
         )
     if item.kind == "callback":
         return effects  # a callback waits for an agent however long it takes
@@ -225,6 +233,9 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
         effects.append(_timer_effect(state, "max_wait", item.id, delay))
     if item.sticky is not None:
         effects.append(_timer_effect(state, "sticky", item.id, state.settings.sticky_wait))
+    waits = [until - now for _, until in item.declined if until > now]
+    if waits:  # agents who passed it just now: look again when the first may have it
+        effects.append(_timer_effect(state, "retry", item.id, min(waits)))
     return effects
 
 
@@ -248,12 +259,16 @@ def _leave(state: RouterState, item_id: str, event: str, now: float) -> list[Rou
         pass  # an implicit queue (no [[queues]] entry): not part of the journey
     elif final == "abandoned":
         effects.append(
-            QueueJourney(item.contact_id, "abandoned", item.queue, item_id, channel, None, waited)
+            QueueJourney(
+                item.contact_id, "abandoned", item.queue, item_id, channel, None, waited, item.seq
+            )
         )
     elif final in ("assigned", "treated"):
         agent = item.agent if final == "assigned" else None
         effects.append(
-            QueueJourney(item.contact_id, "dequeued", item.queue, item_id, channel, agent, waited)
+            QueueJourney(
+                item.contact_id, "dequeued", item.queue, item_id, channel, agent, waited, item.seq
+            )
         )
     return effects
 
@@ -408,23 +423,23 @@ def assign(state: RouterState, now: float) -> list[RouterEffect]:
 HANDLE_TIMES_KEPT = 20  # the recent calls a queue's average handle time is made of
 
 
-def handle_time(state: RouterState, queue_id: str, default: float) -> float:
+def recent_handle_time(state: RouterState, queue_id: str, default: float) -> float:
     """The queue's recent average handle time (its last calls), else ``default``."""
     recent = state.handle_times.get(queue_id)
     return sum(recent) / len(recent) if recent else default
 
 
-def expected_wait(state: RouterState, item_id: str, default_handle: float) -> float | None:
+def expected_wait(state: RouterState, item_id: str, handle_time: float) -> float | None:
     """Seconds until an agent is expected for the item: its position times the queue's
-    recent average handle time (:func:`handle_time`), shared among the agents signed in
-    who may serve the queue."""
+    recent average handle time (:func:`recent_handle_time`; ``handle_time`` until one is
+    measured), shared among the agents signed in who may serve the queue."""
     queue_id = state.where.get(item_id)
     if queue_id is None:
         return None
     queue = state.queues[queue_id]
     position = queue.position(item_id) or 1
     agents = max(1, len(state.signed_in_for(queue.settings)))
-    return position * handle_time(state, queue_id, default_handle) / agents
+    return position * recent_handle_time(state, queue_id, handle_time) / agents
 
 
 def channel_of(item: WorkItem) -> str:

@@ -7,11 +7,13 @@ the implicit ``default`` queue.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.call.policy import DEFAULT_HUMAN, CallPolicy, Menu, Question, WaitPolicy
 from actors.routes import Route, RouteTable
 from actors.schedule import Schedule, parse_schedule
+from switch.prompts import Prompts
 
 if TYPE_CHECKING:
     from switch.config import Config
@@ -51,12 +53,44 @@ def call_policy(config: Config, **fields: Any) -> CallPolicy:
     )
 
 
+def missing_prompts(policy: CallPolicy, prompts: Prompts) -> list[str]:
+    """The prompts calls may need (menus, questions, announcements, treatments) that no
+    language has: said at start."""
+    names = {m.prompt for m in policy.menus.values()}
+    for wait in policy.waiting.values():
+        names |= {q.prompt for q in wait.questions}
+        if wait.announce_every:
+            names |= {"queue_position", "queue_wait", "minutes", "num_1"}
+    names |= {"queue_max_wait", "queue_no_agents", "queue_closed"}
+    return [name for name in sorted(names) if prompts.find(name, None) is None]
+
+
 def route_table(config: Config) -> RouteTable:
     hours = schedules(config)
     return RouteTable(
         Route(r.number, r.to, hours.get(r.hours) if r.hours else None, r.closed_to)
         for r in config.routes
     )
+
+
+def prompt_library(config: Config) -> Prompts:
+    """``[routing].prompts`` by language; announcements cached beside the store."""
+    cache = Path(config.store.path).parent / "prompts-cache"
+    return Prompts(config.routing.prompts, config.routing.language, cache=cache)
+
+
+class Entrances:
+    """Where inbound calls go first: ``[[routes]]`` by the dialled number (a trunk's
+    DID) or by the modem's own number (``[[modems]] number``), at the time of the call."""
+
+    def __init__(self, config: Config) -> None:
+        self.routes = route_table(config)
+        self.modem_numbers = {m.id: m.number for m in config.modems if m.number}
+
+    def of_number(self, number: str | None, now: float) -> tuple[str | None, dict[str, Any]]:
+        """The route's target (None: no route) and the call's starting fields."""
+        target = self.routes.target(number, now)
+        return target, entry_fields(target)
 
 
 def entry_fields(target: str | None) -> dict[str, Any]:

@@ -74,6 +74,7 @@ def test_expected_wait_uses_the_queues_recent_handle_times() -> None:
 
 def config(**extra: Any) -> Any:
     base: dict[str, Any] = {
+        "api": {"tokens": ["a-long-enough-test-token"]},
         "sip": {"listen": "127.0.0.1:5060"},
         "modems": [{"id": "gsm1", "port": "/dev/ttyUSB2", "number": "+85512000111"}],
         "schedules": [{"id": "weekdays", "timezone": "UTC", "weekly": {"mon": ["09:00-17:00"]}}],

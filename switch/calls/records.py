@@ -16,6 +16,7 @@ from typing import Any
 from actors.call import CallState
 
 CALL_NS = "call"
+WIDGET = "widget"  # the ``via`` of a customer's call from the web widget (WebRTC)
 
 
 def iso(ts: float | None) -> str | None:
@@ -40,7 +41,7 @@ def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
         "state": status,
         "agent": state.agent if status != "ringing" or not inbound else None,
         "via": state.via,
-        "channel": "gsm" if state.kind == "gsm_in" or state.route == "modem" else "sip",
+        "channel": _channel(state),
         "started_at": iso(state.started_at),
         "answered_at": iso(state.answered_at),
         "ended_at": iso(state.ended_at),
@@ -54,3 +55,9 @@ def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
         "ivr": [{"menu": menu, "digit": digit} for menu, digit in state.choices],
         "answers": [{"question": q, "answer": a} for q, a in state.answers],
     }
+
+
+def _channel(state: CallState) -> str:
+    if state.kind == "gsm_in" or state.route == "modem":
+        return "gsm"
+    return "webrtc" if state.via == WIDGET else "sip"

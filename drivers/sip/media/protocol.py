@@ -79,6 +79,13 @@ COMMANDS: Final[dict[str, _Spec]] = {
     "pcm_bridge": {"call": (str, True), "path": (str, True)},
     "pcm_unbridge": {"call": (str, True)},
     "pcm_leg": {"call": (str, True), "path": (str, True)},
+    "link": {
+        "call": (str, True),
+        "link": (str, True),
+        "local": (str, True),
+        "remote": (str, True),
+    },
+    "unlink": {"call": (str, True), "link": (str, True)},
     "reserve": {"seconds": (float, False)},
     "release": {},
     "shutdown": {},
@@ -184,6 +191,10 @@ def check_command(cmd: Command) -> str | None:
         return "send_dtmf: digits must be a non-empty string of 0-9 * # A-D"
     if cmd.op in ("pcm_bridge", "pcm_leg") and not cmd.args["path"].startswith("/"):
         return f"{cmd.op}: path must be an absolute path to the modem's PCM port"
+    if cmd.op == "link" and not (
+        cmd.args["local"].startswith("/") and cmd.args["remote"].startswith("/")
+    ):
+        return "link: local and remote must be absolute socket paths"
     if cmd.op in ("reject", "hangup") and "code" in cmd.args and not 400 <= cmd.args["code"] < 700:
         return f"{cmd.op}: code must be a SIP final failure code (400-699)"
     return None

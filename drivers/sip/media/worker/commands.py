@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from base.dtmf import DtmfDetector
+from drivers.sip.media.link import FrameLink, check_link_path
 from drivers.sip.media.pcm import PcmLink, check_pcm_path, pcm_media_format, pcm_port_class
 from drivers.sip.media.protocol import Command, Reply, check_command
 from drivers.sip.media.worker.legs import CommandFailed, Leg
@@ -49,6 +50,8 @@ class Commands:
         "pcm_bridge": "pcm_bridge",
         "pcm_unbridge": "pcm_unbridge",
         "pcm_leg": "pcm_leg",
+        "link": "link",
+        "unlink": "unlink",
         "reserve": "reserve",
         "release": "release",
         "shutdown": "shutdown",
@@ -125,6 +128,7 @@ class Commands:
     ) -> Result:
         if call in self.legs:
             raise CommandFailed(f"leg id {call!r} is in use")
+        self.legs.room()
         self.legs.release()  # the leg itself keeps inbound calls away from now on
         classes = self.agent.classes
         assert classes is not None
@@ -193,10 +197,13 @@ class Commands:
             raise CommandFailed(f"no such file {file!r}")
         if leg.player is not None:
             self.agent.drop_player(leg)
-        classes = self.agent.classes
-        assert classes is not None
-        player = classes.player()
-        player.createPlayer(file, 0 if loop else self.pj.PJMEDIA_FILE_NO_LOOP)
+        if loop:  # hold music: every leg waiting to this file hears the same player
+            player = self.agent.looping_player(file)
+        else:
+            classes = self.agent.classes
+            assert classes is not None
+            player = classes.player()
+            player.createPlayer(file, self.pj.PJMEDIA_FILE_NO_LOOP)
         leg.player = player
         leg.player_loop = loop
         self.agent.apply()
@@ -236,6 +243,8 @@ class Commands:
         out: dict[str, Any] = {"answered": leg.answered, "media": leg.port is not None}
         if leg.pcm is not None:
             out["pcm"] = leg.pcm.link.stats()
+        if leg.links:
+            out["links"] = {key: port.link.stats() for key, port in leg.links.items()}
         if leg.port is not None and not leg.modem:
             try:
                 st = leg.call.getStreamStat(0)
@@ -295,6 +304,7 @@ class Commands:
         """A leg that is the modem's PCM port: prompts, keys in band, bridges."""
         if call in self.legs:
             raise CommandFailed(f"leg id {call!r} is in use")
+        self.legs.room()
         port = self._pcm_port("pcm_leg", call, path, keys=True)
         self.legs.release()  # the leg itself keeps inbound calls away from now on
         now = time.monotonic()
@@ -304,6 +314,40 @@ class Commands:
         self.agent.apply()
         self.log.info("pcm_leg", call=call, path=path)
         return {"path": path}
+
+    # ------------------------------------------------------------ links to other workers
+
+    def link(self, call: str, link: str, local: str, remote: str) -> Result:
+        leg = self.legs.leg(call)
+        if link in leg.links:
+            raise CommandFailed(f"{call} already has link {link!r}")
+        for path in (local, remote):
+            problem = check_link_path(path)
+            if problem is not None:
+                raise CommandFailed(problem)
+        try:
+            frames = FrameLink.open(local, remote)
+        except OSError as exc:
+            raise CommandFailed(f"link: cannot bind {local!r}: {exc.strerror}") from exc
+        if self.agent.pcm_class is None:
+            self.agent.pcm_class = pcm_port_class(self.pj)
+        port = self.agent.pcm_class()
+        port.link = frames
+        try:
+            port.createPort(f"link-{link}"[:30], pcm_media_format(self.pj))
+        except self.pj.Error:
+            frames.close()
+            raise
+        leg.links[link] = port
+        self.agent.apply()
+        self.log.info("linked", call=call, link=link, media=leg.port is not None)
+        return None
+
+    def unlink(self, call: str, link: str) -> Result:
+        leg = self.legs.leg(call)
+        if link not in leg.links:
+            raise CommandFailed(f"{call} has no link {link!r}")
+        return self.agent.drop_link(leg, link)
 
     # ------------------------------------------------------------ the worker itself
 

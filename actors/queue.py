@@ -2,7 +2,7 @@
 
 Rules: this module holds a queue's settings, its items and their order; which agent
 takes which item is decided by :mod:`actors.routing`. Pure; imports nothing of ours but
-``base``.
+``base`` and :mod:`actors.schedule` (a queue's opening hours).
 
 Theory of operation
 -------------------
@@ -28,6 +28,7 @@ import bisect
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from actors.schedule import Schedule, is_open
 from base.errors import ProtocolError
 
 ItemKind = Literal["voice", "sms", "chat", "callback"]
@@ -74,6 +75,10 @@ class QueueSettings:
     treat_when_nobody: bool = True  # nobody logged in: treatment at once
     only_agent: str | None = None  # a route straight to one agent (``agent:<id>``)
     journal: bool = True  # record queued/dequeued/abandoned in the customers' journeys
+    hours: Schedule | None = None  # outside them the queue is closed (treatment "closed")
+
+    def open_at(self, now: float) -> bool:
+        return self.hours is None or is_open(self.hours, now)
 
     def eligible(self, agent_id: str, agent_skills: frozenset[str]) -> bool:
         if self.only_agent is not None:

@@ -63,6 +63,9 @@ class RouterState:
     offered: dict[str, str] = field(default_factory=dict)  # agent -> item on offer
     where: dict[str, str] = field(default_factory=dict)  # item -> queue
     timer_seq: int = 0
+    # handle times: an agent's call from acceptance until they are available again
+    serving: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (queue, t)
+    handle_times: dict[str, tuple[float, ...]] = field(default_factory=dict)  # queue -> last
 
     def item(self, item_id: str) -> WorkItem | None:
         queue = self.where.get(item_id)
@@ -220,7 +223,7 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
         )
     if item.kind == "callback":
         return effects  # a callback waits for an agent however long it takes
-    if closed:
+    if closed or not queue.settings.open_at(now):
         return effects + _treat(state, item, "closed", now)
     if queue.settings.treat_when_nobody and not state.signed_in_for(queue.settings):
         return effects + _treat(state, item, "no_agents", now)
@@ -286,6 +289,8 @@ def _accepted(state: RouterState, item_id: str, agent: str, now: float) -> list[
         item = replace(item, state="offered", agent=agent)
     item = replace(item, agent=agent)
     state.queues[item.queue].update(item)
+    if item.kind in ("voice", "callback"):
+        state.serving[agent] = (item.queue, now)
     return _leave(state, item_id, "accept", now)
 
 
@@ -313,6 +318,12 @@ def _declined(state: RouterState, item_id: str, agent: str, now: float) -> list[
 def _agent_update(state: RouterState, view: AgentView, now: float) -> list[RouterEffect]:
     old = state.agents.get(view.id)
     state.agents[view.id] = view
+    served = state.serving.get(view.id)
+    if served is not None and view.status in ("available", "break", "offline"):
+        del state.serving[view.id]  # the call and its wrap-up are over
+        queue_id, since = served
+        recent = (*state.handle_times.get(queue_id, ()), max(0.0, now - since))
+        state.handle_times[queue_id] = recent[-HANDLE_TIMES_KEPT:]
     effects: list[RouterEffect] = []
     if old is not None and old.signed_in and not view.signed_in:
         # The agent signed out: a queue with nobody left who may serve it treats its
@@ -409,16 +420,26 @@ def assign(state: RouterState, now: float) -> list[RouterEffect]:
     return effects
 
 
+HANDLE_TIMES_KEPT = 20  # the recent calls a queue's average handle time is made of
+
+
+def recent_handle_time(state: RouterState, queue_id: str, default: float) -> float:
+    """The queue's recent average handle time (its last calls), else ``default``."""
+    recent = state.handle_times.get(queue_id)
+    return sum(recent) / len(recent) if recent else default
+
+
 def expected_wait(state: RouterState, item_id: str, handle_time: float) -> float | None:
-    """Seconds until an agent is expected for the item: its position times the average
-    handle time, shared among the agents signed in who may serve the queue."""
+    """Seconds until an agent is expected for the item: its position times the queue's
+    recent average handle time (:func:`recent_handle_time`; ``handle_time`` until one is
+    measured), shared among the agents signed in who may serve the queue."""
     queue_id = state.where.get(item_id)
     if queue_id is None:
         return None
     queue = state.queues[queue_id]
     position = queue.position(item_id) or 1
     agents = max(1, len(state.signed_in_for(queue.settings)))
-    return position * handle_time / agents
+    return position * recent_handle_time(state, queue_id, handle_time) / agents
 
 
 def channel_of(item: WorkItem) -> str:

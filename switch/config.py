@@ -150,6 +150,15 @@ class ModemConfig(_Model):
     # The modem's raw PCM voice port (8 kHz 16-bit mono): with it and [sip], incoming
     # GSM calls ring the agents. Simulated modems use the simulator's own voice port.
     audio_port: str | None = None
+    # The SIM's own number (E.164): calls to it follow the [[routes]] entry for it.
+    number: str | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _e164_number(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.fullmatch(value):
+            raise ValueError(f"number must be E.164 like +85512000000, got {value!r}")
+        return value
 
     @field_validator("audio_port")
     @classmethod
@@ -452,6 +461,7 @@ class Config(_Model):
         ):
             problems.add(loc, message)
         _unique(problems, "modems", [m.id for m in self.modems])
+        _unique(problems, "modems", [m.number for m in self.modems], key="number")
         _unique(problems, "trunks", [t.id for t in self.trunks])
         _unique(problems, "agents", [a.id for a in self.agents])
         _unique(problems, "agents", [a.sip_user for a in self.agents], key="sip_user")

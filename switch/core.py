@@ -22,6 +22,7 @@ from actors.routing import AgentUpdate, RoutingSettings
 from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
+from switch.center.presence import PresenceLog
 from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
 from switch.phone import normalize_phone, phone_identity
@@ -75,6 +76,7 @@ class Core:
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
         self.directory = Directory(self.registry, store)
+        self.presence = PresenceLog(store)
         # Channel services, set once each has started (None: not configured / not up).
         self.sms: SmsService | None = None
         self.calls: CallService | None = None
@@ -94,6 +96,7 @@ class Core:
             await self.registry.ask(f"agent:{agent.id}", GetAgent())
 
     def _agent_changed(self, state: AgentState, profile: AgentProfile) -> None:
+        self.presence.changed(state)
         try:
             self.registry.tell(ROUTER, AgentUpdate(agent_view(state, profile)))
         except Exception as exc:  # shutting down: nobody routes any more
@@ -101,6 +104,7 @@ class Core:
 
     async def close(self) -> None:
         await self.registry.close()
+        self.presence.stopping(self.clock.now())
         await self.store.close()
 
     # ------------------------------------------------------------ contacts

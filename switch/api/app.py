@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.messages import AddNote, MergeFrom, UndoMerge
 from switch.api.auth import require_token
 from switch.api.errors import error_body, install_error_handlers
+from switch.api.stats import stats_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
 
@@ -109,6 +110,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(contacts_router(), prefix="/api/v1")
+    app.include_router(stats_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
 

@@ -238,7 +238,11 @@ def _leave(state: RouterState, item_id: str, event: str, now: float) -> list[Rou
         del state.offered[item.agent]
     waited = round(max(0.0, now - item.enqueued_at), 3)
     effects: list[RouterEffect] = [
-        Persist(item.queue, "item_left", {"id": item_id, "reason": final, "agent": item.agent})
+        Persist(
+            item.queue,
+            "item_left",
+            {"id": item_id, "reason": final, "agent": item.agent, "waited": waited},
+        )
     ]
     channel = channel_of(item)
     if not queue.settings.journal:

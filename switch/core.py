@@ -22,6 +22,7 @@ from actors.routing import AgentUpdate, RoutingSettings
 from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
+from switch.center.live import QueueMeter
 from switch.center.presence import PresenceLog
 from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
@@ -72,6 +73,8 @@ class Core:
             lambda aid, reg: RouterActor(aid, reg, store, queues, routing, offer_timeout=ring + 30),
         )
         self.queues = Queues(self.registry, queues)
+        self.meter = QueueMeter({q.id: q.service_level for q in queues}, list(self.profiles))
+        store.add_commit_listener(self.meter.committed)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )

@@ -107,6 +107,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
+        await core.meter.refresh(core.registry, core.clock.now())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(contacts_router(), prefix="/api/v1")

@@ -72,7 +72,7 @@ async def test_counters_gauges_and_the_rolling_service_level(tmp_path: Path) -> 
         text = (await client.get("/metrics")).text
         assert value(text, "switch_queue_treated_total", queue="metered") == 1
         assert value(text, "switch_queue_service_level", queue="metered") == 0.0
-        clock.advance(1800)
+        clock.advance(1900)
         text = (await client.get("/metrics")).text
         assert value(text, "switch_queue_service_level", queue="metered") is None
     finally:

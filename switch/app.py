@@ -45,6 +45,10 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
     """The services this config asks for (imported lazily: heavy extras)."""
     services: list[Service] = []
     config = core.config
+    if config.webhooks:  # first: it follows the log from before the channels start
+        from switch.webhooks import WebhookService
+
+        services.append(WebhookService(core))
     if config.modems:
         from switch.sms import SmsService
 

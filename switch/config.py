@@ -28,6 +28,7 @@ from switch.cc_config import (
     UserConfig,
     check_references,
 )
+from switch.hooks_config import WebhookConfig, check_webhooks
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -312,6 +313,7 @@ class Config(_Model):
     users: list[UserConfig] = Field(default_factory=list)
     mqtt: MqttConfig | None = None
     backup: BackupConfig | None = None
+    webhooks: list[WebhookConfig] = Field(default_factory=list)  # switch/hooks_config.py
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -323,6 +325,7 @@ class Config(_Model):
             [a.id for a in self.agents],
             self.users,
         )
+        problems += check_webhooks(self.webhooks)
         if problems:
             raise ValueError("; ".join(problems))
         _unique("modems", [m.id for m in self.modems])

@@ -326,6 +326,16 @@ class Store:
         )
         return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
+    def count_after(self, seq: int, kinds: Sequence[str]) -> int:
+        """How many events of these kinds were committed after ``seq``."""
+        if not kinds:
+            return 0
+        marks = ",".join("?" for _ in kinds)
+        rows = self._read(
+            f"SELECT COUNT(*) FROM events WHERE seq > ? AND +kind IN ({marks})", (seq, *kinds)
+        )
+        return int(rows[0][0])
+
     def last_seq(self) -> int:
         rows = self._read("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
         return int(rows[0][0]) if rows else 0

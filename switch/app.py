@@ -57,6 +57,10 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
         from switch.calls import CallService
 
         services.append(CallService(core))
+    if any(q.csat is not None for q in config.queues):
+        from switch.center.csat import CsatService
+
+        services.append(CsatService(core))
     if config.backup is not None:
         from switch.backup.schedule import BackupService
 
@@ -72,9 +76,12 @@ def _attach(core: Core, service: Service) -> None:
     """Make a started service reachable from the core (and so from the API and the
     other services) under its typed field."""
     from switch.calls import CallService
+    from switch.center.csat import CsatService
     from switch.sms import SmsService
 
-    if isinstance(service, SmsService):
+    if isinstance(service, CsatService):
+        core.csat = service
+    elif isinstance(service, SmsService):
         core.sms = service
     elif isinstance(service, CallService):
         core.calls = service

@@ -41,6 +41,7 @@ class QueueConfig(_Model):
     wrap_up: Annotated[float, Field(ge=0, le=3600)] = 3.0
     priority: Annotated[int, Field(ge=0, le=100)] = 0
     hours: str | None = None  # a [[schedules]] id; outside it the queue is closed
+    csat: Literal["sms", "ivr"] | None = None  # a survey after an answered call
 
 
 class RouteConfig(_Model):

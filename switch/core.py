@@ -31,6 +31,7 @@ from switch.store import Store
 
 if TYPE_CHECKING:
     from switch.calls import CallService
+    from switch.center.csat import CsatService
     from switch.sms import SmsService
 
 log = structlog.get_logger("core")
@@ -83,6 +84,7 @@ class Core:
         # Channel services, set once each has started (None: not configured / not up).
         self.sms: SmsService | None = None
         self.calls: CallService | None = None
+        self.csat: CsatService | None = None  # surveys, when a queue asks for them
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Core:

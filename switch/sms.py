@@ -232,7 +232,8 @@ class SmsService:
                 ),
             ),
         )
-        if not getattr(result, "duplicate", False):
+        duplicate = bool(getattr(result, "duplicate", False))
+        if not duplicate:
             SMS_IN.labels(sms.modem_id).inc()
         log.info(
             "sms_received",
@@ -240,8 +241,11 @@ class SmsService:
             contact_id=contact_id,
             message_id=message_id,
             parts=sms.parts,
-            duplicate=getattr(result, "duplicate", False),
+            duplicate=duplicate,
         )
+        csat = self.core.csat
+        if csat is not None and not duplicate and await csat.take_reply(sender, sms.text, now):
+            return  # a survey's answer, recorded as ``csat``: not a new conversation
 
     def part_stored(self, part_key: str) -> bool:
         return self.core.store.get(PART_NS, part_key) is not None

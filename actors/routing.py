@@ -271,6 +271,8 @@ def _accepted(state: RouterState, item_id: str, agent: str, now: float) -> list[
     item = state.item(item_id)
     if item is None or item.state not in ("offered", "waiting"):
         return []
+    if item.agent is not None and item.agent != agent and state.offered.get(item.agent) == item_id:
+        del state.offered[item.agent]  # taken by someone else: the agent on offer is free
     if item.state == "waiting":  # taken directly (a transfer, an agent picking it)
         item = replace(item, state="offered", agent=agent)
     item = replace(item, agent=agent)

@@ -25,7 +25,7 @@ treatment: max wait, nobody logged in, closed) or ``abandoned`` (the customer le
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -171,6 +171,11 @@ class QueueState:
 
     def in_order(self) -> list[WorkItem]:
         return [self.items[item_id] for _, item_id in self.order]
+
+    def iter_order(self) -> Iterator[WorkItem]:
+        """The items in queue order, lazily (the queue must not change meanwhile)."""
+        for _, item_id in self.order:
+            yield self.items[item_id]
 
     def position(self, item_id: str) -> int | None:
         item = self.items.get(item_id)

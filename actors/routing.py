@@ -75,6 +75,9 @@ class RouterState:
     def signed_in_for(self, queue: QueueSettings) -> list[AgentView]:
         return [a for a in self.agents.values() if a.signed_in and queue.eligible(a.id, a.skills)]
 
+    def anyone_signed_in(self, queue: QueueSettings) -> bool:
+        return any(a.signed_in and queue.eligible(a.id, a.skills) for a in self.agents.values())
+
 
 # -------------------------------------------------------------------- messages
 
@@ -214,7 +217,7 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
         return effects  # a callback waits for an agent however long it takes
     if closed:
         return effects + _treat(state, item, "closed", now)
-    if queue.settings.treat_when_nobody and not state.signed_in_for(queue.settings):
+    if queue.settings.treat_when_nobody and not state.anyone_signed_in(queue.settings):
         return effects + _treat(state, item, "no_agents", now)
     if queue.settings.max_wait is not None:
         waited = max(0.0, now - item.enqueued_at)
@@ -312,7 +315,7 @@ def _agent_update(state: RouterState, view: AgentView, now: float) -> list[Route
             settings = queue.settings
             if not settings.treat_when_nobody or not settings.eligible(old.id, old.skills):
                 continue
-            if state.signed_in_for(settings):
+            if state.anyone_signed_in(settings):
                 continue
             for item in queue.in_order():
                 if item.state == "waiting" and item.kind != "callback":
@@ -344,7 +347,7 @@ def _free(state: RouterState, agent: AgentView) -> bool:
 def _first_for(
     state: RouterState, queue: QueueState, agent: AgentView, now: float
 ) -> WorkItem | None:
-    for item in queue.in_order():
+    for item in queue.iter_order():  # lazily: the first item usually fits
         if item.state != "waiting" or item.declined_by(agent.id, now) or not _capable(agent, item):
             continue
         if item.sticky is not None and item.sticky != agent.id:

@@ -157,6 +157,10 @@ class AgentActor(Actor):
                     self._cancel_wrap_up()
                 return self._adopt(new)
             case ChatOpened(item=item, at=at):
+                if item not in self.state.chats and not self.state.can_take_chat(
+                    self.profile.max_chats
+                ):
+                    raise AgentUnavailable(self.state.agent_id, self.state.status)
                 return self._adopt(open_chat(self.state, item, at))
             case ChatClosed(item=item, at=at):
                 return self._adopt(close_chat(self.state, item, at))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actors.messages import (
+    JOURNEY_KINDS,
     AddIdentity,
     AddNote,
     CallEvent,
@@ -37,6 +38,7 @@ from actors.metrics import JOURNEY_EVENTS
 from actors.runtime import Actor, Registry
 from actors.store import Committed, Event, EventStore, Put, Snapshot, StoredEvent, Write
 from base.errors import Rejected
+from base.timestamps import iso_utc
 
 IDENTITY_NS = "identity"
 
@@ -230,6 +232,8 @@ def _decide_call(state: ContactState, msg: CallEvent) -> Decision:
     }
     if msg.phase == "transferred":
         data.update(agent=msg.agent, target=msg.target)
+        if msg.note:
+            data["note"] = msg.note
         return Decision(events=tuple(_journey(state, "voice", "transferred", data)))
     code = _PHASE_CODE[msg.phase]
     if code in seen or "e" in seen:
@@ -313,15 +317,28 @@ class ContactActor(Actor):
 
     async def _merge(self, msg: MergeFrom, now: float) -> Committed:
         other_id = f"contact:{msg.other_id}"
-        if msg.other_id == self.state.contact_id:
-            raise Rejected("invalid_merge", "a contact cannot be merged into itself")
+        me = self.state.contact_id
+        if msg.other_id == me:
+            raise Rejected("invalid_merge", "a contact cannot be merged into itself", 422)
         if not self.state.exists:
-            raise Rejected("unknown_contact", f"contact {self.state.contact_id} not found", 404)
+            raise Rejected("unknown_contact", f"contact {me} not found", 404)
+        if self.state.merged_into is not None:
+            # Merging into a contact that was itself merged away would hide the result
+            # (and A into B, then B into A, would make a cycle).
+            raise Rejected(
+                "merged_away",
+                f"contact {me} was merged into {self.state.merged_into}: merge into that one",
+                409,
+            )
         other: ContactState = await self.registry.ask(other_id, GetContact())
         if not other.exists:
             raise Rejected("unknown_contact", f"contact {msg.other_id} not found", 404)
         if other.merged_into is not None:
-            raise Rejected("invalid_merge", f"contact {msg.other_id} is already merged")
+            raise Rejected(
+                "merged_away",
+                f"contact {msg.other_id} is already merged into {other.merged_into}",
+                409,
+            )
         moved = [i for i in other.identities if i not in self.state.identities]
         events = (
             Event(self.actor_id, "merged", msg.at, {"other": msg.other_id, "identities": moved}),
@@ -336,7 +353,9 @@ class ContactActor(Actor):
     async def _undo_merge(self, msg: UndoMerge, now: float) -> Committed:
         absorbed = dict(self.state.absorbed)
         if msg.other_id not in absorbed:
-            raise Rejected("invalid_merge", f"contact {msg.other_id} was not merged into this one")
+            raise Rejected(
+                "not_merged", f"contact {msg.other_id} was not merged into this one", 409
+            )
         moved = list(absorbed[msg.other_id])
         other_id = f"contact:{msg.other_id}"
         events = (
@@ -395,16 +414,12 @@ def journey_actor_ids(store: EventStore, contact_id: str) -> list[str]:
 
 
 def journey_view(events: list[StoredEvent]) -> list[dict[str, Any]]:
-    from datetime import UTC, datetime
-
-    from actors.messages import JOURNEY_KINDS
-
     view = []
     for ev in events:
         if ev.kind not in JOURNEY_KINDS:
             continue
         item = {
-            "at": datetime.fromtimestamp(ev.at, UTC).isoformat().replace("+00:00", "Z"),
+            "at": iso_utc(ev.at),
             "channel": ev.data.get("channel"),
             "kind": ev.kind,
         }

@@ -31,6 +31,8 @@ JOURNEY_KINDS = frozenset(
         "abandoned",
         "callback_requested",
         "callback_dialed",
+        "callback_done",
+        "callback_failed",
         "csat",
     }
 )
@@ -83,6 +85,7 @@ class CallEvent:
     recording: str | None = None
     recording_seconds: float | None = None
     target: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from actors.runtime import Actor, Registry
-
-log = structlog.get_logger("modem")
 
 TELEMETRY_MAILBOX = 16
 
@@ -46,13 +42,8 @@ class ModemActor(Actor):
             case GetModem():
                 return dict(self.status)
             case ModemTelemetry(status=status, at=at):
+                # The driver logs the transition itself (modem_state): one line each.
                 if status.get("state") != self.status.get("state"):
-                    log.info(
-                        "modem_state",
-                        modem_id=self.status["id"],
-                        state=status.get("state"),
-                        previous=self.status.get("state"),
-                    )
                     self.changed_at = at
                 self.status = {**status, "state_since": self.changed_at}
                 return None

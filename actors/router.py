@@ -165,6 +165,7 @@ class RouterActor(Actor):
 
     async def _perform(self, effects: Sequence[Any], now: float) -> None:
         writes: list[asyncio.Future[Any]] = []
+        journeys: list[asyncio.Future[Any]] = []
         for effect in effects:
             match effect:
                 case Offer(owner=owner, item_id=item_id, agent=agent):
@@ -176,15 +177,18 @@ class RouterActor(Actor):
                 case Persist(queue=queue, kind=kind, data=data):
                     writes.append(self.store.submit(self._write(queue, kind, data, now)))
                 case QueueJourney():
-                    writes.append(self._journey(effect, now))
+                    journeys.append(self._journey(effect, now))
                 case SetRouterTimer(timer=timer, delay=delay):
                     self.registry.schedule(ROUTER, delay, timer)
-        if writes:
-            results = await asyncio.gather(*writes, return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    log.error("queue_write_failed", error=repr(result))
-                    raise result
+        results = await asyncio.gather(*writes, *journeys, return_exceptions=True)
+        for n, result in enumerate(results):
+            if not isinstance(result, BaseException):
+                continue
+            if n < len(writes):  # the queue's own log: the places must be durable
+                log.error("queue_write_failed", error=repr(result))
+                raise result
+            # a journey entry the contact refused: the item itself is safe; say so
+            log.error("queue_journey_failed", error=repr(result))
 
     def _tell(self, owner: str, message: Any) -> None:
         try:
@@ -214,7 +218,7 @@ class RouterActor(Actor):
             effect.kind,
             now,
             data,
-            idem=f"q:{effect.item_id}:{effect.kind}",
+            idem=f"q:{effect.queue}:{effect.item_id}:{effect.seq}:{effect.kind}",
         )
         return self.registry.ask_nowait(f"contact:{effect.contact_id}", entry)
 

@@ -161,6 +161,7 @@ class QueueJourney:
     channel: str  # the journey's channel: voice (calls, callbacks), sms, chat
     agent: str | None = None
     waited: float | None = None
+    seq: int = 0  # the item's arrival number (an item may join the queue again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,14 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
     effects: list[RouterEffect] = [Persist(queue.settings.id, "item_queued", item.to_json())]
     if queue.settings.journal:
         effects.append(
-            QueueJourney(item.contact_id, "queued", queue.settings.id, item.id, channel_of(item))
+            QueueJourney(
+                item.contact_id,
+                "queued",
+                queue.settings.id,
+                item.id,
+                channel_of(item),
+                seq=item.seq,
+            )
         )
     if item.kind == "callback":
         return effects  # a callback waits for an agent however long it takes
@@ -225,6 +233,9 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
         effects.append(_timer_effect(state, "max_wait", item.id, delay))
     if item.sticky is not None:
         effects.append(_timer_effect(state, "sticky", item.id, state.settings.sticky_wait))
+    waits = [until - now for _, until in item.declined if until > now]
+    if waits:  # agents who passed it just now: look again when the first may have it
+        effects.append(_timer_effect(state, "retry", item.id, min(waits)))
     return effects
 
 
@@ -252,12 +263,16 @@ def _leave(state: RouterState, item_id: str, event: str, now: float) -> list[Rou
         pass  # an implicit queue (no [[queues]] entry): not part of the journey
     elif final == "abandoned":
         effects.append(
-            QueueJourney(item.contact_id, "abandoned", item.queue, item_id, channel, None, waited)
+            QueueJourney(
+                item.contact_id, "abandoned", item.queue, item_id, channel, None, waited, item.seq
+            )
         )
     elif final in ("assigned", "treated"):
         agent = item.agent if final == "assigned" else None
         effects.append(
-            QueueJourney(item.contact_id, "dequeued", item.queue, item_id, channel, agent, waited)
+            QueueJourney(
+                item.contact_id, "dequeued", item.queue, item_id, channel, agent, waited, item.seq
+            )
         )
     return effects
 

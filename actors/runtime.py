@@ -14,11 +14,12 @@ altogether. Nothing is lost by eviction because actors make every important chan
 durable before acknowledging it; the next message revives the actor from the store.
 
 Supervision: a handler that raises fails that one message (an ``ask`` gets the
-exception), the crash is logged with the actor's id, and the actor is rebuilt by its
-factory, i.e. from its last durable state, after a backoff. More than ``restart_max``
-crashes within ``restart_window`` seconds cut the actor off: it refuses messages with
-:class:`ActorFailed` for ``cutoff_seconds``, then gets a fresh start. The rest of the
-system keeps running.
+exception). :class:`~base.errors.Rejected` is the actor refusing a request, not a crash:
+the actor carries on. Anything else is a crash: it is logged with the actor's id, and the
+actor is rebuilt by its factory, i.e. from its last durable state, after a backoff. More
+than ``restart_max`` crashes within ``restart_window`` seconds cut the actor off: it
+refuses messages with :class:`ActorFailed` for ``cutoff_seconds``, then gets a fresh
+start. The rest of the system keeps running.
 
 Shutdown: :meth:`Registry.close` stops intake (new messages get :class:`ShuttingDown`),
 waits for every mailbox to drain, then returns; the app closes the store afterwards.
@@ -43,7 +44,7 @@ from actors.metrics import (
     MAILBOX_REJECTED,
 )
 from base.clock import Clock, TimerHandle
-from base.errors import ChannelUnavailable
+from base.errors import ChannelUnavailable, Rejected
 
 log = structlog.get_logger("actors")
 
@@ -288,6 +289,23 @@ class Registry:
                     continue
                 try:
                     result = await cell.actor.handle(envelope.message)
+                except Rejected as exc:
+                    # A refused request (bad merge, unknown contact): the actor decided,
+                    # its state is intact. Not a crash: no restart, no step to a cut-off.
+                    if envelope.reply is not None and not envelope.reply.done():
+                        envelope.reply.set_exception(exc)
+                except ChannelUnavailable as exc:
+                    # Something outside is unavailable (the store's disk is full, a peer
+                    # is gone): what was not made durable was not adopted. Not the
+                    # actor's fault: no restart, so it works again when the fault clears.
+                    log.warning(
+                        "actor_message_failed",
+                        actor_id=cell.actor_id,
+                        message=type(envelope.message).__name__,
+                        error=str(exc),
+                    )
+                    if envelope.reply is not None and not envelope.reply.done():
+                        envelope.reply.set_exception(exc)
                 except Exception as exc:
                     if envelope.reply is not None and not envelope.reply.done():
                         envelope.reply.set_exception(exc)

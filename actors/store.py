@@ -11,7 +11,7 @@ key that was already committed changes nothing and reports ``duplicate=True``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -86,6 +86,15 @@ class EventStore(Protocol):
     def load_actor(self, actor: str) -> tuple[dict[str, JSON] | None, list[StoredEvent]]: ...
 
     def events_for(self, actors: Sequence[str], *, limit: int = 10_000) -> list[StoredEvent]: ...
+
+    def events_page(
+        self,
+        actors: Sequence[str],
+        *,
+        kinds: Collection[str] = (),
+        before: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[StoredEvent], bool]: ...
 
     def get(self, ns: str, key: str) -> JSON | None: ...
 

@@ -33,7 +33,12 @@ def rss_bytes() -> int:
 
 async def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp())
-    cfg = parse_config({"store": {"path": str(tmp / "bench.db")}})
+    cfg = parse_config(
+        {
+            "store": {"path": str(tmp / "bench.db")},
+            "api": {"tokens": ["bench-token-for-benchmarks"]},
+        }
+    )
     store = await Store.open(cfg.store.path)
     core = Core(cfg, store, RealClock())
     core.registry.park_after = 0.0

@@ -100,7 +100,7 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 {modems}
 [sms]
 default_modem = "sim0"

@@ -45,6 +45,7 @@ async def start(modems: int, tmp: Path) -> tuple[Core, TimedSms]:
     cfg = parse_config(
         {
             "store": {"path": str(tmp / "bench.db")},
+            "api": {"tokens": ["bench-token-for-benchmarks"]},
             "modems": [
                 {"id": f"sim{i}", "simulated": True, "rate_per_minute": 100000}
                 for i in range(modems)

@@ -74,7 +74,9 @@ async def store_run(path: Path, n: int) -> tuple[float, list[float]]:
 
 
 async def actor_run(path: Path, n: int) -> tuple[float, list[float]]:
-    cfg = parse_config({"store": {"path": str(path)}})
+    cfg = parse_config(
+        {"store": {"path": str(path)}, "api": {"tokens": ["bench-token-for-benchmarks"]}}
+    )
     core = Core(cfg, await Store.open(path), RealClock())
     ids = [await core.directory.contact_for(f"phone:+8551{i:08d}") for i in range(ACTORS)]
     latencies: list[float] = []

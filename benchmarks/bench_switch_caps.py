@@ -102,7 +102,7 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["bench-token"]
+tokens = ["bench-token-for-benchmarks"]
 [log]
 level = "info"
 [sip]

@@ -1,11 +1,13 @@
 """``switch run``: wire the core, the channels and the HTTP server; stop cleanly on signals.
 
-Start order: store and actors, channel services, then HTTP (so nothing is accepted
-before it can be stored). Stop order is the reverse: stop HTTP intake, stop channel
-services (modems finish the command in flight), drain actor mailboxes, flush the store.
-Operations services (the daily backup, the fleet link) start after the channels they
-report on. Under systemd (``Type=notify``) the switch says READY once HTTP listens,
-pings the watchdog from the event loop, and says STOPPING when it begins to stop.
+Start order: the store's lock (before anything is created or opened: a second switch on
+the same store stops there, see :mod:`switch.store.lock`), store and actors, channel
+services, then HTTP (so nothing is accepted before it can be stored). Stop order is the
+reverse: stop HTTP intake, stop channel services (modems finish the command in flight),
+drain actor mailboxes, flush the store, release the lock. Operations services (the daily
+backup, the fleet link) start after the channels they report on. Under systemd
+(``Type=notify``) the switch says READY once HTTP listens, pings the watchdog from the
+event loop, and says STOPPING when it begins to stop.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import uvicorn
 from fastapi import APIRouter
 
 from switch.api.app import create_api
-from switch.config import Config
+from switch.center.api import center_routers
+from switch.config import Config, config_warnings, store_path
 from switch.core import Core
+from switch.store.lock import StoreLock
 from switch.systemd import Notifier
 
 log = structlog.get_logger("app")
@@ -49,18 +53,25 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
         from switch.webhooks import WebhookService
 
         services.append(WebhookService(core))
+    csat = None
+    if any(q.csat is not None for q in config.queues):
+        from switch.center.csat import CsatService
+
+        csat = CsatService(core)
     if config.modems:
         from switch.sms import SmsService
 
-        services.append(SmsService(core))
+        sms = SmsService(core)
+        if csat is not None:  # a survey's answer is no new conversation
+            sms.add_inbound_listener(csat.on_sms, first=True)
+        sms.add_inbound_listener(core.conversations.on_sms)  # before any SMS can arrive
+        services.append(sms)
     if config.sip is not None:
         from switch.calls import CallService
 
         services.append(CallService(core))
-    if any(q.csat is not None for q in config.queues):
-        from switch.center.csat import CsatService
-
-        services.append(CsatService(core))
+    if csat is not None:
+        services.append(csat)
     if config.backup is not None:
         from switch.backup.schedule import BackupService
 
@@ -98,11 +109,25 @@ class _Server(uvicorn.Server):
 async def serve(
     config: Config, *, ready: asyncio.Event | None = None, config_path: str | None = None
 ) -> None:
+    """Run the switch until SIGTERM/SIGINT. :class:`~switch.store.lock.StoreLocked` when
+    another switch holds the store (raised before anything was created or opened)."""
+    lock = StoreLock.acquire(store_path(config).parent)
+    try:
+        await _serve_locked(config, ready, config_path)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(
+    config: Config, ready: asyncio.Event | None, config_path: str | None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     systemd = Notifier.from_env()
+    for key, problem in config_warnings(config):
+        log.warning("config_warning", key=key, problem=problem)
 
     core = await Core.open(config)
     services = build_services(core, Path(config_path) if config_path else None)
@@ -114,7 +139,7 @@ async def serve(
             await service.start()
             started.append(service)
             _attach(core, service)
-        routers = [r for s in services for r in s.routers()]
+        routers = [*center_routers(), *(r for s in services for r in s.routers())]
         api = create_api(core, routers)
         server = _Server(
             uvicorn.Config(

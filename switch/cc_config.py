@@ -123,6 +123,8 @@ class RoutingConfig(_Model):
     missed_call_break: bool = True  # a ring not answered puts the agent on break
     sticky_wait: Annotated[float, Field(ge=0, le=600)] = 20.0
     offer_retry: Annotated[float, Field(gt=0, le=600)] = 2.0
+    reply_timeout: Annotated[float, Field(gt=0, le=86400)] = 300.0  # SMS/chat: an answer due
+    conversation_idle: Annotated[float, Field(gt=0, le=7 * 86400)] = 3600.0  # then it closes
     prompts: str = "prompts"  # directory: <lang>/<name>.wav
     language: Literal["en", "km", "th", "fa"] = "en"  # the callers' default language
 
@@ -141,45 +143,51 @@ def check_references(
     schedules: list[ScheduleConfig],
     agents: list[str],
     users: list[UserConfig],
-) -> list[str]:
-    """Every error of the contact center's cross references, as messages."""
-    errors: list[str] = []
-    ids = {
-        "queue": [q.id for q in queues],
-        "ivr": [m.id for m in ivr],
-        "schedule": [s.id for s in schedules],
-        "route": [r.number for r in routes],
-        "user": [u.id for u in users],
+) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every error of the contact center's cross references: (key path, message)."""
+    errors: list[tuple[tuple[int | str, ...], str]] = []
+    sections: dict[str, tuple[str, list[str]]] = {
+        "queues": ("id", [q.id for q in queues]),
+        "ivr": ("id", [m.id for m in ivr]),
+        "schedules": ("id", [s.id for s in schedules]),
+        "routes": ("number", [r.number for r in routes]),
+        "users": ("id", [u.id for u in users]),
     }
-    for kind, values in ids.items():
+    for section, (key, values) in sections.items():
         seen: set[str] = set()
-        for value in values:
+        for i, value in enumerate(values):
             if value in seen:
-                errors.append(f"{kind} {value!r} is defined twice")
+                errors.append(((section, i, key), f"{value!r} is defined twice"))
             seen.add(value)
-    known = {"queue": set(ids["queue"]), "ivr": set(ids["ivr"]), "agent": set(agents)}
-    clash = set(ids["user"]) & set(agents)
-    for user in sorted(clash):
-        errors.append(f"users: {user!r} is also an agent id")
+    agent_ids = set(agents)
+    for i, user in enumerate(users):
+        if user.id in agent_ids:
+            errors.append((("users", i, "id"), f"{user.id!r} is also an agent id"))
+    known = {
+        "queue": set(sections["queues"][1]),
+        "ivr": set(sections["ivr"][1]),
+        "agent": agent_ids,
+    }
+    schedule_ids = set(sections["schedules"][1])
 
-    def check(where: str, target: str | None) -> None:
+    def check(loc: tuple[int | str, ...], target: str | None) -> None:
         if target is None:
             return
         kind, _, name = target.partition(":")
         if name not in known[kind]:
-            errors.append(f"{where}: {target!r} names no {kind}")
+            errors.append((loc, f"{target!r} names no {kind}"))
 
     for i, route in enumerate(routes):
-        check(f"routes[{i}].to", route.to)
-        check(f"routes[{i}].closed_to", route.closed_to)
-        if route.hours is not None and route.hours not in ids["schedule"]:
-            errors.append(f"routes[{i}].hours: no schedule {route.hours!r}")
+        check(("routes", i, "to"), route.to)
+        check(("routes", i, "closed_to"), route.closed_to)
+        if route.hours is not None and route.hours not in schedule_ids:
+            errors.append((("routes", i, "hours"), f"no schedule {route.hours!r}"))
         if route.closed_to is not None and route.hours is None:
-            errors.append(f"routes[{i}].closed_to needs hours")
+            errors.append((("routes", i, "closed_to"), "closed_to needs hours"))
     for i, menu in enumerate(ivr):
         for digit, target in menu.options.items():
-            check(f"ivr[{i}].options.{digit}", target)
+            check(("ivr", i, "options", digit), target)
     for i, queue in enumerate(queues):
-        if queue.hours is not None and queue.hours not in ids["schedule"]:
-            errors.append(f"queues[{i}].hours: no schedule {queue.hours!r}")
+        if queue.hours is not None and queue.hours not in schedule_ids:
+            errors.append((("queues", i, "hours"), f"no schedule {queue.hours!r}"))
     return errors

@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from base.errors import ConfigError, SwitchError
-from switch.config import Config, load_config
+from switch.config import Config, config_warnings, load_config, store_path
 
 
 def _load(path: str | None) -> Config:
@@ -32,13 +32,15 @@ def _load(path: str | None) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from base.logs import configure_logging
-    from switch.app import serve
 
+    # Everything the switch and its children create (store, recordings, sockets,
+    # rendered configs) is for the switch's own user only.
+    os.umask(0o077)
     config = _load(args.config)
     configure_logging(config.log.level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config, config_path=args.config))
+            asyncio.run(_run(config, args.config))
     except ConfigError as exc:
         for key, message in exc.errors:
             print(f"config error: {key}: {message}", file=sys.stderr)
@@ -49,6 +51,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run(config: Config, source: str | None) -> None:
+    """Serve; on a terminal, say in one line where to look once the API is up."""
+    from switch.app import serve
+
+    ready = asyncio.Event()
+
+    async def announce() -> None:
+        await ready.wait()
+        print(started_line(config, source), flush=True)
+
+    task = asyncio.create_task(announce()) if sys.stdout.isatty() else None
+    try:
+        await serve(config, ready=ready, config_path=source)
+    finally:
+        if task is not None:
+            task.cancel()
+
+
+def started_line(config: Config, source: str | None) -> str:
+    """The one human line ``switch run`` prints on a terminal once it serves."""
+    host = config.http.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    base = f"http://{host}:{config.http.port}"
+    where = os.path.abspath(source) if source else "built-in demo (configs/demo.toml)"
+    return (
+        f"switch running: API {base}/api/v1, docs {base}/docs; config {where}; "
+        f"store {store_path(config)}. JSON logs on stderr; Ctrl-C stops it."
+    )
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -57,10 +90,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"{key}: {message}")
         print(f"{len(exc.errors)} error(s) in {args.config or 'demo config'}", file=sys.stderr)
         return 1
+    for key, message in config_warnings(config):
+        print(f"warning: {key}: {message}")
     print(
         f"ok: {len(config.modems)} modem(s), {len(config.trunks)} trunk(s), "
         f"{len(config.agents)} agent(s)"
     )
+    where = "" if os.path.isabs(config.store.path) else " (relative to where `switch run` starts)"
+    print(f"store: {store_path(config)}{where}")
     return 0
 
 

@@ -12,10 +12,19 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from base.addr import split_host_port
 from base.errors import ConfigError
@@ -32,10 +41,49 @@ from switch.hooks_config import WebhookConfig, check_webhooks
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+TOKEN_MIN = 16
+# The tokens of the shipped configs: they work, but anyone who read them knows them.
+PLACEHOLDER_TOKENS = frozenset(
+    {
+        "replace-with-a-long-random-token",
+        "replace-with-another-long-random-token",
+        "demo-token-change-me",
+        "demo-tech-token-change-me",
+    }
+)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Problems:
+    """Cross-field checks of one model: every problem, each at its own key path."""
+
+    def __init__(self, model: BaseModel) -> None:
+        self.title = type(model).__name__
+        self.errors: list[InitErrorDetails] = []
+
+    def add(self, loc: tuple[int | str, ...], message: str, value: Any = None) -> None:
+        self.errors.append(
+            InitErrorDetails(type=PydanticCustomError("cross_field", message), loc=loc, input=value)
+        )
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ValidationError.from_exception_data(self.title, self.errors)
+
+
+def _token(value: str) -> str:
+    if len(value) < TOKEN_MIN:
+        raise ValueError(
+            f"a token needs at least {TOKEN_MIN} characters (this one has {len(value)}); "
+            "use a long random string"
+        )
+    return value
+
+
+Token = Annotated[str, AfterValidator(_token)]
 
 
 class StoreConfig(_Model):
@@ -74,9 +122,9 @@ class HttpConfig(_Model):
 
 
 class ApiConfig(_Model):
-    tokens: list[Annotated[str, Field(min_length=8)]] = Field(default_factory=list)
-    # Tokens that may also use technician tools (raw AT commands, simulator).
-    technician_tokens: list[Annotated[str, Field(min_length=8)]] = Field(default_factory=list)
+    tokens: list[Token] = Field(default_factory=list)
+    # Tokens that may also use technician tools (raw AT commands, simulator, audit trail).
+    technician_tokens: list[Token] = Field(default_factory=list)
 
 
 class RuntimeConfig(_Model):
@@ -111,14 +159,21 @@ class ModemConfig(_Model):
             raise ValueError(f"audio_port must be an absolute device path, got {value!r}")
         return value
 
+    @field_validator("smsc")
+    @classmethod
+    def _smsc(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.fullmatch(value):
+            raise ValueError(f"smsc must be E.164 like +85512000000, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _port_or_simulated(self) -> ModemConfig:
+        problems = _Problems(self)
         if not self.simulated and not self.port:
-            raise ValueError("port is required unless simulated = true")
+            problems.add(("port",), "port is required unless simulated = true")
         if self.simulated and self.audio_port is not None:
-            raise ValueError("audio_port is not set for a simulated modem (it has its own)")
-        if self.smsc is not None and not _E164.fullmatch(self.smsc):
-            raise ValueError(f"smsc must be E.164 like +85512000000, got {self.smsc!r}")
+            problems.add((), "audio_port is not set for a simulated modem (it has its own)")
+        problems.raise_any()
         return self
 
 
@@ -193,8 +248,12 @@ class TrunkConfig(_Model):
 
     @model_validator(mode="after")
     def _credentials(self) -> TrunkConfig:
-        if self.register_ and not (self.username and self.password):
-            raise ValueError("register = true needs username and password")
+        problems = _Problems(self)
+        if self.register_:
+            for key in ("username", "password"):
+                if not getattr(self, key):
+                    problems.add((key,), f"register = true needs {key}")
+        problems.raise_any()
         return self
 
 
@@ -209,8 +268,10 @@ class AgentConfig(_Model):
 
     @model_validator(mode="after")
     def _password(self) -> AgentConfig:
+        problems = _Problems(self)
         if self.sip_user and not self.sip_password:
-            raise ValueError("sip_user needs sip_password")
+            problems.add(("sip_password",), "sip_user needs sip_password")
+        problems.raise_any()
         return self
 
 
@@ -296,7 +357,7 @@ class Config(_Model):
     store: StoreConfig = Field(default_factory=StoreConfig)
     numbers: NumbersConfig = Field(default_factory=NumbersConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
-    api: ApiConfig = Field(default_factory=ApiConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig, validate_default=True)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     modems: list[ModemConfig] = Field(default_factory=list)
@@ -315,40 +376,83 @@ class Config(_Model):
     backup: BackupConfig | None = None
     webhooks: list[WebhookConfig] = Field(default_factory=list)  # switch/hooks_config.py
 
+    @field_validator("api")
+    @classmethod
+    def _some_token(cls, api: ApiConfig) -> ApiConfig:
+        # Here, not in ApiConfig: a missing [api] section must fail too.
+        problems = _Problems(api)
+        if not api.tokens:
+            problems.add(("tokens",), "at least one API token is needed")
+        problems.raise_any()
+        return api
+
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
-        problems = check_references(
+        problems = _Problems(self)
+        for loc, message in check_references(
             self.queues,
             self.ivr,
             self.routes,
             self.schedules,
             [a.id for a in self.agents],
             self.users,
-        )
-        problems += check_webhooks(self.webhooks)
-        if problems:
-            raise ValueError("; ".join(problems))
-        _unique("modems", [m.id for m in self.modems])
-        _unique("trunks", [t.id for t in self.trunks])
-        _unique("agents", [a.id for a in self.agents])
-        _unique("agents", [a.sip_user for a in self.agents if a.sip_user], key="sip_user")
+        ):
+            problems.add(loc, message)
+        for loc, message in check_webhooks(self.webhooks):
+            problems.add(loc, message)
+        _unique(problems, "modems", [m.id for m in self.modems])
+        _unique(problems, "trunks", [t.id for t in self.trunks])
+        _unique(problems, "agents", [a.id for a in self.agents])
+        _unique(problems, "agents", [a.sip_user for a in self.agents], key="sip_user")
         modem_ids = {m.id for m in self.modems}
-        if self.sms.default_modem is not None and self.sms.default_modem not in modem_ids:
-            raise ValueError(f"sms.default_modem {self.sms.default_modem!r} is not a modem id")
-        for route in self.sms.routes:
+        default = self.sms.default_modem
+        if default is not None and default not in modem_ids:
+            problems.add(("sms", "default_modem"), f"{default!r} is not a modem id", default)
+        for i, route in enumerate(self.sms.routes):
             if route.modem not in modem_ids:
-                raise ValueError(f"sms.routes: modem {route.modem!r} is not a modem id")
-        if (self.trunks or any(a.sip_user for a in self.agents)) and self.sip is None:
-            raise ValueError("trunks and SIP agents need a [sip] section")
+                problems.add(
+                    ("sms", "routes", i, "modem"), f"{route.modem!r} is not a modem id", route.modem
+                )
+        if self.sip is None:
+            users = [f"trunks[{i}]" for i in range(len(self.trunks))]
+            users += [f"agents[{i}].sip_user" for i, a in enumerate(self.agents) if a.sip_user]
+            if users:
+                problems.add(
+                    ("sip",), f"trunks and SIP agents need a [sip] section ({', '.join(users)})"
+                )
+        problems.raise_any()
         return self
 
 
-def _unique(section: str, ids: list[str], key: str = "id") -> None:
+def _unique(problems: _Problems, section: str, ids: list[str | None], key: str = "id") -> None:
     seen: set[str] = set()
-    for value in ids:
+    for i, value in enumerate(ids):
+        if value is None:
+            continue
         if value in seen:
-            raise ValueError(f"{section}: duplicate {key} {value!r}")
+            problems.add((section, i, key), f"duplicate {key} {value!r}", value)
         seen.add(value)
+
+
+def config_warnings(config: Config) -> list[tuple[str, str]]:
+    """What is valid but unwise, as ``(key path, message)``: the switch runs anyway."""
+    warnings = []
+    for key in ("tokens", "technician_tokens"):
+        for i, token in enumerate(getattr(config.api, key)):
+            if token in PLACEHOLDER_TOKENS:
+                warnings.append(
+                    (
+                        f"api.{key}[{i}]",
+                        "is the placeholder of a shipped config: replace it with your own "
+                        "long random token",
+                    )
+                )
+    return warnings
+
+
+def store_path(config: Config) -> Path:
+    """The store's absolute path (a relative ``store.path`` is relative to the cwd)."""
+    return Path(config.store.path).absolute()
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -385,6 +489,9 @@ def load_config(path: str | Path | None) -> Config:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([("(file)", f"cannot read {path}: {exc.strerror}")]) from None
+        except UnicodeDecodeError as exc:
+            message = f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+            raise ConfigError([("(file)", message)]) from None
         source = str(path)
     try:
         data = tomllib.loads(text)

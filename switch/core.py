@@ -6,6 +6,7 @@ it (by messages), never through each other.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +16,15 @@ from actors.agent import AgentActor, AgentProfile, GetAgent
 from actors.agent_state import AgentState
 from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
 from actors.directory import Directory
-from actors.messages import GetContact
+from actors.messages import JOURNEY_KINDS, GetContact, MergeFrom, UndoMerge
 from actors.modem import TELEMETRY_MAILBOX, ModemActor
 from actors.router import ROUTER, GetQueues, RouterActor
 from actors.routing import AgentUpdate, RoutingSettings
 from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
+from switch.center.callbacks import Callbacks
+from switch.center.conversations import Conversations
 from switch.center.live import QueueMeter
 from switch.center.presence import PresenceLog
 from switch.center.queues import Queues, agent_view, queue_settings
@@ -76,11 +79,16 @@ class Core:
         self.queues = Queues(self.registry, queues)
         self.meter = QueueMeter({q.id: q.service_level for q in queues}, list(self.profiles))
         store.add_commit_listener(self.meter.committed)
+        self.callbacks = Callbacks(self)
+        self.conversations = Conversations(self)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
         self.directory = Directory(self.registry, store)
         self.presence = PresenceLog(store)
+        # One merge (or unmerge) at a time: two crossing merges (A into B, B into A)
+        # would each wait for the other's actor; in turn, the second sees the first.
+        self._merging = asyncio.Lock()
         # Channel services, set once each has started (None: not configured / not up).
         self.sms: SmsService | None = None
         self.calls: CallService | None = None
@@ -99,6 +107,8 @@ class Core:
         await self.registry.ask(ROUTER, GetQueues())
         for agent in self.config.agents:
             await self.registry.ask(f"agent:{agent.id}", GetAgent())
+        await self.callbacks.recover()
+        await self.conversations.recover()
 
     def _agent_changed(self, state: AgentState, profile: AgentProfile) -> None:
         self.presence.changed(state)
@@ -126,15 +136,56 @@ class Core:
             raise Rejected("not_found", f"contact {contact_id!r} not found", 404)
         return state
 
-    def contacts_by_phone(self, raw: str) -> list[str]:
+    async def contacts_by_phone(self, raw: str) -> list[ContactState]:
+        """The live contact owning the number (never one merged away), or nobody."""
         identity = phone_identity(self.normalize(raw))
         found = self.directory.lookup(identity)
-        return [found] if found else []
+        seen: set[str] = set()
+        while found is not None and found not in seen:
+            seen.add(found)
+            try:
+                state = await self.contact_state(found)
+            except Rejected:
+                return []
+            if state.merged_into is None:
+                return [state]
+            found = state.merged_into  # a record left pointing at a merged-away contact
+        return []
+
+    async def merge(self, into: str, other: str) -> ContactState:
+        """Merge contact ``other`` into ``into``; 409 when either was merged away."""
+        async with self._merging:
+            await self.contact_state(into)
+            await self.registry.ask(f"contact:{into}", MergeFrom(other, self.clock.now()))
+        return await self.contact_state(into)
+
+    async def unmerge(self, into: str, other: str) -> ContactState:
+        async with self._merging:
+            await self.contact_state(into)
+            await self.registry.ask(f"contact:{into}", UndoMerge(other, self.clock.now()))
+        return await self.contact_state(into)
 
     async def journey(self, contact_id: str) -> list[dict[str, Any]]:
+        """The newest page of the journey (see :meth:`journey_page`)."""
+        return (await self.journey_page(contact_id))[0]
+
+    async def journey_page(
+        self, contact_id: str, *, before: int | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Up to ``limit`` journey events before event ``before`` (the newest ones when
+        None), oldest first, and the cursor of the older page (None: this is the first).
+        Rejected 422 for a cursor that is not one of this contact's events."""
         await self.contact_state(contact_id)
-        events = self.store.events_for(journey_actor_ids(self.store, contact_id))
-        return journey_view(events)
+        actors = journey_actor_ids(self.store, contact_id)
+        try:
+            events, more = self.store.events_page(
+                actors, kinds=JOURNEY_KINDS, before=before, limit=limit
+            )
+        except ValueError:
+            raise Rejected(
+                "invalid_cursor", f"before={before} is not an event of this journey", 422
+            ) from None
+        return journey_view(events), (events[0].seq if more and events else None)
 
 
 def _valid_id(contact_id: str) -> bool:

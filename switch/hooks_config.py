@@ -71,11 +71,13 @@ class WebhookConfig(BaseModel):
         return tuple(sorted(JOURNEY_KINDS)) if self.events == ["*"] else tuple(self.events)
 
 
-def check_webhooks(hooks: list[WebhookConfig]) -> list[str]:
+def check_webhooks(hooks: list[WebhookConfig]) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every webhook names its own place in the store: ``(key path, message)`` each."""
     seen: set[str] = set()
-    errors = []
+    errors: list[tuple[tuple[int | str, ...], str]] = []
     for i, hook in enumerate(hooks):
         if hook.hook_id in seen:
-            errors.append(f"webhooks[{i}]: a second webhook named {hook.hook_id!r} (same url/id)")
+            message = f"a second webhook named {hook.hook_id!r} (same url or id)"
+            errors.append((("webhooks", i), message))
         seen.add(hook.hook_id)
     return errors

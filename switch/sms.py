@@ -25,7 +25,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,6 +77,38 @@ EARLY_REPORTS_MAX = 256
 EARLY_REPORT_TTL = 120.0
 
 
+IDEM_NS = "api-idem"
+
+
+def _idempotent_answer(known: Any, fingerprint: str | None) -> str:
+    """The first answer under an idempotency key, if this is the same request."""
+    if isinstance(known, str):  # recorded before requests were fingerprinted
+        return known
+    if not isinstance(known, dict) or known.get("request") != fingerprint:
+        raise Rejected(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request: use a new key",
+            422,
+        )
+    return str(known["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    """A received SMS, durable in the store, as the contact center sees it."""
+
+    message_id: str
+    contact_id: str
+    sender: str  # E.164 (or what the network gave)
+    text: str
+    modem_id: str
+    at: float
+
+
+# A listener of received SMS; True: it took the message (later listeners do not see it).
+InboundListener = Callable[[InboundText], Awaitable[bool]]
+
+
 class GsmCallRouter(Protocol):
     """The call service as the modems see it (``switch.calls.CallService``)."""
 
@@ -121,6 +153,9 @@ class SmsService:
         self._early: OrderedDict[tuple[str, int], tuple[float, DeliveryReport]] = OrderedDict()
         self._routed: set[str] = set()  # driver call ids the call service owns
         self._end_cause: dict[str, str] = {}  # calls the switch ended itself, and why
+        self._inbound_listeners: list[InboundListener] = []
+        self._inbound: asyncio.Queue[InboundText] = asyncio.Queue()
+        self._inbound_task: asyncio.Task[None] | None = None
         self._status_listeners: list[Callable[[ModemStatus], None]] = []
 
     # ------------------------------------------------------------- lifecycle
@@ -135,7 +170,7 @@ class SmsService:
                 link = data_dir / "modems" / mc.id / "tty"
                 link.parent.mkdir(parents=True, exist_ok=True)
                 simulator = SimulatedModem(
-                    str(link), profile=_simulator_profile(mc.profile), audio=True
+                    str(link), profile=_simulator_profile(mc.profile), audio=True, name=mc.id
                 )
                 await simulator.start()
                 port = str(link)
@@ -232,20 +267,19 @@ class SmsService:
                 ),
             ),
         )
-        duplicate = bool(getattr(result, "duplicate", False))
-        if not duplicate:
+        if not getattr(result, "duplicate", False):
             SMS_IN.labels(sms.modem_id).inc()
+            self._spawn_inbound(
+                InboundText(message_id, contact_id, sender, sms.text, sms.modem_id, now)
+            )
         log.info(
             "sms_received",
             modem_id=sms.modem_id,
             contact_id=contact_id,
             message_id=message_id,
             parts=sms.parts,
-            duplicate=duplicate,
+            duplicate=getattr(result, "duplicate", False),
         )
-        csat = self.core.csat
-        if csat is not None and not duplicate and await csat.take_reply(sender, sms.text, now):
-            return  # a survey's answer, recorded as ``csat``: not a new conversation
 
     def part_stored(self, part_key: str) -> bool:
         return self.core.store.get(PART_NS, part_key) is not None
@@ -307,6 +341,37 @@ class SmsService:
             held = self._early.pop((new.modem, ref), None) if ref is not None else None
             if held is not None and held[0] >= now - EARLY_REPORT_TTL:
                 await self.status_report(new.modem, held[1])
+
+    def add_inbound_listener(self, listener: InboundListener, *, first: bool = False) -> None:
+        """Call ``listener`` with every new received SMS once it is durable, in order,
+        off the modem's path (the SIM's delete does not wait for it). ``first``: before
+        the listeners already there (a survey's answer before the conversations)."""
+        if first:
+            self._inbound_listeners.insert(0, listener)
+        else:
+            self._inbound_listeners.append(listener)
+
+    def _spawn_inbound(self, text: InboundText) -> None:
+        if not self._inbound_listeners:
+            return
+        self._inbound.put_nowait(text)
+        if self._inbound_task is None or self._inbound_task.done():
+            self._inbound_task = asyncio.create_task(self._deliver_inbound(), name="sms:inbound")
+
+    async def _deliver_inbound(self) -> None:
+        while not self._inbound.empty():
+            text = self._inbound.get_nowait()
+            for listener in list(self._inbound_listeners):
+                try:
+                    if await listener(text):
+                        break
+                except Exception as exc:  # a listener's bug: the SMS is safe in the store
+                    log.error(
+                        "sms_listener_failed",
+                        message_id=text.message_id,
+                        error=repr(exc),
+                        exc_info=exc,
+                    )
 
     def add_status_listener(self, listener: Callable[[ModemStatus], None]) -> None:
         """Call ``listener`` with every status a modem reports (fleet events)."""
@@ -476,17 +541,26 @@ class SmsService:
         return next(iter(self.slots))
 
     async def submit(
-        self, to_raw: str, text: str, *, modem: str | None = None, idem: str | None = None
+        self,
+        to_raw: str,
+        text: str,
+        *,
+        modem: str | None = None,
+        idem: str | None = None,
+        fingerprint: str | None = None,
     ) -> str:
+        """Queue a message durably; its id. With ``idem`` (an idempotency key, scoped by
+        the caller) a repeat of the same request (``fingerprint``) gets the first id,
+        and another request under the same key is refused (422)."""
         to = self.core.normalize(to_raw)
         if not text:
             raise Rejected("invalid_text", "text must not be empty", 422)
         if len(text) > MAX_TEXT:
             raise Rejected("invalid_text", f"text longer than {MAX_TEXT} characters", 422)
         if idem is not None:
-            known = self.core.store.get("api-idem", idem)
+            known = self.core.store.get(IDEM_NS, idem)
             if known is not None:
-                return str(known)
+                return _idempotent_answer(known, fingerprint)
         modem_id = self.choose_modem(to, modem)
         parts, _ = sms_parts_needed(text)
         message_id = "out-" + secrets.token_hex(8)
@@ -504,7 +578,7 @@ class SmsService:
         )
         puts = [Put(MESSAGE_NS, message_id, msg.to_json()), Put(OUTBOX_NS, message_id, modem_id)]
         if idem is not None:
-            puts.append(Put("api-idem", idem, message_id))
+            puts.append(Put(IDEM_NS, idem, {"id": message_id, "request": fingerprint}))
         result = await self.core.registry.ask(
             f"contact:{contact_id}",
             OutboundMessage(
@@ -519,8 +593,8 @@ class SmsService:
                 puts=tuple(puts),
             ),
         )
-        if getattr(result, "duplicate", False):
-            return str(self.core.store.get("api-idem", idem or "") or message_id)
+        if getattr(result, "duplicate", False):  # the same key, committed meanwhile
+            return _idempotent_answer(self.core.store.get(IDEM_NS, idem or ""), fingerprint)
         self.outbox[message_id] = msg
         slot = self.slots[modem_id]
         if slot.wakeup is not None:

@@ -281,7 +281,7 @@ def _agent_not_taken(state: CallState, msg: CallMessage, now: float) -> Result:
 def _agent_answered(state: CallState, msg: CallMessage, now: float) -> Result:
     assert isinstance(msg, LegAnswered)
     if state.kind == "click":  # the agent picked up: now call the customer
-        return dial_customer(state)
+        return dial_customer(state.with_(agent_answered=True))
     state, effects = disarm(state, "ring")
     agent = state.ringing_agent
     cust = state.customer_leg
@@ -465,6 +465,12 @@ _HANDLERS: dict[str, Handler] = {
     "recording_timeout": _recording_timeout,
     "transfer_requested": transfer.transfer_requested,
     "transfer_answered": transfer.transfer_answered,
+    "consult_answered": transfer.consult_answered,
+    "transfer_completed": transfer.transfer_completed,
+    "consult_agent_left": transfer.transfer_completed,
+    "transfer_cancelled": transfer.transfer_cancelled,
+    "consult_target_left": transfer.transfer_cancelled,
+    "transfer_to_queue": transfer.transfer_to_queue,
     "transfer_failed_attended": transfer.transfer_failed,
     "transfer_failed_requeue": transfer.transfer_failed,
     "transfer_failed_end": transfer.transfer_failed,

@@ -236,7 +236,9 @@ class AtEngine:
                 break
             raw = bytes(self._inbuf[:cut])
             del self._inbuf[: cut + 1]
-            line = _text(raw).replace("\x1a", "").strip()
+            # Ctrl-Z and ESC come back only as the echo of our own (end of a PDU, the ESC
+            # that leaves a stuck prompt): not the modem's words.
+            line = _text(raw).replace("\x1a", "").replace("\x1b", "").strip()
             if line:
                 events.extend(self._line(line))
         events.extend(self.check_timeouts(now))

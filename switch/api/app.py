@@ -1,97 +1,64 @@
-"""The HTTP API (FastAPI): health, metrics, and ``/api/v1`` behind Bearer tokens."""
+"""The HTTP API (FastAPI): health, metrics, docs, and ``/api/v1`` behind bearer tokens.
+
+Layers of a request: the guard (:mod:`switch.api.guard`: token first, bounded body),
+then the routes. An unknown path is 404 and a known path with another method is 405
+(with ``Allow``), both with the API's error body.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
 
-from actors.messages import AddNote, MergeFrom, UndoMerge
-from switch.api.auth import require_token
-from switch.api.errors import error_body, install_error_handlers
+from base.errors import Rejected
+from switch.api.audit import audit_router
+from switch.api.contacts import contacts_router
+from switch.api.errors import install_error_handlers
+from switch.api.guard import Guard
+from switch.api.openapi import install_docs, install_openapi
 from switch.api.stats import stats_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid token"},
-    404: {"description": "unknown id"},
-}
 
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NoteIn(_Body):
-    text: Annotated[str, Field(min_length=1, max_length=10_000)]
-    author: Annotated[str, Field(min_length=1, max_length=100)] = "api"
-
-
-class MergeIn(_Body):
-    other: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-def contacts_router() -> APIRouter:
-    router = APIRouter(dependencies=[Depends(require_token)], responses=_ERRORS)
-
-    @router.get("/contacts", summary="Contacts that own a phone number (E.164)")
-    async def find_contacts(
-        request: Request, phone: Annotated[str, Query(min_length=1, max_length=32)]
-    ) -> list[dict[str, Any]]:
-        core: Core = request.app.state.core
-        out = []
-        for contact_id in core.contacts_by_phone(phone):
-            state = await core.contact_state(contact_id)
-            out.append(state.to_json())
-        return out
-
-    @router.get("/contacts/{contact_id}", summary="One contact")
-    async def get_contact(request: Request, contact_id: str) -> dict[str, Any]:
-        core: Core = request.app.state.core
-        return (await core.contact_state(contact_id)).to_json()
-
-    @router.get("/contacts/{contact_id}/journey", summary="The contact's events, oldest first")
-    async def journey(request: Request, contact_id: str) -> list[dict[str, Any]]:
-        core: Core = request.app.state.core
-        return await core.journey(contact_id)
-
-    @router.post("/contacts/{contact_id}/notes", status_code=201, summary="Add a note")
-    async def add_note(request: Request, contact_id: str, body: NoteIn) -> dict[str, Any]:
-        core: Core = request.app.state.core
-        await core.contact_state(contact_id)
-        await core.registry.ask(
-            f"contact:{contact_id}", AddNote(body.text, body.author, core.clock.now())
-        )
-        return {"ok": True}
-
-    @router.post("/contacts/{contact_id}/merge", summary="Merge another contact into this one")
-    async def merge(request: Request, contact_id: str, body: MergeIn) -> dict[str, Any]:
-        core: Core = request.app.state.core
-        await core.contact_state(contact_id)
-        await core.registry.ask(f"contact:{contact_id}", MergeFrom(body.other, core.clock.now()))
-        return (await core.contact_state(contact_id)).to_json()
-
-    @router.post("/contacts/{contact_id}/unmerge", summary="Undo a merge")
-    async def unmerge(request: Request, contact_id: str, body: MergeIn) -> dict[str, Any]:
-        core: Core = request.app.state.core
-        await core.contact_state(contact_id)
-        await core.registry.ask(f"contact:{contact_id}", UndoMerge(body.other, core.clock.now()))
-        return (await core.contact_state(contact_id)).to_json()
-
-    return router
+def no_unknown_query(request: Request) -> None:
+    """A query parameter the route does not take is an error (``?limt=5`` would
+    otherwise be ignored without a word), like an unknown key in a body."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.url.path.startswith("/api/v1"):
+        return
+    known: set[str] = set()
+    todo = [dependant]
+    while todo:
+        current = todo.pop()
+        known.update(p.alias for p in current.query_params)
+        todo.extend(current.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise Rejected("invalid_request", f"unknown query parameter(s): {', '.join(unknown)}", 422)
 
 
 def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> FastAPI:
     app = FastAPI(
         title="Edge switch API",
         version="1",
-        description="Contacts, messages, modems and calls of the edge switch.",
+        description=(
+            "Contacts, messages, modems, calls and the audit trail of the edge switch. "
+            "Every `/api/v1` request needs `Authorization: Bearer <token>`. Errors have "
+            'one body, `{"error": {"code", "message"}}`: 400 for a body that is not JSON, '
+            "422 for anything invalid in it (phone numbers included). Times are ISO 8601 "
+            "in UTC. Growing lists are paged with `limit` and `before` (`Link` header)."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(no_unknown_query)],
     )
     app.state.core = core
     install_error_handlers(app)
+    app.add_middleware(Guard, core=core)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
@@ -101,29 +68,26 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
         return response
 
-    @app.get("/healthz", summary="Liveness")
+    @app.get("/healthz", summary="Liveness", tags=["box"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        tags=["box"],
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         await core.meter.refresh(core.registry, core.clock.now())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(contacts_router(), prefix="/api/v1")
+    app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(stats_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
-
-    @app.api_route(
-        "/api/v1/{rest:path}",
-        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-        include_in_schema=False,
-        dependencies=[Depends(require_token)],
-    )
-    async def unknown(rest: str) -> Response:
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(error_body("not_found", f"no such resource: /api/v1/{rest}"), 404)
-
+    install_openapi(app)
+    install_docs(app)
     return app

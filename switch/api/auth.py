@@ -1,51 +1,113 @@
-"""Bearer-token auth for ``/api/v1``; technician tools need a technician token."""
+"""Who is calling ``/api/v1``: bearer tokens, the caller's role, and its audit identity.
+
+The guard (:mod:`switch.api.guard`) authenticates every ``/api/v1`` request before its
+body is read and leaves a :class:`Caller` in the request's state; the routes' dependencies
+read it (and declare the bearer scheme, so the OpenAPI document and ``/docs`` know it).
+Technician tools need a technician token (403 otherwise).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from base.errors import Rejected
+from switch.config import ApiConfig
 
 Role = Literal["api", "technician"]
 
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from the config's `api.tokens` (or `api.technician_tokens`).",
+)
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller: what it may do, and how the audit trail names it."""
+
+    role: Role
+    token: str  # the token's key path in the config, e.g. "api.tokens[0]"
+    fingerprint: str  # stable id of the token (a hash prefix; never the token)
+    source: str  # the client's address
+
+    @property
+    def who(self) -> str:
+        return f"{self.token} ({self.fingerprint})"
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def bearer_token(authorization: str) -> str | None:
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
 
 
-def _matches(token: str, allowed: list[str]) -> bool:
-    found = False
-    for candidate in allowed:
-        found |= secrets.compare_digest(token.encode(), candidate.encode())
+def _find(token: str, allowed: list[str]) -> int | None:
+    """Index of ``token`` in ``allowed``, comparing every entry in constant time."""
+    found: int | None = None
+    for i, candidate in enumerate(allowed):
+        if secrets.compare_digest(token.encode(), candidate.encode()) and found is None:
+            found = i
     return found
 
 
-def role_of(request: Request) -> Role:
-    """The caller's role, or a 401 (no/invalid token)."""
-    core = request.app.state.core
-    token = _bearer(request)
+def authenticate(api: ApiConfig, token: str, source: str) -> Caller | None:
+    """The caller ``token`` belongs to, or None."""
+    tech = _find(token, api.technician_tokens)
+    plain = _find(token, api.tokens)
+    if tech is not None:
+        return Caller("technician", f"api.technician_tokens[{tech}]", fingerprint(token), source)
+    if plain is not None:
+        return Caller("api", f"api.tokens[{plain}]", fingerprint(token), source)
+    return None
+
+
+def caller_of(request: Request) -> Caller:
+    """The authenticated caller (the guard put it there), or a 401."""
+    caller = getattr(request.state, "caller", None)
+    if isinstance(caller, Caller):
+        return caller
+    token = bearer_token(request.headers.get("authorization", ""))
     if token is None:
         raise Rejected("unauthorized", "missing Authorization: Bearer <token>", 401)
-    if _matches(token, core.config.api.technician_tokens):
-        return "technician"
-    if _matches(token, core.config.api.tokens):
-        return "api"
-    raise Rejected("unauthorized", "invalid token", 401)
+    client = request.client.host if request.client else "unknown"
+    found = authenticate(request.app.state.core.config.api, token, client)
+    if found is None:
+        raise Rejected("unauthorized", "invalid token", 401)
+    return found
 
 
-def require_token(request: Request) -> Role:
-    return role_of(request)
+def require_token(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> Caller:
+    return caller_of(request)
 
 
-def require_technician(request: Request) -> Role:
-    role = role_of(request)
-    if role != "technician":
+def require_technician(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> Caller:
+    caller = caller_of(request)
+    if caller.role != "technician":
         raise Rejected("forbidden", "this needs a technician token", 403)
-    return role
+    return caller
+
+
+def role_of(request: Request) -> Role:
+    return caller_of(request).role
+
+
+ApiCaller = Annotated[Caller, Depends(require_token)]
+TechnicianCaller = Annotated[Caller, Depends(require_technician)]

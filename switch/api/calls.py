@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from base.errors import Rejected
 from switch.api.auth import require_token
+from switch.api.schemas import Phone
 
 if TYPE_CHECKING:
     from switch.calls import CallService
@@ -18,18 +19,21 @@ if TYPE_CHECKING:
 class CallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: Annotated[str, Field(min_length=1, max_length=64)]
-    to: Annotated[str, Field(min_length=1, max_length=32)]
+    to: Phone
 
 
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    to: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+    to: Phone | None = None
+    queue: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    mode: Literal["attended", "consult", "blind"] | None = None
+    note: Annotated[str | None, Field(max_length=2000)] = None
 
 
 class TrunkTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    call: Annotated[str | None, Field(max_length=32)] = None
+    call: Phone | None = None
 
 
 def _calls(request: Request) -> CallService:
@@ -56,7 +60,10 @@ def call_routers() -> list[APIRouter]:
         return result
 
     @router.post(
-        "/calls", status_code=202, summary="Click-to-call: ring the agent, then the number"
+        "/calls",
+        status_code=202,
+        summary="Click-to-call: ring the agent, then the number",
+        responses={409: {}},
     )
     async def click_to_call(request: Request, body: CallIn) -> dict[str, str]:
         return {"id": await _calls(request).click_to_call(body.agent, body.to)}
@@ -64,15 +71,31 @@ def call_routers() -> list[APIRouter]:
     @router.post(
         "/calls/{call_id}/transfer",
         status_code=202,
-        summary="Transfer an answered call to an agent ({agent}) or a number ({to})",
+        summary="Transfer an answered call to an agent, a number or a queue, with a note",
+        responses={409: {}},
     )
     async def transfer(request: Request, call_id: str, body: TransferIn) -> dict[str, Any]:
-        result: dict[str, Any] = await _calls(request).transfer(call_id, body.agent, body.to)
+        result: dict[str, Any] = await _calls(request).transfer(
+            call_id, body.agent, body.to, queue=body.queue, mode=body.mode, note=body.note
+        )
         return result
 
-    @router.get("/agents", summary="Agents and their availability")
-    async def agents(request: Request) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await _calls(request).agents_json()
+    @router.post(
+        "/calls/{call_id}/transfer/complete",
+        summary="Hand the customer to the target consulted (consult transfer)",
+        responses={409: {}},
+    )
+    async def complete_transfer(request: Request, call_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await _calls(request).finish_transfer(call_id, True)
+        return result
+
+    @router.post(
+        "/calls/{call_id}/transfer/cancel",
+        summary="Take the customer back: the transfer's target is hung up",
+        responses={409: {}},
+    )
+    async def cancel_transfer(request: Request, call_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await _calls(request).finish_transfer(call_id, False)
         return result
 
     @router.post("/trunks/{trunk_id}/test", summary="Registration, OPTIONS, optional test call")

@@ -22,6 +22,7 @@ from actors.agent import AgentUnavailable
 from actors.call import CallState, decide
 from actors.call import effects as fx
 from actors.call import messages as msg
+from actors.callback import CallOutcome, CustomerAnswered
 from actors.messages import CallEvent
 from actors.runtime import Actor, Registry
 from actors.store import Put, Write
@@ -91,6 +92,8 @@ class CallActor(Actor):
         match effect:
             case fx.Journey():
                 durable.append(self._journey(state, effect))
+                if effect.phase == "answered" and state.owner is not None:
+                    self.registry.tell(state.owner, CustomerAnswered(state.id))
             case fx.Save():
                 record = call_record(state, service.recordings)
                 put = Put(CALL_NS, state.id, record)
@@ -164,6 +167,7 @@ class CallActor(Actor):
             recording=recording,
             recording_seconds=effect.recording_seconds,
             target=effect.target,
+            note=effect.note,
         )
         return self.registry.ask_nowait(f"contact:{state.contact_id}", event)
 
@@ -178,6 +182,8 @@ class CallActor(Actor):
             self.log.warning("call_command_refused", effect=repr(effect), error=exc.message)
             return _failed(effect, exc.message)
         if command is None:
+            if isinstance(effect, fx.Play) and not effect.loop:
+                return [msg.PlayFinished(effect.leg)]  # no such prompt: as if it had played
             return _failed(effect, "nothing to send")
         if isinstance(command, ops.Dial):
             service.own_leg(command.leg, state.id)
@@ -237,6 +243,14 @@ class CallActor(Actor):
             handle.cancel()
         self.timers.clear()
         self.service.call_done(state)
+        if state.owner is not None:
+            outcome = CallOutcome(
+                state.id,
+                agent_answered=state.agent_answered,
+                customer_answered=state.answered_at is not None,
+                cause=state.cause or "normal",
+            )
+            self.registry.tell(state.owner, outcome)
 
 
 def _failed(effect: Any, error: str) -> list[Any]:

@@ -6,7 +6,8 @@ to 5. The survey waits for an answer under the customer's number for
 :data:`ANSWER_WINDOW`; the next SMS from that number in that time, if it is one digit
 from 1 to 5 (in any script: ASCII, Khmer, Thai, Persian, Arabic-Indic...), is recorded
 as a ``csat`` journey event (``score``, ``agent``, ``queue``, ``call_id``) and is not a
-new conversation. Any other next SMS ends the survey and goes its usual way.
+new conversation (this service is the SMS service's first inbound listener, before the
+conversations). Any other next SMS ends the survey and goes its usual way.
 
 The ended calls are read from the event log by a :class:`LogFollower` (``csat``), so a
 survey owed when the switch was killed is sent after the restart; the SMS is submitted
@@ -29,25 +30,18 @@ from fastapi import APIRouter
 from actors.messages import JourneyEntry
 from actors.store import StoredEvent
 from base.errors import Rejected
+from switch.center.texts import text
 from switch.follower import LogFollower
 from switch.metrics import CSAT_ANSWERS
 
 if TYPE_CHECKING:
     from switch.core import Core
+    from switch.sms import InboundText
 
 log = structlog.get_logger("csat")
 
 PENDING_NS = "csat_pending"
 ANSWER_WINDOW = 24 * 3600.0  # seconds a survey waits for its answer
-SURVEY_TEXT = {
-    "en": "Thank you for your call. How satisfied are you? "
-    "Reply with one number from 1 (not at all) to 5 (very satisfied).",
-    "km": "សូមអរគុណសម្រាប់ការហៅទូរស័ព្ទរបស់អ្នក។ តើអ្នកពេញចិត្តកម្រិតណា? "
-    "សូមឆ្លើយតបជាលេខមួយពី 1 (មិនពេញចិត្តទាល់តែសោះ) ដល់ 5 (ពេញចិត្តខ្លាំងណាស់)។",
-    "th": "ขอบคุณที่โทรหาเรา คุณพึงพอใจเพียงใด ตอบกลับด้วยตัวเลขหนึ่งตัวตั้งแต่ 1 (ไม่พอใจเลย) ถึง 5 (พอใจมาก)",
-    "fa": "از تماس شما سپاسگزاریم. چقدر راضی هستید؟ "
-    "لطفاً با یک عدد از ۱ (اصلاً) تا ۵ (بسیار راضی) پاسخ دهید.",
-}
 # The customer's language by their number's country, when nothing else says it.
 LANGUAGE_BY_REGION = {"KH": "km", "TH": "th", "IR": "fa", "AF": "fa"}
 _TRAILING = " \t\r\n.!。?,،"
@@ -61,6 +55,10 @@ def parse_score(text: str) -> int | None:
         return None
     value = unicodedata.decimal(core, None)
     return value if value is not None and 1 <= value <= 5 else None
+
+
+def survey_text(language: str) -> str:
+    return text("csat_survey", language, low=1, high=5)
 
 
 def language_for(number: str, default: str) -> str:
@@ -112,7 +110,7 @@ class CsatService:
             return
         language = language_for(number, self.core.config.routing.language)
         try:
-            await sms.submit(number, SURVEY_TEXT[language], idem=f"csat:{call_id}")
+            await sms.submit(number, survey_text(language), idem=f"csat:{call_id}")
         except Rejected as exc:  # a number no modem can reach: nothing to retry
             bound.warning("csat_not_sent", reason=exc.message)
             return
@@ -136,14 +134,19 @@ class CsatService:
                 return str(via) if via is not None else None
         return None
 
-    async def take_reply(self, sender: str, text: str, at: float) -> bool:
+    async def on_sms(self, sms: InboundText) -> bool:
+        """A received SMS (the SMS service's first listener): True when it was a
+        survey's answer, which then goes to no conversation."""
+        return await self.take_reply(sms.sender, sms.text, sms.at)
+
+    async def take_reply(self, sender: str, reply: str, at: float) -> bool:
         """An SMS from ``sender`` (E.164): True when it answered a survey (recorded as
         ``csat``; not a new conversation), False when it goes its usual way."""
         pending: Any = self.core.store.get(PENDING_NS, sender)
         if not isinstance(pending, dict):
             return False
         await self.core.store.put(PENDING_NS, sender, None)  # the next SMS ends the survey
-        score = parse_score(text)
+        score = parse_score(reply)
         if at - float(pending.get("sent_at", 0.0)) > ANSWER_WINDOW or score is None:
             return False
         await self._record(pending, score, "sms", at)

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,9 @@ from actors.store import (
     StoredEvent,
     Write,
 )
-from base.errors import SwitchError
-from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS
+from base.errors import ChannelUnavailable
+from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS, STORE_FAILED
+from switch.store.lock import make_private_dir
 from switch.store.schema import migrate
 
 log = structlog.get_logger("store")
@@ -75,6 +77,49 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _private_files(path: Path) -> None:
+    """The store holds every message and number: its directory is created 0700, and the
+    database is created 0600 before SQLite opens it (SQLite gives its ``-wal`` and
+    ``-shm`` files the database's mode). Files left 0644 by an older version are
+    tightened; an existing directory open to others is reported, not changed."""
+    directory = path.parent
+    if directory.is_dir():
+        mode = directory.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning(
+                "store_dir_not_private",
+                path=str(directory),
+                mode=oct(mode),
+                fix=f"chmod 700 {directory}",
+            )
+    else:
+        make_private_dir(directory)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+                log.info("store_file_made_private", path=str(name))
+        except FileNotFoundError:
+            continue
+        except PermissionError as exc:  # not ours: say so, the owner can fix it
+            log.warning("store_file_not_private", path=str(name), error=str(exc))
+
+
+class StoreUnavailable(ChannelUnavailable):
+    """The store could not make a write durable (disk full, I/O error): nothing of it
+    was acknowledged; the caller may retry once the fault clears."""
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "full" in text.lower():
+        return f"the disk holding the store is full ({text}): free some space"
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return f"the disk holding the store is full ({text}): free some space"
+    return f"the store could not write: {text}"
+
+
 class Store:
     """Embedded event store; create with :meth:`open`, finish with :meth:`close`."""
 
@@ -96,7 +141,7 @@ class Store:
     @classmethod
     async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(path))
         store = cls(str(path), max_batch=max_batch)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(store._executor, store._open_writer)
@@ -148,10 +193,12 @@ class Store:
             try:
                 results = await loop.run_in_executor(self._executor, self._commit, batch)
             except Exception as exc:  # disk full, I/O error: every write in the batch fails
-                log.error("store_commit_failed", error=str(exc), writes=len(batch))
+                why = _why(exc)
+                log.error("store_commit_failed", error=str(exc), why=why, writes=len(batch))
+                STORE_FAILED.inc(len(batch))
                 for pending in batch:
                     if not pending.future.done():
-                        pending.future.set_exception(SwitchError(f"store commit failed: {exc}"))
+                        pending.future.set_exception(StoreUnavailable(why))
                 continue
             done = time.perf_counter()
             STORE_COMMIT_SECONDS.observe(done - started)
@@ -247,7 +294,8 @@ class Store:
                 conn.executemany("UPDATE idempotency SET seq = ? WHERE key = ?", idem_seqs)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # (SQLite may have rolled back already: disk full)
+                conn.execute("ROLLBACK")
             raise
         events = len(rows)
         STORE_EVENTS.inc(events)
@@ -340,6 +388,41 @@ class Store:
         rows = self._read("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
         return int(rows[0][0]) if rows else 0
 
+    def events_page(
+        self,
+        actors: Sequence[str],
+        *,
+        kinds: Collection[str] = (),
+        before: int | None = None,
+        limit: int = 100,
+    ) -> tuple[list[StoredEvent], bool]:
+        """One page of the events of ``actors`` (of ``kinds``, when given), oldest first:
+        the newest ``limit`` that come before event ``before`` (by time, then commit
+        order), and whether older ones remain. ``ValueError`` when ``before`` is not an
+        event of these actors."""
+        if not actors:
+            return [], False
+        where = f"actor IN ({','.join('?' for _ in actors)})"
+        args: list[object] = list(actors)
+        if kinds:
+            # (+kind: a contact's page is found by its actor, never by the kind index)
+            where += f" AND +kind IN ({','.join('?' for _ in kinds)})"
+            args += list(kinds)
+        if before is not None:
+            found = self._read(f"SELECT at FROM events WHERE seq = ? AND {where}", (before, *args))
+            if not found:
+                raise ValueError(f"no event {before} here")
+            where += " AND (at, seq) < (?, ?)"
+            args += [found[0][0], before]
+        rows = self._read(
+            f"SELECT seq, actor, kind, at, data FROM events WHERE {where} "
+            "ORDER BY at DESC, seq DESC LIMIT ?",
+            (*args, limit + 1),
+        )
+        page = [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows[:limit]]
+        page.reverse()
+        return page, len(rows) > limit
+
     def count_events(self, actor: str | None = None) -> int:
         if actor is None:
             return int(self._read("SELECT COUNT(*) FROM events")[0][0])
@@ -383,6 +466,9 @@ class Store:
 
     def _close_writer(self) -> None:
         if self._wconn is not None:
-            self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # e.g. disk full: the WAL keeps every commit
+                log.warning("store_checkpoint_failed", error=str(exc))
             self._wconn.close()
             self._wconn = None

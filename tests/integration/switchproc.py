@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class SwitchProcess:
-    def __init__(self, config_text: str, workdir: Path, port: int, token: str = "secret-token"):
+    def __init__(
+        self, config_text: str, workdir: Path, port: int, token: str = "secret-token-for-tests"
+    ):
         self.workdir = workdir
         self.port = port
         self.token = token

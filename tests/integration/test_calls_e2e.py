@@ -38,7 +38,7 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 [log]
 level = "debug"
 [sip]
@@ -158,6 +158,9 @@ def test_inbound_trunk_call_rings_registered_agent_and_media_flows_both_ways(env
     assert ended["cause"] == "caller_hangup"
     assert ended["recording"].endswith(".wav") and Path(ended["recording"]).exists()
     assert ended["recording_seconds"] > 1.0
+    # recordings are for the switch's user only (the worker inherits `switch run`'s umask)
+    assert Path(ended["recording"]).stat().st_mode & 0o077 == 0
+    assert Path(ended["recording"]).parent.stat().st_mode & 0o077 == 0
     status, calls = env.api("GET", "/api/v1/calls?active=true")
     assert status == 200 and calls == []
 
@@ -214,7 +217,7 @@ def test_click_to_call_bad_input_is_4xx(env: Env) -> None:
     status, body = env.api("POST", "/api/v1/calls", {"agent": "nobody", "to": CALLER})
     assert status == 422 and body["error"]["code"] == "unknown_agent"
     status, body = env.api("POST", "/api/v1/calls", {"agent": "alice", "to": "12;AT"})
-    assert status == 400 and body["error"]["code"] == "invalid_phone"
+    assert status == 422 and body["error"]["code"] == "invalid_phone"
     status, body = env.api("POST", "/api/v1/calls", {"agent": "alice"})
     assert status == 422
     status, body = env.api("GET", "/api/v1/calls/nope")
@@ -676,7 +679,7 @@ def test_blind_transfer_to_a_number_back_to_the_queue_when_refused_then_through(
             ({"agent": "nobody"}, 422, "unknown_agent"),
             ({"agent": "alice"}, 409, "same_agent"),
             ({"agent": "bob", "to": PROVIDER2_NUMBER}, 422, "bad_request"),
-            ({"to": "12;AT"}, 400, "invalid_phone"),
+            ({"to": "12;AT"}, 422, "invalid_phone"),
         ]:
             status, answer = env.api("POST", path, body)
             assert status == code and answer["error"]["code"] == error, (body, answer)
@@ -800,7 +803,7 @@ def switch_cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=90,
         cwd=env.tmp,
-        env={**os.environ, "PYTHONPATH": root, "SWITCH_TOKEN": "secret-token"},
+        env={**os.environ, "PYTHONPATH": root, "SWITCH_TOKEN": "secret-token-for-tests"},
     )
 
 

@@ -31,6 +31,7 @@ def doctor(config: Path) -> subprocess.CompletedProcess[str]:
 def test_a_box_with_nothing_to_fix_exits_zero(tmp_path: Path) -> None:
     config = tmp_path / "switch.toml"
     config.write_text(
+        '[api]\ntokens = ["secret-token-for-tests"]\n'
         f'[store]\npath = "data/switch.db"\n[http]\nlisten = "127.0.0.1:{free_port()}"\n'
     )
     done = doctor(config)
@@ -45,6 +46,7 @@ def test_a_taken_port_and_a_missing_modem_exit_non_zero_and_say_what_to_do(
     port = free_port()
     config = tmp_path / "switch.toml"
     config.write_text(
+        '[api]\ntokens = ["secret-token-for-tests"]\n'
         f'[store]\npath = "data/switch.db"\n[http]\nlisten = "127.0.0.1:{port}"\n'
         '[[modems]]\nid = "gsm1"\nport = "/dev/ttyUSB-not-here"\n'
     )

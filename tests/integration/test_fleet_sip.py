@@ -47,7 +47,7 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 [sip]
 listen = "127.0.0.1:{edge}"
 workers = 1

@@ -29,8 +29,8 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
-technician_tokens = ["tech-token-123"]
+tokens = ["secret-token-for-tests"]
+technician_tokens = ["tech-token-for-tests"]
 [[modems]]
 id = "gsm1"
 port = "{sim.link}"
@@ -127,7 +127,7 @@ def test_ussd_and_raw_at_need_the_right_token(env: Any) -> None:
     assert status == 422
     status, body = sw.post("/api/v1/modems/gsm1/at", {"command": "AT+CSQ"})
     assert status == 403 and body["error"]["code"] == "forbidden"
-    sw.token = "tech-token-123"
+    sw.token = "tech-token-for-tests"
     status, body = sw.post("/api/v1/modems/gsm1/at", {"command": "AT+CSQ"})
     assert status == 200 and body["lines"][-1] == "OK"
     status, body = sw.post("/api/v1/modems/gsm1/at", {"command": "AT+CSQ\rAT+CFUN=0"})

@@ -35,7 +35,7 @@ from tests.integration.switchproc import SwitchProcess
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-TECH = "tech-token-123"
+TECH = "tech-token-for-tests"
 
 
 def wait_until(what: str, check: Callable[[], T | None], timeout: float = 20.0) -> T:
@@ -116,7 +116,7 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 technician_tokens = ["{TECH}"]
 [[modems]]
 id = "gsm1"

@@ -16,9 +16,12 @@ error body, and no AT injection through numbers or text.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +50,8 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
-technician_tokens = ["tech-token-123"]
+tokens = ["secret-token-for-tests"]
+technician_tokens = ["tech-token-for-tests"]
 [[modems]]
 id = "{MODEM_ID}"
 port = "{link}"
@@ -422,3 +425,40 @@ def test_reports_arriving_before_the_last_part_is_sent_still_count(env: Env) -> 
         timeout=10,
     )
     assert final["status"] == "delivered", final
+
+
+def test_idempotency_key_is_per_token_and_refuses_another_body(env: Env) -> None:
+    def post(token: str, key: str, body: dict[str, str]) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{env.sw.port}/api/v1/messages",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    key = f"order-{secrets.token_hex(4)}"
+    first = {"to": "+85512000601", "text": f"first {key}"}
+    other = {"to": "+85512000601", "text": f"other {key}"}
+    status, answer = post("secret-token-for-tests", key, first)
+    assert status == 202, answer
+    assert post("secret-token-for-tests", key, first) == (202, answer)  # a retry
+    status, refused = post("secret-token-for-tests", key, other)
+    assert status == 422 and refused["error"]["code"] == "idempotency_key_reused", refused
+    status, theirs = post("tech-token-for-tests", key, other)  # another token's key
+    assert status == 202 and theirs["id"] != answer["id"]
+
+    def sent() -> list[str]:
+        return [p["text"] for p in env.sim_state()["sent"] if key in p["text"]]
+
+    wait_until("both messages sent", lambda: len(sent()) >= 2)
+    time.sleep(0.5)
+    assert sorted(sent()) == [f"first {key}", f"other {key}"]

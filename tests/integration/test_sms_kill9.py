@@ -53,7 +53,7 @@ default_region = "KH"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 [[modems]]
 id = "gsm1"
 port = "{link}"

@@ -29,7 +29,7 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{http}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 [[modems]]
 id = "gsm1"
 port = "{link}"

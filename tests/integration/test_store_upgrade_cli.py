@@ -27,7 +27,10 @@ def test_switch_run_on_a_newer_database_says_so_in_one_line_and_exits_1(tmp_path
         conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
     conn.close()
     config = tmp_path / "switch.toml"
-    config.write_text(f'[store]\npath = "{db}"\n[http]\nlisten = "127.0.0.1:1"\n')
+    config.write_text(
+        f'[api]\ntokens = ["secret-token-for-tests"]\n[store]\npath = "{db}"\n'
+        '[http]\nlisten = "127.0.0.1:1"\n'
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "switch", "run", "--config", str(config)],
         capture_output=True,
@@ -37,6 +40,7 @@ def test_switch_run_on_a_newer_database_says_so_in_one_line_and_exits_1(tmp_path
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 1
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    # one line for people (JSON log lines, if any, are for the log)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("{")]
     assert len(lines) == 1, proc.stderr
     assert "newer switch (schema 999" in lines[0] and str(db) in lines[0]

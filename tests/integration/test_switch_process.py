@@ -16,7 +16,7 @@ path = "data/switch.db"
 [http]
 listen = "127.0.0.1:{port}"
 [api]
-tokens = ["secret-token"]
+tokens = ["secret-token-for-tests"]
 """
 
 

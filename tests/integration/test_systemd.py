@@ -67,7 +67,10 @@ def test_switch_run_notifies_ready_watchdog_and_stopping(
     monkeypatch.setenv("NOTIFY_SOCKET", str(path))
     monkeypatch.setenv("WATCHDOG_USEC", "400000")  # a ping every 0.2 s
     http = free_port()
-    config = f'[store]\npath = "data/switch.db"\n[http]\nlisten = "127.0.0.1:{http}"\n'
+    config = (
+        '[api]\ntokens = ["secret-token-for-tests"]\n'
+        f'[store]\npath = "data/switch.db"\n[http]\nlisten = "127.0.0.1:{http}"\n'
+    )
     sw = SwitchProcess(config, tmp_path, http)
     try:
         sw.start()

@@ -44,6 +44,7 @@ async def start(
     cfg = parse_config(
         {
             "store": {"path": str(tmp_path / "s.db")},
+            "api": {"tokens": ["secret-token-for-tests"]},
             "webhooks": [
                 {
                     "id": "crm",

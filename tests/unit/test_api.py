@@ -14,13 +14,13 @@ from switch.config import parse_config
 from switch.core import Core
 from switch.store import Store
 
-AUTH = {"Authorization": "Bearer secret-token"}
+AUTH = {"Authorization": "Bearer secret-token-for-tests"}
 
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Core, httpx.AsyncClient]]:
     cfg = parse_config(
-        {"store": {"path": str(tmp_path / "s.db")}, "api": {"tokens": ["secret-token"]}}
+        {"store": {"path": str(tmp_path / "s.db")}, "api": {"tokens": ["secret-token-for-tests"]}}
     )
     core = Core(cfg, await Store.open(cfg.store.path), FakeClock())
     transport = httpx.ASGITransport(app=create_api(core))
@@ -50,13 +50,13 @@ async def test_missing_or_wrong_token_is_401_with_error_body(env: Any) -> None:
     assert is_error(await c.get("/api/v1/nothing-here"), 401)
 
 
-async def test_unknown_phone_is_empty_list_and_invalid_phone_is_400(env: Any) -> None:
+async def test_unknown_phone_is_empty_list_and_invalid_phone_is_422(env: Any) -> None:
     _, c = env
     r = await c.get("/api/v1/contacts", params={"phone": "+85512345678"}, headers=AUTH)
     assert r.status_code == 200 and r.json() == []
     assert is_error(
         await c.get("/api/v1/contacts", params={"phone": "12ab"}, headers=AUTH),
-        400,
+        422,
         "invalid_phone",
     )
     assert is_error(await c.get("/api/v1/contacts", headers=AUTH), 422, "invalid_request")

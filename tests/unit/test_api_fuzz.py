@@ -48,11 +48,14 @@ def test_random_requests_never_get_a_5xx_except_503(
     async def run() -> None:
         tmp: Path = tmp_path_factory.mktemp("api")
         cfg = parse_config(
-            {"store": {"path": str(tmp / "s.db")}, "api": {"tokens": ["secret-token"]}}
+            {"store": {"path": str(tmp / "s.db")}, "api": {"tokens": ["secret-token-for-tests"]}}
         )
         core = Core(cfg, await Store.open(cfg.store.path), FakeClock())
         real = await core.directory.contact_for("phone:+85512345678")
-        headers = {"Authorization": "Bearer secret-token", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": "Bearer secret-token-for-tests",
+            "Content-Type": "application/json",
+        }
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_api(core)), base_url="http://t"
         ) as c:

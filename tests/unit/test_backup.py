@@ -224,6 +224,7 @@ async def test_the_daily_backup_runs_at_its_time_and_keeps_keep(tmp_path: Path) 
     config = parse_config(
         {
             "store": {"path": str(db)},
+            "api": {"tokens": ["secret-token-for-tests"]},
             "backup": {"dir": str(tmp_path / "backups"), "keep": 2, "at": "03:00"},
         }
     )

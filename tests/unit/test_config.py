@@ -8,12 +8,14 @@ from hypothesis import strategies as st
 
 from base.errors import ConfigError
 from switch.cli import main
-from switch.config import load_config, parse_config
+from switch.config import config_warnings, load_config, parse_config
+
+TOKENS = {"tokens": ["a-token-of-16-chars"]}
 
 
 def errors_of(data: dict[str, object]) -> list[tuple[str, str]]:
     with pytest.raises(ConfigError) as info:
-        parse_config(data)
+        parse_config({"api": TOKENS, **data})
     return info.value.errors
 
 
@@ -50,9 +52,12 @@ def test_bad_did_and_cross_references() -> None:
 
 
 def test_modem_audio_port_is_an_absolute_path_and_not_for_simulated_modems() -> None:
-    cfg = parse_config({"modems": [{"id": "g", "port": "/dev/x", "audio_port": "/dev/y"}]})
+    cfg = parse_config(
+        {"api": TOKENS, "modems": [{"id": "g", "port": "/dev/x", "audio_port": "/dev/y"}]}
+    )
     assert cfg.modems[0].audio_port == "/dev/y"
-    assert parse_config({"modems": [{"id": "g", "port": "/dev/x"}]}).modems[0].audio_port is None
+    modem = {"id": "g", "port": "/dev/x"}
+    assert parse_config({"api": TOKENS, "modems": [modem]}).modems[0].audio_port is None
     [(path, msg)] = errors_of({"modems": [{"id": "g", "port": "/dev/x", "audio_port": "ttyUSB1"}]})
     assert path == "modems[0].audio_port" and "absolute" in msg
     [(path, msg)] = errors_of({"modems": [{"id": "s", "simulated": True, "audio_port": "/dev/y"}]})
@@ -76,7 +81,7 @@ def test_check_config_cli_prints_paths_and_exits_1(
     out = capsys.readouterr().out
     assert "http.listen" in out and "agents[0].listen: unknown key" in out
     good = tmp_path / "good.toml"
-    good.write_text('[store]\npath = "x.db"\n')
+    good.write_text('[store]\npath = "x.db"\n[api]\ntokens = ["a-token-of-16-chars"]\n')
     assert main(["check-config", "--config", str(good)]) == 0
 
 
@@ -86,3 +91,69 @@ def test_arbitrary_top_level_input_gives_config_error_or_config(data: dict[str, 
         parse_config(data)
     except ConfigError as exc:
         assert exc.errors and all(isinstance(p, str) for p, _ in exc.errors)
+
+
+def test_cross_field_errors_are_all_reported_each_with_its_key_path() -> None:
+    errs = errors_of(
+        {
+            "modems": [{"id": "g", "port": "/dev/x"}, {"id": "g", "port": "/dev/y"}],
+            "sms": {"default_modem": "ghost", "routes": [{"prefix": "+855", "modem": "nope"}]},
+            "agents": [{"id": "a", "sip_user": "1001", "sip_password": "pw-1001"}],
+        }
+    )
+    paths = {p for p, _ in errs}
+    assert paths == {"modems[1].id", "sms.default_modem", "sms.routes[0].modem", "sip"}
+    assert "(top level)" not in paths
+    errs = errors_of({"sip": {}, "trunks": [{"id": "t", "host": "h", "register": True}]})
+    assert {p for p, _ in errs} == {"trunks[0].username", "trunks[0].password"}
+
+
+def test_tokens_empty_missing_or_short_are_refused() -> None:
+    assert errors_of({"api": {"tokens": []}}) == [
+        ("api.tokens", "at least one API token is needed")
+    ]
+    [(path, _)] = errors_of({"api": {}})
+    assert path == "api.tokens"
+    with pytest.raises(ConfigError) as info:
+        parse_config({})
+    assert [p for p, _ in info.value.errors] == ["api.tokens"]
+    errs = errors_of({"api": {"tokens": ["short-token"], "technician_tokens": ["x" * 15]}})
+    assert [p for p, _ in errs] == ["api.tokens[0]", "api.technician_tokens[0]"]
+    assert "16" in errs[0][1]
+    assert parse_config({"api": {"tokens": ["x" * 16]}}).api.tokens == ["x" * 16]
+
+
+def test_an_empty_file_fails_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert main(["check-config", "--config", str(empty)]) == 1
+    assert "api.tokens: at least one API token is needed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["example.toml", "demo.toml"])
+def test_shipped_configs_pass_with_a_warning_per_placeholder_token(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = Path(__file__).resolve().parents[2] / "configs" / name
+    config = load_config(path)
+    assert config_warnings(config) and {p for p, _ in config_warnings(config)} == {
+        "api.tokens[0]",
+        "api.technician_tokens[0]",
+    }
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: api.tokens[0]:" in out and "warning: api.technician_tokens[0]:" in out
+    assert f"store: {Path(config.store.path).absolute()}" in out
+
+
+def test_check_config_prints_the_resolved_store_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[store]\npath = "data/x.db"\n[api]\ntokens = ["a-token-of-16-chars"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config", "--config", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert f"store: {tmp_path / 'data' / 'x.db'}" in out and "warning" not in out

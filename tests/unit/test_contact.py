@@ -89,7 +89,9 @@ def test_an_outgoing_call_starts_with_the_agent_who_dials_an_incoming_one_withou
 async def make_core(tmp_path: Any, clock: FakeClock) -> Core:
     from switch.config import parse_config
 
-    cfg = parse_config({"store": {"path": str(tmp_path / "s.db")}})
+    cfg = parse_config(
+        {"store": {"path": str(tmp_path / "s.db")}, "api": {"tokens": ["secret-token-for-tests"]}}
+    )
     store = await Store.open(cfg.store.path)
     return Core(cfg, store, clock)
 
@@ -124,7 +126,12 @@ async def test_state_rebuilds_after_hibernation_and_snapshot(
 ) -> None:
     from switch.config import parse_config
 
-    cfg = parse_config({"store": {"path": str(tmp_path / "s.db"), "snapshot_every": 3}})
+    cfg = parse_config(
+        {
+            "store": {"path": str(tmp_path / "s.db"), "snapshot_every": 3},
+            "api": {"tokens": ["secret-token-for-tests"]},
+        }
+    )
     store = await Store.open(cfg.store.path)
     core = Core(cfg, store, clock)
     cid = await core.directory.contact_for("phone:+85512000002")

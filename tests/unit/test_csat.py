@@ -15,7 +15,7 @@ from actors.messages import CallEvent, JourneyEntry
 from base.clock import FakeClock
 from base.errors import Rejected
 from drivers.gsm import InboundSms
-from switch.center.csat import SURVEY_TEXT, CsatService, parse_score
+from switch.center.csat import CsatService, parse_score, survey_text
 from switch.config import parse_config
 from switch.core import Core
 from switch.phone import phone_identity
@@ -54,6 +54,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Core, RecordingSms, CsatSer
     cfg = parse_config(
         {
             "store": {"path": str(tmp_path / "s.db")},
+            "api": {"tokens": ["secret-token-for-tests"]},
             "queues": [
                 {"id": "support", "csat": "sms"},
                 {"id": "sales"},
@@ -67,6 +68,8 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Core, RecordingSms, CsatSer
     core.sms = sms
     csat = CsatService(core)
     core.csat = csat
+    sms.add_inbound_listener(csat.on_sms, first=True)  # as switch.app wires them
+    sms.add_inbound_listener(core.conversations.on_sms)
     await csat.start()
     yield core, sms, csat
     await csat.stop()
@@ -101,15 +104,23 @@ async def test_a_khmer_survey_and_a_khmer_digit_answer(env: Any) -> None:
     core, sms, _ = env
     contact = await answered_call(core, KH, "call-1", "support")
     await eventually(lambda: len(sms.sent) == 1)
-    assert sms.sent[0] == (KH, SURVEY_TEXT["km"], "csat:call-1")
+    assert sms.sent[0] == (KH, survey_text("km"), "csat:call-1")
+    assert "១" in sms.sent[0][1] and "៥" in sms.sent[0][1]  # Khmer digits in Khmer
     core.clock.advance(120)  # the call ended 60 s after it started
     await sms.sms_received(inbound(KH, " ៤ "))
+    await eventually(
+        lambda: bool(core.store.count_events()) and not core.store.get("csat_pending", KH)
+    )
     [event] = await csat_events(core, contact)
     assert event["score"] == 4 and event["agent"] == "alice" and event["queue"] == "support"
     assert event["call_id"] == "call-1" and event["channel"] == "sms"
     journey = await core.journey(contact)
     assert [e["kind"] for e in journey][-2:] == ["message_in", "csat"]  # the text is kept
-    await sms.sms_received(inbound(KH, "5"))  # no survey is waiting any more
+    await asyncio.sleep(0.05)
+    assert len(sms.sent) == 1  # the answer opened no conversation (nothing said back)
+    # the next SMS is a conversation as usual (nobody signed in: the center says so)
+    await sms.sms_received(inbound(KH, "5"))
+    await eventually(lambda: len(sms.sent) == 2)
     assert len(await csat_events(core, contact)) == 1
 
 
@@ -118,8 +129,10 @@ async def test_thai_persian_and_arabic_indic_digits_count(env: Any, digit: str) 
     core, sms, _ = env
     contact = await answered_call(core, TH, "call-th", "support")
     await eventually(lambda: len(sms.sent) == 1)
-    assert sms.sent[0][1] == SURVEY_TEXT["th"]
+    assert sms.sent[0][1] == survey_text("th")
     await sms.sms_received(inbound(TH, digit))
+    await eventually(lambda: core.store.get("csat_pending", TH) is None)
+    await asyncio.sleep(0.05)
     assert [e["score"] for e in await csat_events(core, contact)] == [5]
 
 
@@ -129,7 +142,7 @@ async def test_no_survey_without_an_agent_or_from_a_queue_without_csat(env: Any)
     await answered_call(core, TH, "call-b", "support", agent=None)
     contact = await answered_call(core, US, "call-c", "support")  # the control: sent
     await eventually(lambda: len(sms.sent) == 1)
-    assert sms.sent[0][0] == US and sms.sent[0][1] == SURVEY_TEXT["en"]
+    assert sms.sent[0][0] == US and sms.sent[0][1] == survey_text("en")
     await asyncio.sleep(0.05)
     assert len(sms.sent) == 1
     assert await csat_events(core, contact) == []

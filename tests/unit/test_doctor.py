@@ -30,7 +30,13 @@ from tests.conftest import free_port
 
 
 def cfg(tmp_path: Path, **extra: Any) -> Config:
-    return parse_config({"store": {"path": str(tmp_path / "data" / "switch.db")}, **extra})
+    return parse_config(
+        {
+            "store": {"path": str(tmp_path / "data" / "switch.db")},
+            "api": {"tokens": ["secret-token-for-tests"]},
+            **extra,
+        }
+    )
 
 
 def fake_proc(tmp_path: Path, *procs: tuple[int, str, str]) -> Path:

@@ -127,8 +127,11 @@ def test_the_audit_shows_no_message_text_and_no_secret() -> None:
     }
 
 
+API = {"api": {"tokens": ["secret-token-for-tests"]}}
+
+
 def _mqtt(**keys: Any) -> dict[str, Any]:
-    return {"mqtt": {"box_id": "shop-12", **keys}}
+    return {**API, "mqtt": {"box_id": "shop-12", **keys}}
 
 
 def test_mqtt_config_maps_to_the_driver_settings() -> None:
@@ -178,8 +181,8 @@ def test_bad_mqtt_config_names_the_key(keys: dict[str, Any], key_path: str, frag
 
 def test_mqtt_needs_a_box_id_and_backup_checks_its_time() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config({"mqtt": {}})
+        parse_config({**API, "mqtt": {}})
     assert ("mqtt.box_id", "Field required") in info.value.errors
     with pytest.raises(ConfigError) as info:
-        parse_config({"backup": {"at": "25:00"}})
+        parse_config({**API, "backup": {"at": "25:00"}})
     assert info.value.errors[0][0] == "backup.at"

@@ -270,6 +270,16 @@ def test_garbage_never_raises_and_is_reported() -> None:
     assert only_done(events).lines == ("+CSQ: 1,1",)
 
 
+def test_the_echo_of_our_own_escape_is_not_garbage() -> None:
+    # The driver writes ESC + CR on open to leave a stuck "> " prompt; a modem with echo
+    # on sends it back. That is our own byte, not something the modem said.
+    engine = AtEngine()
+    assert feed(engine, "\x1b\r\n") == []
+    engine, _ = started("AT+CSQ")
+    events = feed(engine, "\x1b\r\nAT+CSQ\r\r\n+CSQ: 20,99\r\nOK\r\n")
+    assert only_done(events).lines == ("+CSQ: 20,99",) and len(events) == 1
+
+
 def test_info_commands_take_bare_lines() -> None:
     engine, _ = started("AT+CGSN")
     assert only_done(feed(engine, "\r\n861234567890123\r\n\r\nOK\r\n")).lines == (

@@ -29,6 +29,7 @@ async def test_counters_gauges_and_the_rolling_service_level(tmp_path: Path) -> 
     cfg = parse_config(
         {
             "store": {"path": str(tmp_path / "s.db")},
+            "api": {"tokens": ["secret-token-for-tests"]},
             "queues": [{"id": "metered", "service_level": 10}],
             "agents": [{"id": "mia"}],
         }

@@ -8,6 +8,7 @@ import pytest
 from actors.mailbox import MailboxFull
 from actors.runtime import Actor, ActorFailed, Registry, ShuttingDown
 from base.clock import FakeClock
+from base.errors import ChannelUnavailable, Rejected
 
 # A fake "durable store": what survives a crash.
 DURABLE: dict[str, int] = {}
@@ -29,6 +30,10 @@ class Counter(Actor):
         if message == "crash":
             self.value = -999  # in-memory damage that must not survive the restart
             raise RuntimeError("boom")
+        if message == "refuse":
+            raise Rejected("refused", "a bad request")
+        if message == "disk_full":
+            raise ChannelUnavailable("the disk holding the store is full")
         if message == "get":
             return self.value
         if message == "slow":
@@ -74,6 +79,26 @@ async def test_crash_fails_that_message_and_restarts_from_durable_state(clock: F
     # the restarted actor reloaded 2 from the durable store, not the damaged -999
     assert await reg.ask("counter:a", "get") == 2
     assert STARTS.count("counter:a") == 2
+
+
+async def test_a_refused_request_is_not_a_crash(clock: FakeClock) -> None:
+    reg = make(clock, restart_max=2, restart_backoff=10.0)
+    await reg.ask("counter:a", "inc")
+    for _ in range(10):  # far past restart_max: a client sending bad requests
+        with pytest.raises(Rejected):
+            await reg.ask("counter:a", "refuse")
+    assert await reg.ask("counter:a", "get") == 1  # no restart, no backoff, no cut-off
+    assert STARTS == ["counter:a"]
+
+
+async def test_an_unavailable_store_fails_the_message_but_is_not_a_crash(clock: FakeClock) -> None:
+    reg = make(clock, restart_max=2, restart_backoff=10.0)
+    await reg.ask("counter:a", "inc")
+    for _ in range(10):  # the disk is full for a while
+        with pytest.raises(ChannelUnavailable):
+            await reg.ask("counter:a", "disk_full")
+    assert await reg.ask("counter:a", "inc") == 2  # working again at once, state intact
+    assert STARTS == ["counter:a"]
 
 
 async def test_crash_loop_is_cut_off_then_retried_after_cutoff(clock: FakeClock) -> None:

@@ -23,7 +23,7 @@ from switch.core import Core
 from switch.phone import phone_identity
 from switch.store import Store, Write
 
-AUTH = {"Authorization": "Bearer secret-token"}
+AUTH = {"Authorization": "Bearer secret-token-for-tests"}
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=box_zone()).timestamp()
 
 
@@ -32,7 +32,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Core, FakeClock, httpx.Asyn
     cfg = parse_config(
         {
             "store": {"path": str(tmp_path / "s.db")},
-            "api": {"tokens": ["secret-token"]},
+            "api": {"tokens": ["secret-token-for-tests"]},
             "queues": [
                 {"id": "support", "service_level": 20, "wrap_up": 30},
                 {"id": "sales", "skills": ["sales"]},

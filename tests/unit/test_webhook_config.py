@@ -13,18 +13,19 @@ from base.errors import ConfigError
 from switch.config import parse_config
 from switch.webhooks import payload, sign
 
+TOKENS = {"api": {"tokens": ["secret-token-for-tests"]}}
 GOOD = {"url": "https://crm.example/hook", "secret": "0123456789abcdef", "events": ["csat"]}
 
 
 def errors(hook: dict[str, object], *more: dict[str, object]) -> list[tuple[str, str]]:
     with pytest.raises(ConfigError) as info:
-        parse_config({"webhooks": [hook, *more]})
+        parse_config({**TOKENS, "webhooks": [hook, *more]})
     return info.value.errors
 
 
 def test_a_good_webhook_and_every_kind() -> None:
     cfg = parse_config(
-        {"webhooks": [GOOD, {**GOOD, "url": "http://127.0.0.1:9/x", "events": ["*"]}]}
+        {**TOKENS, "webhooks": [GOOD, {**GOOD, "url": "http://127.0.0.1:9/x", "events": ["*"]}]}
     )
     assert cfg.webhooks[0].kinds == ("csat",)
     assert "call_ended" in cfg.webhooks[1].kinds

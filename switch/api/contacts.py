@@ -1,0 +1,125 @@
+"""API routes for contacts: lookup by phone, one contact, its journey (paged), notes,
+merges (audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from actors.contact import ContactState
+from actors.messages import AddNote
+from base.errors import Rejected
+from base.timestamps import iso_utc_or_none
+from switch.api.auth import ApiCaller, Caller, require_token
+from switch.api.paging import DEFAULT_LIMIT, LINK_HEADER, Before, Limit, link_next
+from switch.api.schemas import Contact, Created, JourneyEvent, MergeIn, NoteIn, Phone
+from switch.audit import audit
+from switch.core import Core
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {409: {}}
+
+
+def contact_view(state: ContactState) -> Contact:
+    return Contact(
+        id=state.contact_id,
+        identities=list(state.identities),
+        name=state.name,
+        created_at=iso_utc_or_none(state.created_at),
+        last_channel=state.last_channel,
+        last_at=iso_utc_or_none(state.last_at),
+        journey_events=state.journey_len,
+        merged_from=list(state.merged_from),
+        merged_into=state.merged_into,
+    )
+
+
+def contacts_router() -> APIRouter:
+    router = APIRouter(dependencies=[Depends(require_token)], tags=["contacts"])
+
+    @router.get("/contacts", summary="The contact that owns a phone number (empty: nobody)")
+    async def find_contacts(request: Request, phone: Annotated[Phone, Query()]) -> list[Contact]:
+        core: Core = request.app.state.core
+        return [contact_view(state) for state in await core.contacts_by_phone(phone)]
+
+    @router.get("/contacts/{contact_id}", summary="One contact")
+    async def get_contact(request: Request, contact_id: str) -> Contact:
+        core: Core = request.app.state.core
+        return contact_view(await core.contact_state(contact_id))
+
+    @router.get(
+        "/contacts/{contact_id}/journey",
+        summary="The contact's events across every channel, oldest first (paged)",
+        description=(
+            f"The newest `limit` events (default {DEFAULT_LIMIT}), oldest first. When older "
+            'events remain, the `Link` header points to them (`rel="next"`, with `before`).'
+        ),
+        responses={200: {"headers": LINK_HEADER}},
+    )
+    async def journey(
+        request: Request,
+        response: Response,
+        contact_id: str,
+        limit: Limit = DEFAULT_LIMIT,
+        before: Before = None,
+    ) -> list[JourneyEvent]:
+        core: Core = request.app.state.core
+        events, cursor = await core.journey_page(contact_id, before=before, limit=limit)
+        link_next(request, response, cursor, limit)
+        return [JourneyEvent.model_validate(e) for e in events]
+
+    @router.post("/contacts/{contact_id}/notes", status_code=201, summary="Add a note")
+    async def add_note(request: Request, contact_id: str, body: NoteIn) -> Created:
+        core: Core = request.app.state.core
+        await core.contact_state(contact_id)
+        await core.registry.ask(
+            f"contact:{contact_id}", AddNote(body.text, body.author, core.clock.now())
+        )
+        return Created(ok=True)
+
+    @router.post(
+        "/contacts/{contact_id}/merge",
+        summary="Merge another contact into this one",
+        description="409 when either contact was merged away (merge into the live one).",
+        responses=_CONFLICT,
+    )
+    async def merge(request: Request, contact_id: str, body: MergeIn, caller: ApiCaller) -> Contact:
+        core: Core = request.app.state.core
+        return await _audited(core, caller, "contact.merge", contact_id, body.other, core.merge)
+
+    @router.post(
+        "/contacts/{contact_id}/unmerge",
+        summary="Undo a merge",
+        responses=_CONFLICT,
+    )
+    async def unmerge(
+        request: Request, contact_id: str, body: MergeIn, caller: ApiCaller
+    ) -> Contact:
+        core: Core = request.app.state.core
+        return await _audited(core, caller, "contact.unmerge", contact_id, body.other, core.unmerge)
+
+    return router
+
+
+async def _audited(
+    core: Core, caller: Caller, action: str, contact_id: str, other: str, run: Any
+) -> Contact:
+    """Run a merge/unmerge and record who asked, whatever the outcome."""
+    outcome = "ok"
+    try:
+        state: ContactState = await run(contact_id, other)
+        return contact_view(state)
+    except Rejected as exc:
+        outcome = exc.code
+        raise
+    finally:
+        await audit(
+            core,
+            action,
+            who=caller.who,
+            role=caller.role,
+            source=caller.source,
+            target=contact_id,
+            outcome=outcome,
+            detail={"other": other},
+        )

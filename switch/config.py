@@ -186,6 +186,9 @@ class SmsConfig(_Model):
     default_modem: str | None = None
     routes: list[SmsRoute] = Field(default_factory=list)
     reassembly_timeout: Annotated[float, Field(gt=0)] = 600.0
+    # Seconds between health rounds of each modem: signal, registration, the SMS
+    # settings read back (restored after a reset) and a sweep of the SIM.
+    health_interval: Annotated[float, Field(gt=0)] = 15.0
     max_attempts: Annotated[int, Field(ge=1)] = 5
     status_reports: bool = True
 

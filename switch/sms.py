@@ -1,9 +1,10 @@
 """SMS and modems as a channel of the switch: the core side of the GSM driver.
 
-- Inbound: the driver hands over a complete (or timed-out incomplete) SMS; we find the
-  sender's contact, record the message in its journey together with the message's API
-  record, in one durable write with the driver's idempotency key, and only then return,
-  so the driver may delete the SIM slots (store before delete).
+- Inbound (:mod:`switch.sms_inbound`): each part of a longer SMS is kept durably as it
+  arrives, so it can leave the SIM at once; the whole message is recorded in the
+  sender's contact's journey together with its API record, in one durable write with
+  the driver's idempotency key, and only then does the driver delete what the SIM still
+  holds of it (store before delete).
 - Outbound: ``submit`` writes the message (status ``queued``), the outbox entry and the
   contact's ``message_out`` journey event durably before the API answers 202. One sender
   task per modem takes due messages in order, respects the SIM's rate limit, sends, and
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import structlog
 from fastapi import APIRouter
 
-from actors.messages import CallEvent, InboundMessage, OutboundMessage
+from actors.messages import CallEvent, OutboundMessage
 from actors.modem import GetModem, ModemTelemetry
 from actors.sms_state import (
     OutgoingSms,
@@ -46,6 +46,7 @@ from base.errors import ChannelUnavailable, ProtocolError, Rejected
 from drivers.gsm import (
     DeliveryReport,
     GsmCallEvent,
+    InboundPart,
     InboundSms,
     Modem,
     ModemStatus,
@@ -55,18 +56,17 @@ from drivers.gsm import (
 )
 from switch.config import ModemConfig
 from switch.core import Core
-from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_IN, SMS_OUT
+from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_OUT
 from switch.phone import phone_identity
 from switch.settings import modem_settings
+from switch.sms_inbound import MESSAGE_NS, InboundRecorder, InboundText, sender_identity
 from switch.store import Put, Write
 
 log = structlog.get_logger("sms")
 
-MESSAGE_NS = "message"
 OUTBOX_NS = "outbox"
 REF_NS = "smsref"
 CALL_NS = "call"
-PART_NS = "smspart"
 MAX_TEXT = 1530  # 10 GSM-7 parts; longer texts are refused, not truncated
 RETRY_BACKOFF = 5.0
 UNAVAILABLE_RETRY = 5.0
@@ -91,18 +91,6 @@ def _idempotent_answer(known: Any, fingerprint: str | None) -> str:
             422,
         )
     return str(known["id"])
-
-
-@dataclass(frozen=True, slots=True)
-class InboundText:
-    """A received SMS, durable in the store, as the contact center sees it."""
-
-    message_id: str
-    contact_id: str
-    sender: str  # E.164 (or what the network gave)
-    text: str
-    modem_id: str
-    at: float
 
 
 # A listener of received SMS; True: it took the message (later listeners do not see it).
@@ -156,6 +144,7 @@ class SmsService:
         self._inbound_listeners: list[InboundListener] = []
         self._inbound: asyncio.Queue[InboundText] = asyncio.Queue()
         self._inbound_task: asyncio.Task[None] | None = None
+        self.inbound = InboundRecorder(core, on_new=self._spawn_inbound)
         self._status_listeners: list[Callable[[ModemStatus], None]] = []
 
     # ------------------------------------------------------------- lifecycle
@@ -185,6 +174,7 @@ class SmsService:
                 modem_settings(mc, port),
                 self,
                 reassembly_timeout=self.config.sms.reassembly_timeout,
+                poll_interval=self.config.sms.health_interval,
             )
             slot = _ModemSlot(
                 mc, modem, simulator=simulator, wakeup=asyncio.Event(), audio_port=audio_port
@@ -230,69 +220,16 @@ class SmsService:
     # ------------------------------------------------------ driver sink (inbound)
 
     async def sms_received(self, sms: InboundSms) -> None:
-        sender, identity = self._sender_identity(sms.sender)
-        contact_id = await self.core.directory.contact_for(identity)
-        message_id = "in-" + hashlib.sha256(sms.idempotency_key.encode()).hexdigest()[:16]
-        now = self.core.clock.now()
-        record = {
-            "id": message_id,
-            "direction": "in",
-            "from": sender,
-            "to": sms.modem_id,
-            "text": sms.text,
-            "status": "delivered",
-            "parts": sms.parts,
-            "incomplete": sms.incomplete,
-            "missing": list(sms.missing),
-            "modem": sms.modem_id,
-            "contact_id": contact_id,
-            "created_at": now,
-            "sent_at": sms.smsc_timestamp.isoformat() if sms.smsc_timestamp else None,
-        }
-        result = await self.core.registry.ask(
-            f"contact:{contact_id}",
-            InboundMessage(
-                channel="sms",
-                via=sms.modem_id,
-                sender=sender,
-                text=sms.text,
-                at=now,
-                message_id=message_id,
-                parts=sms.parts,
-                incomplete=sms.incomplete,
-                idem=f"sms-in:{sms.idempotency_key}",
-                puts=(
-                    Put(MESSAGE_NS, message_id, record),
-                    *(Put(PART_NS, key, message_id) for key in sms.part_keys),
-                ),
-            ),
-        )
-        if not getattr(result, "duplicate", False):
-            SMS_IN.labels(sms.modem_id).inc()
-            self._spawn_inbound(
-                InboundText(message_id, contact_id, sender, sms.text, sms.modem_id, now)
-            )
-        log.info(
-            "sms_received",
-            modem_id=sms.modem_id,
-            contact_id=contact_id,
-            message_id=message_id,
-            parts=sms.parts,
-            duplicate=getattr(result, "duplicate", False),
-        )
+        await self.inbound.sms_received(sms)
 
-    def part_stored(self, part_key: str) -> bool:
-        return self.core.store.get(PART_NS, part_key) is not None
+    async def part_received(self, part: InboundPart) -> None:
+        await self.inbound.part_received(part)
 
-    def _sender_identity(self, raw: str) -> tuple[str, str]:
-        digits = raw.lstrip("+")
-        if digits.isdigit():
-            try:
-                e164 = self.core.normalize(raw)
-                return e164, phone_identity(e164)
-            except Rejected:
-                return raw, f"phone:{raw}"  # short codes keep their digits as they are
-        return raw, f"sender:{raw}"  # alphanumeric sender ("Smart", "BANK")
+    def stored_parts(self, modem_id: str) -> list[InboundPart]:
+        return self.inbound.stored_parts(modem_id)
+
+    def part_recorded(self, part_key: str) -> bool:
+        return self.inbound.part_recorded(part_key)
 
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None:
         async with self._lock:
@@ -439,7 +376,7 @@ class SmsService:
         )
         if phase is None or not event.number:
             return
-        _, identity = self._sender_identity(event.number)
+        _, identity = sender_identity(self.core, event.number)
         contact_id = await self.core.directory.contact_for(identity)
         call_id = f"gsm-{event.modem_id}-{event.call_id}"
         direction = "out" if event.kind == "dialing" else "in"

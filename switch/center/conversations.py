@@ -29,7 +29,7 @@ from switch.center.texts import text
 
 if TYPE_CHECKING:
     from switch.core import Core
-    from switch.sms import InboundText
+    from switch.sms_inbound import InboundText
 
 log = structlog.get_logger("conversations")
 

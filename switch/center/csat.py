@@ -36,7 +36,7 @@ from switch.metrics import CSAT_ANSWERS
 
 if TYPE_CHECKING:
     from switch.core import Core
-    from switch.sms import InboundText
+    from switch.sms_inbound import InboundText
 
 log = structlog.get_logger("csat")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from base.errors import Rejected
@@ -19,8 +20,10 @@ from switch.api.errors import install_error_handlers
 from switch.api.guard import Guard
 from switch.api.openapi import install_docs, install_openapi
 from switch.api.stats import stats_router
+from switch.api.webrtc import guest_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
+from switch.web import STATIC_DIR, pages_router
 
 
 def no_unknown_query(request: Request) -> None:
@@ -39,6 +42,14 @@ def no_unknown_query(request: Request) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise Rejected("invalid_request", f"unknown query parameter(s): {', '.join(unknown)}", 422)
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:  # every parameter takes one value: a second would be silently dropped
+        raise Rejected(
+            "invalid_request",
+            f"query parameter(s) given more than once: {', '.join(repeated)}",
+            422,
+        )
 
 
 def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> FastAPI:
@@ -83,6 +94,10 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         await core.meter.refresh(core.registry, core.clock.now())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages_router())
+    webrtc = core.config.webrtc
+    app.include_router(guest_router(webrtc.guests_per_minute if webrtc is not None else 1))
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(stats_router(), prefix="/api/v1")

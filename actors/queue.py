@@ -25,6 +25,7 @@ treatment: max wait, nobody logged in, closed) or ``abandoned`` (the customer le
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -176,6 +177,11 @@ class QueueState:
     def in_order(self) -> list[WorkItem]:
         return [self.items[item_id] for _, item_id in self.order]
 
+    def iter_order(self) -> Iterator[WorkItem]:
+        """The items in queue order, lazily (the queue must not change meanwhile)."""
+        for _, item_id in self.order:
+            yield self.items[item_id]
+
     def position(self, item_id: str) -> int | None:
         item = self.items.get(item_id)
         if item is None:
@@ -189,6 +195,25 @@ class QueueState:
         if not self.order:
             return 0.0
         return max(0.0, now - min(self.items[i].enqueued_at for _, i in self.order))
+
+
+def replay(
+    snapshot: dict[str, Any] | None, events: Iterable[tuple[str, dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], int]:
+    """A queue's log folded back: the items still in it (``to_json`` form, in arrival
+    order) and the next arrival number, from its snapshot and the ``(kind, data)`` of
+    the events after it."""
+    items: dict[str, dict[str, Any]] = {}
+    next_seq = 1
+    if snapshot is not None:
+        items = {i["id"]: i for i in snapshot.get("items", [])}
+        next_seq = int(snapshot.get("next_seq", 1))
+    for kind, data in events:
+        if kind == "item_queued":
+            items[data["id"]] = data
+        elif kind == "item_left":
+            items.pop(data["id"], None)
+    return sorted(items.values(), key=lambda d: int(d.get("seq", 0))), next_seq
 
 
 # ------------------------------------------------ what a queue tells an item's owner

@@ -78,6 +78,9 @@ class RouterState:
     def signed_in_for(self, queue: QueueSettings) -> list[AgentView]:
         return [a for a in self.agents.values() if a.signed_in and queue.eligible(a.id, a.skills)]
 
+    def anyone_signed_in(self, queue: QueueSettings) -> bool:
+        return any(a.signed_in and queue.eligible(a.id, a.skills) for a in self.agents.values())
+
 
 # -------------------------------------------------------------------- messages
 
@@ -225,7 +228,7 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
         return effects  # a callback waits for an agent however long it takes
     if closed or not queue.settings.open_at(now):
         return effects + _treat(state, item, "closed", now)
-    if queue.settings.treat_when_nobody and not state.signed_in_for(queue.settings):
+    if queue.settings.treat_when_nobody and not state.anyone_signed_in(queue.settings):
         return effects + _treat(state, item, "no_agents", now)
     if queue.settings.max_wait is not None:
         waited = max(0.0, now - item.enqueued_at)
@@ -252,7 +255,11 @@ def _leave(state: RouterState, item_id: str, event: str, now: float) -> list[Rou
         del state.offered[item.agent]
     waited = round(max(0.0, now - item.enqueued_at), 3)
     effects: list[RouterEffect] = [
-        Persist(item.queue, "item_left", {"id": item_id, "reason": final, "agent": item.agent})
+        Persist(
+            item.queue,
+            "item_left",
+            {"id": item_id, "reason": final, "agent": item.agent, "waited": waited},
+        )
     ]
     channel = channel_of(item)
     if not queue.settings.journal:
@@ -285,6 +292,8 @@ def _accepted(state: RouterState, item_id: str, agent: str, now: float) -> list[
     item = state.item(item_id)
     if item is None or item.state not in ("offered", "waiting"):
         return []
+    if item.agent is not None and item.agent != agent and state.offered.get(item.agent) == item_id:
+        del state.offered[item.agent]  # taken by someone else: the agent on offer is free
     if item.state == "waiting":  # taken directly (a transfer, an agent picking it)
         item = replace(item, state="offered", agent=agent)
     item = replace(item, agent=agent)
@@ -332,7 +341,7 @@ def _agent_update(state: RouterState, view: AgentView, now: float) -> list[Route
             settings = queue.settings
             if not settings.treat_when_nobody or not settings.eligible(old.id, old.skills):
                 continue
-            if state.signed_in_for(settings):
+            if state.anyone_signed_in(settings):
                 continue
             for item in queue.in_order():
                 if item.state == "waiting" and item.kind != "callback":
@@ -364,7 +373,7 @@ def _free(state: RouterState, agent: AgentView) -> bool:
 def _first_for(
     state: RouterState, queue: QueueState, agent: AgentView, now: float
 ) -> WorkItem | None:
-    for item in queue.in_order():
+    for item in queue.iter_order():  # lazily: the first item usually fits
         if item.state != "waiting" or item.declined_by(agent.id, now) or not _capable(agent, item):
             continue
         if item.sticky is not None and item.sticky != agent.id:

@@ -72,6 +72,7 @@ class QueueConfig(_Model):
     hours: str | None = None  # a [[schedules]] id; outside it the queue is closed
     announce_every: Annotated[float, Field(ge=5, le=3600)] | None = None  # position, wait
     questions: list[QuestionConfig] = Field(default_factory=list)  # asked while waiting
+    csat: Literal["sms", "ivr"] | None = None  # a survey after an answered call
 
 
 class RouteConfig(_Model):

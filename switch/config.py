@@ -37,6 +37,7 @@ from switch.cc_config import (
     UserConfig,
     check_references,
 )
+from switch.hooks_config import WebhookConfig, check_webhooks
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -437,6 +438,7 @@ class Config(_Model):
     users: list[UserConfig] = Field(default_factory=list)
     mqtt: MqttConfig | None = None
     backup: BackupConfig | None = None
+    webhooks: list[WebhookConfig] = Field(default_factory=list)  # switch/hooks_config.py
 
     @field_validator("api")
     @classmethod
@@ -459,6 +461,8 @@ class Config(_Model):
             [a.id for a in self.agents],
             self.users,
         ):
+            problems.add(loc, message)
+        for loc, message in check_webhooks(self.webhooks):
             problems.add(loc, message)
         _unique(problems, "modems", [m.id for m in self.modems])
         _unique(problems, "modems", [m.number for m in self.modems], key="number")

@@ -93,7 +93,7 @@ async def _agent(core: Core, agent_id: str) -> AgentState:
     return state
 
 
-def _visible(queue_id: str) -> bool:
+def queue_visible(queue_id: str) -> bool:
     return not queue_id.startswith("agent:")
 
 
@@ -128,17 +128,17 @@ def center_routers() -> list[APIRouter]:
     async def queues(request: Request) -> list[dict[str, Any]]:
         core = _core(request)
         rows: list[dict[str, Any]] = await core.registry.ask(ROUTER, GetQueues())
-        return [_public(r) for r in rows if _visible(r["id"])]
+        return [queue_summary(r) for r in rows if queue_visible(r["id"])]
 
     @router.get("/queues/{queue_id}", summary="One queue and its entries, next first")
     async def queue(request: Request, queue_id: str) -> dict[str, Any]:
         core = _core(request)
         detail: dict[str, Any] | None = None
-        if _visible(queue_id) and len(queue_id) <= 64:
+        if queue_visible(queue_id) and len(queue_id) <= 64:
             detail = await core.registry.ask(ROUTER, GetQueue(queue_id))
         if detail is None:
             raise Rejected("not_found", f"queue {queue_id!r} not found", 404)
-        out = _public(detail)
+        out = queue_summary(detail)
         out["entries"] = [
             {k: e[k] for k in ("contact_id", "channel", "position", "waited", "callback", "state")}
             for e in detail["entries"]
@@ -192,7 +192,7 @@ def center_routers() -> list[APIRouter]:
     return [router]
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def queue_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "waiting": row["waiting"],

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +116,9 @@ class Store:
         self._rlock = threading.Lock()
         # Set to a list to collect (commit seconds, writes) per group commit (benchmarks).
         self.commit_log: list[tuple[float, int]] | None = None
+        # Called with every write once it is durable (duplicates excluded), after its
+        # writer was answered; a listener must be quick and must not raise.
+        self.listeners: list[Callable[[Write, Committed], None]] = []
 
     @classmethod
     async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
@@ -185,6 +188,18 @@ class Store:
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(result)
+            if self.listeners:
+                self._tell_listeners(batch, results)
+
+    def _tell_listeners(self, batch: list[_Pending], results: list[Committed]) -> None:
+        for pending, result in zip(batch, results, strict=True):
+            if result.duplicate:
+                continue
+            for listener in self.listeners:
+                try:
+                    listener(pending.write, result)
+                except Exception as exc:  # a listener's bug must not stop the writer
+                    log.error("store_listener_failed", error=repr(exc))
 
     def _commit(self, batch: list[_Pending]) -> list[Committed]:
         """One transaction for the whole batch; seqs are assigned here, in batch order.

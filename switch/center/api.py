@@ -16,7 +16,7 @@ from actors.agent import GetAgent, SetIntent, intent_for
 from actors.agent_state import AgentState
 from actors.router import ROUTER, GetQueue, GetQueues
 from base.errors import Rejected
-from switch.api.auth import require_token
+from switch.api.auth import ApiCaller, require_token
 
 if TYPE_CHECKING:
     from switch.core import Core
@@ -165,11 +165,14 @@ def center_routers() -> list[APIRouter]:
         status_code=202,
         summary="Answer a contact: on the channel given, else where they are reachable now",
     )
-    async def message_contact(request: Request, contact_id: str, body: MessageIn) -> dict[str, Any]:
+    async def message_contact(
+        request: Request, contact_id: str, body: MessageIn, caller: ApiCaller
+    ) -> dict[str, Any]:
         core = _core(request)
-        if body.agent is not None:
-            await _agent(core, body.agent)
-        message_id = await core.conversations.reply(contact_id, body.text, body.channel, body.agent)
+        agent = body.agent or (caller.user if caller.role == "agent" else None)
+        if agent is not None:
+            await _agent(core, agent)
+        message_id = await core.conversations.reply(contact_id, body.text, body.channel, agent)
         return {"id": message_id}
 
     @router.post(

@@ -175,7 +175,7 @@ export class AgentDesk {
     const recordIvr = data.call && data.call.ivr;
     if (Array.isArray(recordIvr)) ivr.push(...recordIvr.map((c) => (typeof c === "string" ? c : c.digits ?? JSON.stringify(c))));
     else if (recordIvr && typeof recordIvr === "object") ivr.push(...Object.values(recordIvr).map(String));
-    this.offerBox.replaceChildren(
+    const parts = [
       h("h2", { id: titleId }, title),
       h(
         "p",
@@ -191,7 +191,7 @@ export class AgentDesk {
             lastContacts
               .slice()
               .reverse()
-              .map((e) => h("li", {}, describeEvent(e))),
+              .map((e) => h("li", {}, describeEvent(e), e.text ? [": ", quote(e.text)] : null)),
           )
         : h("p", { class: "muted" }, t("offer.first_contact")),
       ivr.length ? [h("h3", {}, t("offer.ivr")), h("p", {}, ivr.join(" → "))] : null,
@@ -221,7 +221,8 @@ export class AgentDesk {
           : null,
         h("button", { type: "button", onclick: () => this.dismissOffer() }, t("offer.dismiss")),
       ),
-    );
+    ];
+    this.offerBox.replaceChildren(...parts.flat().filter(Boolean));
     this.offerBox.setAttribute("aria-labelledby", titleId);
     this.offerBox.hidden = false;
     this.offerBox.dataset.kind = data.kind;
@@ -440,6 +441,11 @@ export class AgentDesk {
       ),
     );
   }
+}
+
+function quote(text) {
+  const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
+  return h("q", { dir: "auto" }, short);
 }
 
 export function numbersOf(contact) {

@@ -6,7 +6,7 @@ import { AgentDesk } from "./agent.js";
 import { api, setCsrf } from "./api.js";
 import { ConsoleView } from "./console.js";
 import { field, h } from "./dom.js";
-import { LANGUAGES, setLanguage, t } from "./i18n.js";
+import { LANGUAGES, setLanguage, t, tParts } from "./i18n.js";
 import { Live } from "./live.js";
 import { loginView } from "./login.js";
 
@@ -66,7 +66,10 @@ function header(session) {
     h(
       "p",
       { class: "who" },
-      t("signed_in_as", { name: session.name, role: t(`role.${session.role}`) }),
+      tParts("signed_in_as", {
+        name: h("bdi", {}, session.name),
+        role: h("bdi", {}, t(`role.${session.role}`)),
+      }),
     ),
     h("div", { class: "tools" }, field(t("language"), language), signOut),
   );

@@ -5,6 +5,7 @@
 import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { loadPhones, phone } from "./phones.js";
 
 const HEALTH_EVERY = 15000;
 const AUDIT_ROWS = 50;
@@ -283,6 +284,7 @@ export class ConsoleView {
       this.trunks.replaceChildren(h("p", { class: "muted" }, t("health.no_trunks")));
       return;
     }
+    await loadPhones(trunks.flatMap((tr) => tr.dids));
     this.trunks.replaceChildren(
       table(
         t("health.trunks"),
@@ -293,7 +295,7 @@ export class ConsoleView {
             { "data-trunk": tr.id },
             h("th", { scope: "row" }, tr.id),
             h("td", { dir: "ltr" }, `${tr.host}:${tr.port} (${tr.transport})`),
-            h("td", { dir: "ltr" }, tr.dids.join(", ")),
+            h("td", { dir: "ltr" }, tr.dids.map((d) => phone(d)).join(", ")),
             h(
               "td",
               {},

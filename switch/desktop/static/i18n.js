@@ -35,6 +35,16 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+// t() as a list of strings and nodes: a value may be an element (a name in <bdi>, so a
+// Latin name does not scramble a Persian sentence).
+export function tParts(key, vars = {}) {
+  const text = messages[key] ?? english[key] ?? key;
+  return text.split(/(\{\w+\})/).map((piece) => {
+    const name = piece.match(/^\{(\w+)\}$/);
+    return name && name[1] in vars ? vars[name[1]] : piece;
+  });
+}
+
 // t() for a key that may not exist (a state or kind the switch added later).
 export function tOr(key, fallback) {
   return key in messages || key in english ? t(key) : fallback;

@@ -232,6 +232,8 @@ def _decide_call(state: ContactState, msg: CallEvent) -> Decision:
     }
     if msg.phase == "transferred":
         data.update(agent=msg.agent, target=msg.target)
+        if msg.note:
+            data["note"] = msg.note
         return Decision(events=tuple(_journey(state, "voice", "transferred", data)))
     code = _PHASE_CODE[msg.phase]
     if code in seen or "e" in seen:

@@ -85,6 +85,7 @@ class CallEvent:
     recording: str | None = None
     recording_seconds: float | None = None
     target: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -294,6 +294,18 @@ class Registry:
                     # its state is intact. Not a crash: no restart, no step to a cut-off.
                     if envelope.reply is not None and not envelope.reply.done():
                         envelope.reply.set_exception(exc)
+                except ChannelUnavailable as exc:
+                    # Something outside is unavailable (the store's disk is full, a peer
+                    # is gone): what was not made durable was not adopted. Not the
+                    # actor's fault: no restart, so it works again when the fault clears.
+                    log.warning(
+                        "actor_message_failed",
+                        actor_id=cell.actor_id,
+                        message=type(envelope.message).__name__,
+                        error=str(exc),
+                    )
+                    if envelope.reply is not None and not envelope.reply.done():
+                        envelope.reply.set_exception(exc)
                 except Exception as exc:
                     if envelope.reply is not None and not envelope.reply.done():
                         envelope.reply.set_exception(exc)

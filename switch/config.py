@@ -190,6 +190,9 @@ class SmsConfig(_Model):
     default_modem: str | None = None
     routes: list[SmsRoute] = Field(default_factory=list)
     reassembly_timeout: Annotated[float, Field(gt=0)] = 600.0
+    # Seconds between health rounds of each modem: signal, registration, the SMS
+    # settings read back (restored after a reset) and a sweep of the SIM.
+    health_interval: Annotated[float, Field(gt=0)] = 15.0
     max_attempts: Annotated[int, Field(ge=1)] = 5
     status_reports: bool = True
 
@@ -197,6 +200,10 @@ class SmsConfig(_Model):
 class SipConfig(_Model):
     listen: str = "127.0.0.1:5060"
     workers: Annotated[int, Field(ge=1, le=256)] = 8
+    # Inbound calls (callers, waiting or talking; an agent's own call out) one media worker
+    # holds: 1 = one conversation per worker; 2 or 3 park several waiting callers in one
+    # process (a worker has 4 legs: the rest stay free for the agents who take them).
+    callers_per_worker: Annotated[int, Field(ge=1, le=3)] = 1
     kamailio: str = "/usr/sbin/kamailio"
     worker_port_base: Annotated[int, Field(gt=1024, lt=65000)] = 5100
     rtp_port_base: Annotated[int, Field(gt=1024, lt=65000)] = 20000

@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 STORE_EVENTS = Counter("switch_store_events_total", "Events committed to the store")
+STORE_FAILED = Counter(
+    "switch_store_failed_writes_total", "Writes the store could not make durable (disk full...)"
+)
 STORE_COMMIT_SECONDS = Histogram(
     "switch_store_commit_seconds",
     "Duration of one group commit (fsync included)",

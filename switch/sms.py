@@ -1,9 +1,10 @@
 """SMS and modems as a channel of the switch: the core side of the GSM driver.
 
-- Inbound: the driver hands over a complete (or timed-out incomplete) SMS; we find the
-  sender's contact, record the message in its journey together with the message's API
-  record, in one durable write with the driver's idempotency key, and only then return,
-  so the driver may delete the SIM slots (store before delete).
+- Inbound (:mod:`switch.sms_inbound`): each part of a longer SMS is kept durably as it
+  arrives, so it can leave the SIM at once; the whole message is recorded in the
+  sender's contact's journey together with its API record, in one durable write with
+  the driver's idempotency key, and only then does the driver delete what the SIM still
+  holds of it (store before delete).
 - Outbound: ``submit`` writes the message (status ``queued``), the outbox entry and the
   contact's ``message_out`` journey event durably before the API answers 202. One sender
   task per modem takes due messages in order, respects the SIM's rate limit, sends, and
@@ -21,19 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from fastapi import APIRouter
 
-from actors.messages import CallEvent, InboundMessage, OutboundMessage
+from actors.messages import OutboundMessage
 from actors.modem import GetModem, ModemTelemetry
 from actors.sms_state import (
     OutgoingSms,
@@ -46,6 +46,7 @@ from base.errors import ChannelUnavailable, ProtocolError, Rejected
 from drivers.gsm import (
     DeliveryReport,
     GsmCallEvent,
+    InboundPart,
     InboundSms,
     Modem,
     ModemStatus,
@@ -55,18 +56,18 @@ from drivers.gsm import (
 )
 from switch.config import ModemConfig
 from switch.core import Core
-from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_IN, SMS_OUT
+from switch.metrics import MODEM_READY, MODEM_SIGNAL, SMS_FAILED, SMS_OUT
 from switch.phone import phone_identity
 from switch.settings import modem_settings
+from switch.sms_inbound import MESSAGE_NS, InboundRecorder, InboundText
+from switch.sms_voice import ModemVoice
 from switch.store import Put, Write
 
 log = structlog.get_logger("sms")
 
-MESSAGE_NS = "message"
 OUTBOX_NS = "outbox"
 REF_NS = "smsref"
 CALL_NS = "call"
-PART_NS = "smspart"
 MAX_TEXT = 1530  # 10 GSM-7 parts; longer texts are refused, not truncated
 RETRY_BACKOFF = 5.0
 UNAVAILABLE_RETRY = 5.0
@@ -93,30 +94,8 @@ def _idempotent_answer(known: Any, fingerprint: str | None) -> str:
     return str(known["id"])
 
 
-@dataclass(frozen=True, slots=True)
-class InboundText:
-    """A received SMS, durable in the store, as the contact center sees it."""
-
-    message_id: str
-    contact_id: str
-    sender: str  # E.164 (or what the network gave)
-    text: str
-    modem_id: str
-    at: float
-
-
 # A listener of received SMS; True: it took the message (later listeners do not see it).
 InboundListener = Callable[[InboundText], Awaitable[bool]]
-
-
-class GsmCallRouter(Protocol):
-    """The call service as the modems see it (``switch.calls.CallService``)."""
-
-    async def gsm_incoming(
-        self, modem_id: str, gsm_call: str, number: str | None, line: Modem, audio_port: str
-    ) -> bool: ...
-
-    async def gsm_event(self, gsm_call: str, kind: str, cause: str | None) -> None: ...
 
 
 @dataclass
@@ -151,11 +130,11 @@ class SmsService:
         self._stopping = False
         self._lock = asyncio.Lock()
         self._early: OrderedDict[tuple[str, int], tuple[float, DeliveryReport]] = OrderedDict()
-        self._routed: set[str] = set()  # driver call ids the call service owns
-        self._end_cause: dict[str, str] = {}  # calls the switch ended itself, and why
         self._inbound_listeners: list[InboundListener] = []
         self._inbound: asyncio.Queue[InboundText] = asyncio.Queue()
         self._inbound_task: asyncio.Task[None] | None = None
+        self.inbound = InboundRecorder(core, on_new=self._spawn_inbound)
+        self.voice = ModemVoice(self)
         self._status_listeners: list[Callable[[ModemStatus], None]] = []
 
     # ------------------------------------------------------------- lifecycle
@@ -185,6 +164,7 @@ class SmsService:
                 modem_settings(mc, port),
                 self,
                 reassembly_timeout=self.config.sms.reassembly_timeout,
+                poll_interval=self.config.sms.health_interval,
             )
             slot = _ModemSlot(
                 mc, modem, simulator=simulator, wakeup=asyncio.Event(), audio_port=audio_port
@@ -230,69 +210,16 @@ class SmsService:
     # ------------------------------------------------------ driver sink (inbound)
 
     async def sms_received(self, sms: InboundSms) -> None:
-        sender, identity = self._sender_identity(sms.sender)
-        contact_id = await self.core.directory.contact_for(identity)
-        message_id = "in-" + hashlib.sha256(sms.idempotency_key.encode()).hexdigest()[:16]
-        now = self.core.clock.now()
-        record = {
-            "id": message_id,
-            "direction": "in",
-            "from": sender,
-            "to": sms.modem_id,
-            "text": sms.text,
-            "status": "delivered",
-            "parts": sms.parts,
-            "incomplete": sms.incomplete,
-            "missing": list(sms.missing),
-            "modem": sms.modem_id,
-            "contact_id": contact_id,
-            "created_at": now,
-            "sent_at": sms.smsc_timestamp.isoformat() if sms.smsc_timestamp else None,
-        }
-        result = await self.core.registry.ask(
-            f"contact:{contact_id}",
-            InboundMessage(
-                channel="sms",
-                via=sms.modem_id,
-                sender=sender,
-                text=sms.text,
-                at=now,
-                message_id=message_id,
-                parts=sms.parts,
-                incomplete=sms.incomplete,
-                idem=f"sms-in:{sms.idempotency_key}",
-                puts=(
-                    Put(MESSAGE_NS, message_id, record),
-                    *(Put(PART_NS, key, message_id) for key in sms.part_keys),
-                ),
-            ),
-        )
-        if not getattr(result, "duplicate", False):
-            SMS_IN.labels(sms.modem_id).inc()
-            self._spawn_inbound(
-                InboundText(message_id, contact_id, sender, sms.text, sms.modem_id, now)
-            )
-        log.info(
-            "sms_received",
-            modem_id=sms.modem_id,
-            contact_id=contact_id,
-            message_id=message_id,
-            parts=sms.parts,
-            duplicate=getattr(result, "duplicate", False),
-        )
+        await self.inbound.sms_received(sms)
 
-    def part_stored(self, part_key: str) -> bool:
-        return self.core.store.get(PART_NS, part_key) is not None
+    async def part_received(self, part: InboundPart) -> None:
+        await self.inbound.part_received(part)
 
-    def _sender_identity(self, raw: str) -> tuple[str, str]:
-        digits = raw.lstrip("+")
-        if digits.isdigit():
-            try:
-                e164 = self.core.normalize(raw)
-                return e164, phone_identity(e164)
-            except Rejected:
-                return raw, f"phone:{raw}"  # short codes keep their digits as they are
-        return raw, f"sender:{raw}"  # alphanumeric sender ("Smart", "BANK")
+    def stored_parts(self, modem_id: str) -> list[InboundPart]:
+        return self.inbound.stored_parts(modem_id)
+
+    def part_recorded(self, part_key: str) -> bool:
+        return self.inbound.part_recorded(part_key)
 
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None:
         async with self._lock:
@@ -396,132 +323,7 @@ class SmsService:
             slot.wakeup.set()
 
     async def call_event(self, event: GsmCallEvent) -> None:
-        calls: GsmCallRouter | None = self.core.calls
-        if event.call_id in self._routed and calls is not None:
-            if event.kind == "ended":
-                self._routed.discard(event.call_id)
-            await calls.gsm_event(event.call_id, event.kind, event.cause)
-            return
-        if event.kind == "incoming" and await self._route_call(event, calls):
-            return
-        if event.kind == "ended" and event.call_id in self._end_cause:
-            cause = self._end_cause.pop(event.call_id)
-            event = GsmCallEvent(event.modem_id, event.call_id, event.kind, event.number, cause)
-        await self._journal_call(event)
-
-    async def _route_call(self, event: GsmCallEvent, calls: GsmCallRouter | None) -> bool:
-        """An incoming call on a modem with a voice port goes to the agents (True)."""
-        slot = self.slots.get(event.modem_id)
-        if slot is None or slot.audio_port is None or calls is None:
-            return False
-        if not slot.modem.profile.voice:
-            log.warning("gsm_call_not_routed", modem_id=event.modem_id, reason="no voice")
-            return False
-        modem = slot.modem
-        if await calls.gsm_incoming(
-            event.modem_id, event.call_id, event.number, modem, slot.audio_port
-        ):
-            self._routed.add(event.call_id)
-            return True
-        # Nobody could take it (no free media worker): journal it and hang up.
-        self._end_cause[event.call_id] = "no_free_worker"
-        await self._journal_call(event)
-        try:
-            await modem.hangup()
-        except ChannelUnavailable as exc:
-            log.warning("gsm_call_hangup_failed", modem_id=event.modem_id, error=str(exc))
-        return True
-
-    async def _journal_call(self, event: GsmCallEvent) -> None:
-        """A GSM call no agent takes: its phases in the caller's journey."""
-        phase = {"incoming": "started", "dialing": "started", "answered": "answered"}.get(
-            event.kind, "ended" if event.kind == "ended" else None
-        )
-        if phase is None or not event.number:
-            return
-        _, identity = self._sender_identity(event.number)
-        contact_id = await self.core.directory.contact_for(identity)
-        call_id = f"gsm-{event.modem_id}-{event.call_id}"
-        direction = "out" if event.kind == "dialing" else "in"
-        existing = self.core.store.get(CALL_NS, call_id) or {
-            "id": call_id,
-            "contact_id": contact_id,
-            "direction": direction,
-            "from": event.number if direction == "in" else event.modem_id,
-            "to": event.modem_id if direction == "in" else event.number,
-            "state": "ringing",
-            "agent": None,
-            "via": event.modem_id,
-            "channel": "gsm",
-        }
-        existing["state"] = {"started": "ringing", "answered": "answered", "ended": "ended"}[phase]
-        await self.core.registry.ask(
-            f"contact:{contact_id}",
-            CallEvent(
-                call_id,
-                phase,  # type: ignore[arg-type]
-                self.core.clock.now(),
-                via=event.modem_id,
-                direction=existing["direction"],
-                number=event.number,
-                cause=event.cause,
-            ),
-        )
-        await self.core.store.put(CALL_NS, call_id, existing)
-
-    # --------------------------------------------------------- outgoing calls
-
-    def voice_modem(self, number: str) -> tuple[bool, str] | None:
-        """The modem a call to ``number`` can go out through (voice, and a PCM port):
-        ``(True, id)`` when an ``[sms] routes`` prefix picks it, ``(False, id)`` for the
-        fallback (``[sms] default_modem`` when it has voice, else the first such modem);
-        None when no modem can carry a call."""
-        voice = [
-            mid
-            for mid, slot in self.slots.items()
-            if slot.audio_port is not None and slot.modem.profile.voice
-        ]
-        if not voice:
-            return None
-        best: tuple[int, str] | None = None
-        for route in self.config.sms.routes:
-            if route.modem not in voice or not number.startswith(route.prefix):
-                continue
-            if best is None or len(route.prefix) > best[0]:
-                best = (len(route.prefix), route.modem)
-        if best is not None:
-            return True, best[1]
-        default = self.config.sms.default_modem
-        return False, default if default in voice else voice[0]
-
-    def modem_in_call(self, modem_id: str) -> bool:
-        """The modem's voice channel is taken (one call per modem)."""
-        return self.modem_slot(modem_id).modem.in_call
-
-    def voice_line(self, modem_id: str) -> tuple[Modem, str]:
-        """A voice modem and its PCM port (ChannelUnavailable when it has neither)."""
-        slot = self.modem_slot(modem_id)
-        if slot.audio_port is None or not slot.modem.profile.voice:
-            raise ChannelUnavailable(f"modem {modem_id} has no voice port")
-        return slot.modem, slot.audio_port
-
-    async def dial_call(self, modem_id: str, gsm_call: str, number: str) -> None:
-        """Dial ``number`` (ATD) for the call service, which gets the call's events
-        (``gsm_event``) under the id it chose, ``gsm_call``. Rejected ``modem_busy`` (409)
-        when the modem already has a call; ChannelUnavailable when it is not ready or the
-        dial fails (the driver then reports the call's end, which the call service owns)."""
-        modem, _ = self.voice_line(modem_id)
-        if modem.in_call:
-            raise Rejected("modem_busy", f"modem {modem_id} is busy with another call", 409)
-        state = modem.status().state
-        if state != "ready":
-            raise ChannelUnavailable(f"modem {modem_id} is {state}")
-        self._routed.add(gsm_call)  # before ATD: the first event may beat dial's return
-        try:
-            await modem.dial(number, call_id=gsm_call)
-        except ValueError as exc:  # refused before anything reached the modem
-            self._routed.discard(gsm_call)
-            raise Rejected("bad_number", str(exc), 400) from exc
+        await self.voice.call_event(event)
 
     # ----------------------------------------------------------- outbound API
 

@@ -14,6 +14,8 @@ from actors.call.messages import (
     BridgeDone,
     BridgeFailed,
     CallMessage,
+    CancelTransfer,
+    CompleteTransfer,
     DialFailed,
     DtmfReceived,
     EndCall,
@@ -53,7 +55,7 @@ def role_of(state: CallState, leg: str) -> str | None:
     if leg == state.agent_leg:
         return "agent"
     xfer = state.transfer
-    if xfer is not None and xfer.state == "ringing" and leg == xfer.leg:
+    if xfer is not None and xfer.state in ("ringing", "consulting") and leg == xfer.leg:
         return "transfer"
     return None
 
@@ -87,7 +89,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case LegAnswered(leg=leg):
             role = role_of(state, leg) if live else None
             if role == "transfer":
-                return "transfer_answered"
+                consult = state.transfer is not None and state.transfer.mode == "consult"
+                return "consult_answered" if consult else "transfer_answered"
             if role == "agent" and state.phase == "ringing_agent":
                 return "agent_answered_gsm" if state.kind == "gsm_in" else "agent_answered"
             if role == "agent" and state.phase == "dialing_agent":
@@ -98,11 +101,15 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case LegEnded(leg=leg):
             role = role_of(state, leg) if live else None
             if role == "transfer":
+                if state.phase == "consulting":
+                    return "consult_target_left"
                 return _transfer_failed_event(state)
             if role == "customer":
                 return "customer_ended"
             if role == "agent":
                 xfer = state.transfer
+                if state.phase == "consulting":
+                    return "consult_agent_left"
                 if state.phase == "transferring" and xfer is not None and not xfer.blind:
                     return "agent_left"
                 return "agent_ended"
@@ -172,7 +179,18 @@ def classify(state: CallState, msg: CallMessage) -> str:
             return "modem_pickup_failed" if state.phase == "answering_modem" else "stale"
         case TransferTo(kind=kind, target=target):
             _check_transfer(state, kind, target)
-            return "transfer_requested"
+            return "transfer_to_queue" if kind == "queue" else "transfer_requested"
+        case CompleteTransfer():
+            if state.phase != "consulting":
+                raise Rejected("no_consultation", f"call {state.id} has no consultation", 409)
+            return "transfer_completed"
+        case CancelTransfer():
+            xfer = state.transfer
+            if state.phase == "consulting" or (
+                state.phase == "transferring" and xfer is not None and not xfer.blind
+            ):
+                return "transfer_cancelled"
+            raise Rejected("no_transfer", f"call {state.id} has no transfer to cancel", 409)
     raise TypeError(f"a call cannot handle {type(msg).__name__}")
 
 
@@ -181,7 +199,7 @@ def _check_transfer(state: CallState, kind: str, target: str) -> None:
         raise Rejected("call_ended", f"call {state.id} has ended", 409)
     if state.kind == "gsm_in" or state.route == "modem":
         raise Rejected("not_supported", f"call {state.id} is a GSM call: no transfer", 409)
-    if state.phase == "transferring":
+    if state.phase in ("transferring", "consulting"):
         raise Rejected("transfer_in_progress", f"call {state.id} is being transferred", 409)
     if state.phase != "connected" or state.customer_leg is None:
         raise Rejected("not_answered", f"call {state.id} is not answered yet", 409)

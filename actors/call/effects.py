@@ -205,6 +205,7 @@ class Journey:
     cause: str | None = None
     target: str | None = None
     recording_seconds: float | None = None
+    note: str | None = None  # a transfer's note, for its target
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,9 +149,25 @@ class TransferTo:
     """Transfer the answered call. For an agent target the shell has already marked the
     agent ringing for this call (and undoes it if the call refuses)."""
 
-    kind: Literal["agent", "number"]
-    target: str  # agent id or E.164 number
+    kind: Literal["agent", "number", "queue"]
+    target: str  # agent id, E.164 number or queue id
     trunk: str | None = None  # number: the trunk it goes out through
+    # attended: the target rings while the customer still talks with the agent, who is
+    # replaced when the target answers (the default for an agent); blind: the agent
+    # leaves at once (the default for a number, the only way to a queue); consult: the
+    # customer waits on hold while the agent talks with the target, then completes
+    mode: Literal["attended", "consult", "blind"] | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteTransfer:
+    """The agent hands the customer to the target they consulted."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTransfer:
+    """The agent takes the customer back (the target is hung up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,5 +200,7 @@ CallMessage: TypeAlias = (
     | ModemPickedUp
     | ModemPickupFailed
     | TransferTo
+    | CompleteTransfer
+    | CancelTransfer
     | EndCall
 )

@@ -52,6 +52,7 @@ Phase = Literal[
     "dialing_customer",
     "connected",
     "transferring",
+    "consulting",
     "treatment",
     "ending",
     "ended",
@@ -68,6 +69,7 @@ LIVE: frozenset[Phase] = frozenset(
         "dialing_customer",
         "connected",
         "transferring",
+        "consulting",
         "treatment",
     }
 )
@@ -165,12 +167,25 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "agent_ended": "ending",
         "modem_ended": "ending",
         "transfer_requested": "transferring",
+        "transfer_to_queue": "queued",
+        "digit": None,
+        "prompt_played": None,
+    },
+    "consulting": {
+        **_ANY_LIVE,
+        "transfer_completed": "connected",
+        "transfer_cancelled": "connected",
+        "consult_target_left": "connected",
+        "consult_agent_left": "connected",
+        "customer_ended": "ending",
         "digit": None,
         "prompt_played": None,
     },
     "transferring": {
         **_ANY_LIVE,
         "transfer_answered": "connected",
+        "consult_answered": "consulting",
+        "transfer_cancelled": "connected",
         "transfer_failed_attended": "connected",
         "transfer_failed_requeue": "queued",
         "transfer_failed_end": "ending",
@@ -226,14 +241,16 @@ class CallPolicy:
 class TransferState:
     """One transfer attempt (the last one stays on the call's record)."""
 
-    kind: Literal["agent", "number"]
-    target: str  # agent id, or the E.164 number
-    leg: str
+    kind: Literal["agent", "number", "queue"]
+    target: str  # agent id, E.164 number, or queue id
+    leg: str  # the leg to the target ("" for a queue)
     from_agent: str | None
     blind: bool = False  # the previous agent has already left the call
-    state: Literal["ringing", "completed", "failed"] = "ringing"
+    state: Literal["ringing", "consulting", "completed", "failed", "cancelled"] = "ringing"
     detail: str = ""
     timed_out: bool = False
+    mode: Literal["attended", "consult", "blind"] = "attended"
+    note: str | None = None  # for the target, from the agent who transfers
 
     def record(self) -> dict[str, object]:
         return {
@@ -242,6 +259,8 @@ class TransferState:
             "from_agent": self.from_agent,
             "state": self.state,
             "detail": self.detail,
+            "mode": self.mode,
+            "note": self.note,
         }
 
 
@@ -304,6 +323,6 @@ class CallState:
         """The call as the API shows it."""
         if self.phase in ("ending", "ended"):
             return "ended"
-        if self.phase in ("connected", "transferring", "answering_modem"):
+        if self.phase in ("connected", "transferring", "consulting", "answering_modem"):
             return "answered"
         return "ringing"

@@ -3,7 +3,8 @@
 - :mod:`drivers.gsm.engine` — the sans-IO AT engine;
 - :mod:`drivers.gsm.pdu`, :mod:`~drivers.gsm.gsm7`, :mod:`~drivers.gsm.reassembly`,
   :mod:`~drivers.gsm.ussd` — the SMS/USSD codecs;
-- :mod:`drivers.gsm.driver` — :class:`Modem`, the asyncio driver of one port;
+- :mod:`drivers.gsm.modem` — :class:`Modem`, the asyncio driver of one port (a package:
+  one module per concern);
 - :mod:`drivers.gsm.types` — what the driver hands to the core (and the sink it needs);
 - :mod:`drivers.gsm.lifecycle`, :mod:`~drivers.gsm.profiles` — lifecycle table, model
   profiles (``hw/modems/*.toml``);
@@ -14,7 +15,7 @@ The app uses only the names exported here (``from drivers.gsm import Modem``); t
 modules above are the driver's own business.
 """
 
-from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm.modem import Modem, SmsSendError
 from drivers.gsm.pdu import sms_parts_needed
 from drivers.gsm.settings import ModemSettings
 from drivers.gsm.simulator import SimulatedModem
@@ -22,6 +23,7 @@ from drivers.gsm.types import (
     Check,
     DeliveryReport,
     GsmCallEvent,
+    InboundPart,
     InboundSms,
     ModemSink,
     ModemStatus,
@@ -31,6 +33,7 @@ __all__ = [
     "Check",
     "DeliveryReport",
     "GsmCallEvent",
+    "InboundPart",
     "InboundSms",
     "Modem",
     "ModemSettings",

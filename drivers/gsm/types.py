@@ -14,6 +14,7 @@ __all__ = [
     "Check",
     "DeliveryReport",
     "GsmCallEvent",
+    "InboundPart",
     "InboundSms",
     "ModemSink",
     "ModemStatus",
@@ -47,6 +48,24 @@ class InboundSms:
     # One key per part (sha256(identity | fingerprint)): lets a core that records them
     # recognise a part left on the SIM after its message was stored (optional).
     part_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPart:
+    """One part of an SMS as read from the modem: the core keeps the parts of a longer
+    message (:meth:`ModemSink.part_received`) so they can leave the SIM before the whole
+    message is there."""
+
+    modem_id: str
+    key: str  # sha256(modem identity | fingerprint): the part's idempotency key
+    sender: str
+    reference: int | None  # concatenation reference, None for a single SMS
+    total: int  # parts in the message (1 for a single SMS)
+    sequence: int  # 1-based
+    text: str
+    fingerprint: str  # sha256 of the PDU: the message's idempotency key is built from these
+    smsc_timestamp: datetime | None
+    received_at: float  # wall clock (time.time()) when the driver first read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +109,26 @@ class Check:
 
 
 class ModemSink(Protocol):
+    """What the driver needs of the core. Store before delete: a part leaves the SIM (or
+    a ``+CMT`` is acknowledged) only after one of the first two returned for it."""
+
     async def sms_received(self, sms: InboundSms) -> None:
-        """Store the SMS durably, then return; raising keeps it on the SIM for later."""
+        """Record the message durably and once (its ``idempotency_key``), together with
+        its ``part_keys`` (so :meth:`part_recorded` knows them) and without the records
+        of its parts (:meth:`part_received`), then return; raising keeps the message on
+        the SIM (or unacknowledged) for later."""
+
+    async def part_received(self, part: InboundPart) -> None:
+        """Keep one part of a longer message durably (idempotent by ``part.key``) until
+        its message is recorded; raising keeps the part on the SIM for later."""
+
+    def stored_parts(self, modem_id: str) -> list[InboundPart]:
+        """The parts kept by :meth:`part_received` whose message is not recorded yet
+        (read once when the driver starts: reassembly goes on after a restart)."""
+
+    def part_recorded(self, part_key: str) -> bool:
+        """True when the part is inside a message already recorded: a copy left on the
+        SIM (its delete failed, or a crash came first) is only deleted."""
 
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None: ...
 

@@ -46,6 +46,14 @@ def no_unknown_query(request: Request) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise Rejected("invalid_request", f"unknown query parameter(s): {', '.join(unknown)}", 422)
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:  # every parameter takes one value: a second would be silently dropped
+        raise Rejected(
+            "invalid_request",
+            f"query parameter(s) given more than once: {', '.join(repeated)}",
+            422,
+        )
 
 
 def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> FastAPI:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
@@ -28,6 +28,9 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     to: Phone | None = None
+    queue: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    mode: Literal["attended", "consult", "blind"] | None = None
+    note: Annotated[str | None, Field(max_length=2000)] = None
 
 
 class TrunkTestIn(BaseModel):
@@ -70,11 +73,31 @@ def call_routers() -> list[APIRouter]:
     @router.post(
         "/calls/{call_id}/transfer",
         status_code=202,
-        summary="Transfer an answered call to an agent ({agent}) or a number ({to})",
+        summary="Transfer an answered call to an agent, a number or a queue, with a note",
         responses={409: {}},
     )
     async def transfer(request: Request, call_id: str, body: TransferIn) -> dict[str, Any]:
-        result: dict[str, Any] = await _calls(request).transfer(call_id, body.agent, body.to)
+        result: dict[str, Any] = await _calls(request).transfer(
+            call_id, body.agent, body.to, queue=body.queue, mode=body.mode, note=body.note
+        )
+        return result
+
+    @router.post(
+        "/calls/{call_id}/transfer/complete",
+        summary="Hand the customer to the target consulted (consult transfer)",
+        responses={409: {}},
+    )
+    async def complete_transfer(request: Request, call_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await _calls(request).finish_transfer(call_id, True)
+        return result
+
+    @router.post(
+        "/calls/{call_id}/transfer/cancel",
+        summary="Take the customer back: the transfer's target is hung up",
+        responses={409: {}},
+    )
+    async def cancel_transfer(request: Request, call_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await _calls(request).finish_transfer(call_id, False)
         return result
 
     @router.get(

@@ -167,6 +167,7 @@ class CallActor(Actor):
             recording=recording,
             recording_seconds=effect.recording_seconds,
             target=effect.target,
+            note=effect.note,
         )
         return self.registry.ask_nowait(f"contact:{state.contact_id}", event)
 
@@ -188,12 +189,12 @@ class CallActor(Actor):
             service.own_leg(command.leg, state.id)
         if state.worker is None:
             return _failed(effect, "no media worker")
-        op, args = ops.command_args(command)
-        self.log.debug("worker_command", worker=state.worker, op=op, args=args)
+        self.log.debug("worker_command", worker=state.worker, command=repr(command))
         try:
-            await service.pool.command(state.worker, op, **args)
+            # to the worker of its leg(s); a dial near the call's worker (where there is room)
+            await service.pool.run(command, near=state.worker)
         except (ChannelUnavailable, ProtocolError, Rejected, OSError) as exc:
-            self.log.warning("worker_command_failed", op=op, error=repr(exc))
+            self.log.warning("worker_command_failed", op=command.op, error=repr(exc))
             return _failed(effect, str(exc))
         if isinstance(effect, fx.PcmBridge):
             return [msg.BridgeDone(effect.leg)]
@@ -221,7 +222,7 @@ class CallActor(Actor):
     async def _modem_dial(self, state: CallState) -> list[Any]:
         """The customer is behind a modem: ATD; its answer comes as ModemAnswered."""
         service = self.service
-        dialer = service.core.sms
+        dialer = service.dialer()
         if dialer is None:
             return [msg.ModemDialFailed("dial_failed")]
         gsm_call = f"{state.via}-{state.id}"

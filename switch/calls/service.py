@@ -5,9 +5,11 @@ for call actors (``call:<id>``, :mod:`switch.calls.actor`), creates calls (a tru
 caller, an agent dialling out, click-to-call, a GSM caller) and answers the API. What
 happens in a call is decided by :mod:`actors.call`; the flows are in docs/calls.md.
 
-Events: one lane per media worker. A worker carries one conversation, so its events
-are routed strictly in order (a leg's ``ended`` never overtakes the ``incoming`` that
-creates its call), while conversations on different workers proceed concurrently.
+Events: one lane per media worker. A worker's events are routed strictly in order (a
+leg's ``ended`` never overtakes the ``incoming`` that creates its call), while workers
+proceed concurrently. With ``[sip] callers_per_worker`` above 1 a worker parks several
+callers; a call's commands go where its legs are (``WorkerPool.run``: an agent's leg is
+dialled on the caller's worker while it has room, else elsewhere and linked).
 
 Must not import driver internals: only ``drivers.sip``'s public names and media API.
 """
@@ -28,6 +30,7 @@ from actors.call import messages as msg
 from actors.call.classify import classify
 from actors.call.state import Kind
 from actors.call.transfer import MEDIA_WORKER_REFUSED
+from actors.messages import CallEvent
 from base.errors import ChannelUnavailable, ConfigError, Rejected
 from drivers.sip import (
     KamailioSupervisor,
@@ -40,7 +43,7 @@ from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
-from switch.calls.records import CALL_NS, call_record
+from switch.calls.records import CALL_NS, call_record, iso
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
 from switch.config import AgentConfig
@@ -77,6 +80,7 @@ class CallService:
             list(self.trunks.values()),
             [agent_phone(a) for a in config.agents],
             rundir=self.rundir,
+            worker_maxload=self.sip.callers_per_worker,
         )
         socket_dir = (self.rundir / "w").resolve()
         if len(str(socket_dir)) > 80:  # Unix socket paths are limited to 108 bytes
@@ -87,6 +91,7 @@ class CallService:
             proxy=self.sip.listen,
             sip_port_base=self.sip.worker_port_base,
             rtp_port_base=self.sip.rtp_port_base,
+            max_inbound=self.sip.callers_per_worker,
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)
@@ -130,6 +135,7 @@ class CallService:
         for name, path in (("sip.greeting", self.greeting), ("sip.hold_music", self.hold_music)):
             if path is not None and not Path(path).is_file():
                 raise ConfigError([(name, f"no such sound file: {path}")])
+        await self._close_calls_of_a_previous_run()
         await self.pool.start()
         await self.kamailio.start()
         self._tasks = [
@@ -137,6 +143,34 @@ class CallService:
             asyncio.create_task(self._watch_registrations(), name="calls:registrations"),
         ]
         log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
+
+    async def _close_calls_of_a_previous_run(self) -> None:
+        """Calls a killed switch left open died with it: each gets its ``call_ended``
+        (cause ``switch_restarted``) in the journey and an ended record, once."""
+        now = self.clock.now()
+        closed = 0
+        for call_id, record in self.core.store.scan(CALL_NS):
+            if record.get("state") == "ended":
+                continue
+            inbound = record.get("direction") == "in"
+            event = CallEvent(
+                call_id,
+                "ended",
+                now,
+                via=str(record.get("via") or ""),
+                direction="in" if inbound else "out",
+                agent=record.get("agent"),
+                cause="switch_restarted",
+                number=str(
+                    record.get("from") if record.get("direction") == "in" else record.get("to")
+                ),
+            )
+            await self.core.registry.ask(f"contact:{record['contact_id']}", event)
+            ended = {**record, "state": "ended", "cause": "switch_restarted", "ended_at": iso(now)}
+            await self.core.store.put(CALL_NS, call_id, ended)
+            closed += 1
+        if closed:
+            log.warning("calls_closed_after_restart", count=closed)
 
     async def stop(self) -> None:
         # End live calls while the event loop still runs (recordings report back).
@@ -365,16 +399,16 @@ class CallService:
 
     # ---------------------------------------------------------------- outbound
 
-    def _dialer(self) -> GsmDialer | None:
-        dialer: GsmDialer | None = self.core.sms
+    def dialer(self) -> GsmDialer | None:
+        dialer: GsmDialer | None = self.core.sms.voice if self.core.sms else None
         return dialer
 
     def choose_route(self, number: str) -> tuple[str, str]:
-        return choose_route(list(self.trunks.values()), self._dialer(), number)
+        return choose_route(list(self.trunks.values()), self.dialer(), number)
 
     def _modem_taken(self, modem_id: str) -> bool:
         """One call per modem: an outgoing call holds it, or the modem has a call."""
-        dialer = self._dialer()
+        dialer = self.dialer()
         return modem_id in self.modem_calls or (
             dialer is not None and dialer.modem_in_call(modem_id)
         )
@@ -468,18 +502,28 @@ class CallService:
     # -------------------------------------------------------------- transfer
 
     async def transfer(
-        self, call_id: str, agent: str | None = None, to: str | None = None
+        self,
+        call_id: str,
+        agent: str | None = None,
+        to: str | None = None,
+        *,
+        queue: str | None = None,
+        mode: Literal["attended", "consult", "blind"] | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        """Transfer an answered call to another agent (attended by re-bridging) or to an
-        outside number (blind); the answer is the call record with ``transfer`` ringing."""
-        if (agent is None) == (to is None):
-            raise Rejected("bad_request", "give either 'agent' or 'to'", 422)
-        state = self.states.get(call_id)
-        if state is None or state.cause is not None:
-            self.call_record(call_id)  # 404 when there never was such a call
-            raise Rejected("call_ended", f"call {call_id} has ended", 409)
+        """Transfer an answered call to an agent, a number or a queue (see
+        :mod:`actors.call.transfer` for the modes); the answer is the call record with
+        its ``transfer``."""
+        if sum(x is not None for x in (agent, to, queue)) != 1:
+            raise Rejected("bad_request", "give one of 'agent', 'to' or 'queue'", 422)
+        state = self._live(call_id)
+        kind: Literal["agent", "number", "queue"] = (
+            "agent" if agent is not None else "queue" if queue is not None else "number"
+        )
+        if kind == "queue" and mode not in (None, "blind"):
+            raise Rejected("bad_request", "a transfer to a queue is blind", 422)
         # The call's own conditions first: nothing changes if it cannot take a transfer.
-        classify(state, msg.TransferTo("agent" if agent else "number", agent or ""))
+        classify(state, msg.TransferTo(kind, agent or queue or ""))
         message: msg.TransferTo
         if agent is not None:
             cfg = self.agents_cfg.get(agent)
@@ -488,12 +532,16 @@ class CallService:
             target = await self.router.claim(agent, call_id)
             if target.status != "ringing" or target.current_call != call_id:
                 raise Rejected("agent_unavailable", f"agent {agent} is {target.status}", 409)
-            message = msg.TransferTo("agent", agent)
+            message = msg.TransferTo("agent", agent, mode=mode, note=note)
+        elif queue is not None:
+            if not self.queues.has(queue) or queue.startswith("agent:"):
+                raise Rejected("unknown_queue", f"no queue {queue!r}", 422)
+            message = msg.TransferTo("queue", queue, note=note)
         else:
             assert to is not None
             number = self.core.normalize(to)
             trunk = choose_trunk(list(self.trunks.values()), number)
-            message = msg.TransferTo("number", number, trunk.id)
+            message = msg.TransferTo("number", number, trunk.id, mode=mode, note=note)
         try:
             new: CallState = await self.core.registry.ask(f"call:{call_id}", message)
         except Rejected:
@@ -504,6 +552,20 @@ class CallService:
         if xfer is not None and xfer.state == "failed" and xfer.detail == MEDIA_WORKER_REFUSED:
             raise ChannelUnavailable("the media worker did not place the transfer call")
         return call_record(new, self.recordings)
+
+    async def finish_transfer(self, call_id: str, complete: bool) -> dict[str, Any]:
+        """Complete (hand the customer to the consulted target) or cancel a transfer."""
+        self._live(call_id)
+        message = msg.CompleteTransfer() if complete else msg.CancelTransfer()
+        new: CallState = await self.core.registry.ask(f"call:{call_id}", message)
+        return call_record(new, self.recordings)
+
+    def _live(self, call_id: str) -> CallState:
+        state = self.states.get(call_id)
+        if state is None or state.cause is not None:
+            self.call_record(call_id)  # 404 when there never was such a call
+            raise Rejected("call_ended", f"call {call_id} has ended", 409)
+        return state
 
     # ---------------------------------------------------------- trunk test
 

@@ -188,7 +188,10 @@ def center_routers() -> list[APIRouter]:
 
     @router.get("/conversations", summary="Open conversations (SMS, chat), by agent")
     async def conversations(
-        request: Request, agent: Annotated[str | None, Query(max_length=64)] = None
+        request: Request,
+        agent: Annotated[
+            str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+        ] = None,
     ) -> list[dict[str, Any]]:
         return _core(request).conversations.listing(agent)
 

@@ -1,6 +1,7 @@
 """Messaging conversations routed to agents: the shell around :mod:`actors.conversation`.
 
-A received SMS (durable first, see ``switch.sms``) is handed here off the modem's path:
+A received SMS (durable first, see ``switch.sms``) is handed here off the modem's path
+(on a box with agents: without any, SMS are only recorded, for the API's users):
 ``CALL`` (or ``CALLBACK``; also ហៅ, โทร, تماس) asks for a callback to the sender;
 anything else goes to the sender's conversation on that channel, which opens one in
 the queue the modem's route names when none is open. Agents answer through
@@ -29,7 +30,7 @@ from switch.center.texts import text
 
 if TYPE_CHECKING:
     from switch.core import Core
-    from switch.sms import InboundText
+    from switch.sms_inbound import InboundText
 
 log = structlog.get_logger("conversations")
 
@@ -138,9 +139,12 @@ class Conversations:
         return config.queues[0].id if config.queues else DEFAULT_QUEUE
 
     async def on_sms(self, sms: InboundText) -> bool:
-        """A received SMS (listener of the SMS service)."""
+        """A received SMS (listener of the SMS service). A box without agents routes
+        nothing (its SMS are for the API's users); CALL needs calls ([sip])."""
+        if not self.core.config.agents:
+            return False
         queue = self.queue_for(sms.modem_id)
-        if _CALL_WORDS.match(sms.text):
+        if self.core.config.sip is not None and _CALL_WORDS.match(sms.text):
             try:
                 await self.core.callbacks.request(sms.sender, queue)
             except (Rejected, ChannelUnavailable) as exc:

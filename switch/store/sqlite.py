@@ -44,8 +44,8 @@ from actors.store import (
     StoredEvent,
     Write,
 )
-from base.errors import SwitchError
-from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS
+from base.errors import ChannelUnavailable
+from switch.metrics import STORE_BATCH_SIZE, STORE_COMMIT_SECONDS, STORE_EVENTS, STORE_FAILED
 from switch.store.lock import make_private_dir
 from switch.store.schema import migrate
 
@@ -98,6 +98,20 @@ def _private_files(path: Path) -> None:
             continue
         except PermissionError as exc:  # not ours: say so, the owner can fix it
             log.warning("store_file_not_private", path=str(name), error=str(exc))
+
+
+class StoreUnavailable(ChannelUnavailable):
+    """The store could not make a write durable (disk full, I/O error): nothing of it
+    was acknowledged; the caller may retry once the fault clears."""
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "full" in text.lower():
+        return f"the disk holding the store is full ({text}): free some space"
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return f"the disk holding the store is full ({text}): free some space"
+    return f"the store could not write: {text}"
 
 
 class Store:
@@ -175,10 +189,12 @@ class Store:
             try:
                 results = await loop.run_in_executor(self._executor, self._commit, batch)
             except Exception as exc:  # disk full, I/O error: every write in the batch fails
-                log.error("store_commit_failed", error=str(exc), writes=len(batch))
+                why = _why(exc)
+                log.error("store_commit_failed", error=str(exc), why=why, writes=len(batch))
+                STORE_FAILED.inc(len(batch))
                 for pending in batch:
                     if not pending.future.done():
-                        pending.future.set_exception(SwitchError(f"store commit failed: {exc}"))
+                        pending.future.set_exception(StoreUnavailable(why))
                 continue
             done = time.perf_counter()
             STORE_COMMIT_SECONDS.observe(done - started)
@@ -265,7 +281,8 @@ class Store:
                 conn.executemany("UPDATE idempotency SET seq = ? WHERE key = ?", idem_seqs)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # (SQLite may have rolled back already: disk full)
+                conn.execute("ROLLBACK")
             raise
         events = len(rows)
         STORE_EVENTS.inc(events)
@@ -380,6 +397,9 @@ class Store:
 
     def _close_writer(self) -> None:
         if self._wconn is not None:
-            self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # e.g. disk full: the WAL keeps every commit
+                log.warning("store_checkpoint_failed", error=str(exc))
             self._wconn.close()
             self._wconn = None

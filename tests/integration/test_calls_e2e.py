@@ -364,8 +364,18 @@ def worker_pid(port: int) -> int:
     return int(out[0])
 
 
+def alice_on_break(env: Env) -> None:
+    """alice signs in (her phone registers) and takes a break: a caller waits in the
+    queue (with nobody signed in at all, the queue would give up at once)."""
+    env.register("1001", "secret-1001", free_ports(1))
+    env.wait_api("/api/v1/agents", agent_available)
+    status, body = env.api("POST", "/api/v1/agents/alice/state", {"state": "break"})
+    assert status == 200, body
+
+
 def test_all_workers_busy_rejects_the_next_caller_with_503(env1: Env) -> None:
-    # Nobody is registered: the first caller waits in the queue, holding the only worker.
+    # alice is on break: the first caller waits in the queue, holding the only worker.
+    alice_on_break(env1)
     first = Phone(
         "--port",
         str(env1.trunk),
@@ -400,6 +410,7 @@ def test_worker_killed_mid_call_ends_only_that_call_and_is_replaced(env1: Env) -
     import os
     import signal
 
+    alice_on_break(env1)  # the caller waits in the queue
     caller = Phone(
         "--port",
         str(env1.trunk),

@@ -245,7 +245,11 @@ def test_a_gsm_caller_nobody_answers_keeps_ringing_until_they_give_up(tmp_path: 
 def test_no_free_worker_hangs_up_the_gsm_call_with_the_reason(tmp_path: Path) -> None:
     sw, env = start_env(tmp_path, ring_timeout=20, workers=1)
     try:
-        # Nobody is registered: a trunk caller waits in the queue, holding the only worker.
+        # alice signs in and takes a break: a trunk caller waits in the queue, holding the
+        # only worker (with nobody signed in at all, the queue would give up at once)
+        env.register("1001", "secret-1001", free_ports(1))
+        env.wait_api("/api/v1/agents", alice_is("available"))
+        assert env.api("POST", "/api/v1/agents/alice/state", {"state": "break"})[0] == 200
         trunk_caller = Phone(
             "--port",
             str(env.trunk),

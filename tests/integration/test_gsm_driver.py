@@ -1,4 +1,4 @@
-"""drivers.gsm.driver.Modem against the simulated modem on a real pty (no switch core).
+"""drivers.gsm.Modem against the simulated modem on a real pty (no switch core).
 
 The sink records what it gets and can be told to fail; assertions look at both sides:
 what the core was handed, and what the SIM/simulator holds afterwards.
@@ -15,19 +15,22 @@ from typing import Any
 import pytest
 
 from base.errors import ChannelUnavailable
-from drivers.gsm.driver import Modem, SmsSendError
+from drivers.gsm import Modem, SmsSendError
 from drivers.gsm.pdu import encode_submit
 from drivers.gsm.simulator import Delivery, SimulatedModem
-from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundSms, ModemStatus
+from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundPart, InboundSms, ModemStatus
 from switch.config import ModemConfig
 
 SENDER = "+85512345678"
 
 
 class Sink:
-    """A ModemSink that records; ``fail_next`` makes sms_received raise that many times."""
+    """A ModemSink that records; ``fail_next`` makes sms_received raise that many times
+    (and storing a part raise while it is not 0: the store is unavailable)."""
 
     def __init__(self) -> None:
+        self.parts: dict[str, InboundPart] = {}  # kept until their message is recorded
+        self.recorded: set[str] = set()  # part keys of recorded messages
         self.sms: list[InboundSms] = []
         self.reports: list[DeliveryReport] = []
         self.statuses: list[ModemStatus] = []
@@ -43,6 +46,20 @@ class Sink:
             self.fail_next -= 1
             raise RuntimeError("store unavailable")
         self.sms.append(sms)
+        self.recorded.update(sms.part_keys)
+        for key in sms.part_keys:
+            self.parts.pop(key, None)
+
+    async def part_received(self, part: InboundPart) -> None:
+        if self.fail_next:
+            raise RuntimeError("store unavailable")
+        self.parts[part.key] = part
+
+    def stored_parts(self, modem_id: str) -> list[InboundPart]:
+        return [p for p in self.parts.values() if p.modem_id == modem_id]
+
+    def part_recorded(self, part_key: str) -> bool:
+        return part_key in self.recorded
 
     async def status_report(self, modem_id: str, report: DeliveryReport) -> None:
         self.reports.append(report)

@@ -515,3 +515,62 @@ def test_every_table_event_has_a_handler_and_every_target_is_a_phase() -> None:
     for row in TRANSITIONS.values():
         for target in row.values():
             assert target is None or target in TRANSITIONS
+
+
+def test_consult_holds_the_customer_while_the_agent_talks_with_the_target() -> None:
+    from actors.call.messages import CompleteTransfer
+
+    run = answered_inbound()
+    alice_leg = run.state.agent_leg or ""
+    effects = run.send(TransferTo("agent", "bob", mode="consult", note="VIP, billing"))
+    assert fx.Unbridge("w0-1", alice_leg) in effects
+    assert fx.Play("w0-1", "hold", loop=True) in effects
+    bob_leg = run.state.transfer.leg if run.state.transfer else ""
+    effects = run.send(LegAnswered(bob_leg))
+    assert run.state.phase == "consulting" and fx.Bridge(alice_leg, bob_leg) in effects
+    assert run.state.agent == "alice"  # still alice's customer
+    effects = run.send(CompleteTransfer())
+    assert fx.Bridge("w0-1", bob_leg) in effects and fx.Hangup(alice_leg) in effects
+    assert fx.AgentLeaves("alice") in effects
+    assert run.state.agent == "bob" and run.state.phase == "connected"
+    assert run.last(fx.Journey) == fx.Journey(
+        "transferred", agent="alice", target="bob", note="VIP, billing"
+    )
+
+
+def test_a_cancelled_consultation_gives_the_customer_back_to_the_agent() -> None:
+    from actors.call.messages import CancelTransfer
+
+    run = answered_inbound()
+    alice_leg = run.state.agent_leg or ""
+    run.send(TransferTo("agent", "bob", mode="consult"))
+    bob_leg = run.state.transfer.leg if run.state.transfer else ""
+    run.send(LegAnswered(bob_leg))
+    effects = run.send(CancelTransfer())
+    assert fx.Hangup(bob_leg) in effects and fx.Bridge("w0-1", alice_leg) in effects
+    assert fx.AgentLeaves("bob") in effects
+    assert run.state.agent == "alice" and run.state.phase == "connected"
+    assert run.state.transfer is not None and run.state.transfer.state == "cancelled"
+
+
+def test_the_agent_hanging_up_during_a_consultation_completes_it() -> None:
+    run = answered_inbound()
+    alice_leg = run.state.agent_leg or ""
+    run.send(TransferTo("agent", "bob", mode="consult"))
+    bob_leg = run.state.transfer.leg if run.state.transfer else ""
+    run.send(LegAnswered(bob_leg))
+    effects = run.send(LegEnded(alice_leg, 200, ""))
+    assert fx.Bridge("w0-1", bob_leg) in effects and run.state.agent == "bob"
+
+
+def test_a_transfer_to_a_queue_keeps_the_customers_place() -> None:
+    run = answered_inbound()
+    queued_at = run.state.queued_at
+    effects = run.send(TransferTo("queue", "billing", note="wants a refund"), after=90)
+    assert fx.AgentLeaves("alice") in effects and run.state.phase == "queued"
+    assert effects[-1] == fx.JoinQueue("billing", None, queued_at or 0.0)
+    assert (
+        fx.Journey("transferred", agent="alice", target="queue:billing", note="wants a refund")
+        in effects
+    )
+    assert run.state.transfer is not None and run.state.transfer.kind == "queue"

@@ -8,7 +8,7 @@ import pytest
 from actors.mailbox import MailboxFull
 from actors.runtime import Actor, ActorFailed, Registry, ShuttingDown
 from base.clock import FakeClock
-from base.errors import Rejected
+from base.errors import ChannelUnavailable, Rejected
 
 # A fake "durable store": what survives a crash.
 DURABLE: dict[str, int] = {}
@@ -32,6 +32,8 @@ class Counter(Actor):
             raise RuntimeError("boom")
         if message == "refuse":
             raise Rejected("refused", "a bad request")
+        if message == "disk_full":
+            raise ChannelUnavailable("the disk holding the store is full")
         if message == "get":
             return self.value
         if message == "slow":
@@ -86,6 +88,16 @@ async def test_a_refused_request_is_not_a_crash(clock: FakeClock) -> None:
         with pytest.raises(Rejected):
             await reg.ask("counter:a", "refuse")
     assert await reg.ask("counter:a", "get") == 1  # no restart, no backoff, no cut-off
+    assert STARTS == ["counter:a"]
+
+
+async def test_an_unavailable_store_fails_the_message_but_is_not_a_crash(clock: FakeClock) -> None:
+    reg = make(clock, restart_max=2, restart_backoff=10.0)
+    await reg.ask("counter:a", "inc")
+    for _ in range(10):  # the disk is full for a while
+        with pytest.raises(ChannelUnavailable):
+            await reg.ask("counter:a", "disk_full")
+    assert await reg.ask("counter:a", "inc") == 2  # working again at once, state intact
     assert STARTS == ["counter:a"]
 
 

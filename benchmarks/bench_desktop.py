@@ -46,9 +46,9 @@ async def serve(port: int, agents: int, rounds: int, workdir: str) -> None:
     import uvicorn
 
     from actors.agent import AgentEvent
-    from base.logs import configure_logging
     from actors.messages import InboundMessage
     from actors.store import Put, Write
+    from base.logs import configure_logging
     from switch.api.app import create_api
     from switch.center.api import center_routers
     from switch.config import parse_config
@@ -153,7 +153,7 @@ async def _wait_for_line(stream: asyncio.StreamReader, line: bytes) -> None:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def run_offer(agents: int, rounds: int) -> None:
@@ -207,8 +207,7 @@ async def run_offer(agents: int, rounds: int) -> None:
         f"{pct(ms, 0.99):.1f} / {max(ms):.1f} ms   (goal p99 <= 200 ms)"
     )
     print(
-        f"baseline: state push (p50/p99):  {statistics.median(base):.1f} / "
-        f"{pct(base, 0.99):.1f} ms"
+        f"baseline: state push (p50/p99):  {statistics.median(base):.1f} / {pct(base, 0.99):.1f} ms"
     )
 
 

@@ -9,7 +9,7 @@ routes. An unknown path is 404 and a known path with another method is 405 (with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_origin
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -38,16 +38,22 @@ def no_unknown_query(request: Request) -> None:
     if dependant is None or not request.url.path.startswith("/api/v1"):
         return
     known: set[str] = set()
+    lists: set[str] = set()  # parameters that take several values (?n=1&n=2)
     todo = [dependant]
     while todo:
         current = todo.pop()
         known.update(p.alias for p in current.query_params)
+        lists.update(
+            p.alias
+            for p in current.query_params
+            if get_origin(p.field_info.annotation) in (list, tuple, set)
+        )
         todo.extend(current.dependencies)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise Rejected("invalid_request", f"unknown query parameter(s): {', '.join(unknown)}", 422)
     keys = [key for key, _ in request.query_params.multi_items()]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    repeated = sorted({key for key in keys if keys.count(key) > 1 and key not in lists})
     if repeated:  # every parameter takes one value: a second would be silently dropped
         raise Rejected(
             "invalid_request",

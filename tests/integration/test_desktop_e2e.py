@@ -210,9 +210,7 @@ def test_each_role_sees_its_own_screen_and_no_more(env: Env, browser: Browser) -
 # ------------------------------------------------------------------- the desk
 
 
-def test_an_agent_sees_an_sms_conversation_arrive_and_replies(
-    env: Env, browser: Browser
-) -> None:
+def test_an_agent_sees_an_sms_conversation_arrive_and_replies(env: Env, browser: Browser) -> None:
     register(env, "1001")  # alice's phone: she can be reached
     page = new_page(browser)
     sign_in(page, env, "alice")
@@ -256,9 +254,7 @@ def test_an_agent_sees_an_sms_conversation_arrive_and_replies(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-def test_an_incoming_call_is_offered_with_the_callers_context(
-    env: Env, browser: Browser
-) -> None:
+def test_an_incoming_call_is_offered_with_the_callers_context(env: Env, browser: Browser) -> None:
     env.modem.deliver_sms_sync(CALLER, "Is my order ready?")  # an earlier contact
     env.wait_api(f"/api/v1/contacts?phone=%2B{CALLER[1:]}", lambda cs: len(cs) == 1, timeout=20)
     port = register(env, "1001")

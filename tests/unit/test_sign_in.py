@@ -313,3 +313,21 @@ async def test_the_language_is_kept_per_person(box: Any) -> None:
         "/api/v1/session/language", json={"language": "de"}, headers={"X-CSRF-Token": csrf}
     )
     assert r.status_code == 422
+
+
+async def test_numbers_read_as_people_of_the_region_write_them(box: Any) -> None:
+    _, c = box
+    await login(c)
+    r = await c.get("/api/v1/numbers?n=%2B85512345678&n=%2B6621234567&n=hello")
+    assert r.status_code == 200, r.text
+    home, abroad, junk = r.json()
+    assert (home["e164"], home["display"]) == ("+85512345678", "012 345 678")
+    assert abroad["display"] == "+66 2 123 4567" and abroad["national"] == "02 123 4567"
+    assert junk == {
+        "input": "hello",
+        "e164": None,
+        "national": None,
+        "display": "hello",
+        "valid": False,
+    }
+    assert (await c.get("/api/v1/numbers?limit=%2B85512345678")).status_code == 422

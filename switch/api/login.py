@@ -204,7 +204,11 @@ def login_routers() -> list[APIRouter]:
         response.headers["Cache-Control"] = "no-store"
         return _view(request, caller)
 
-    @router.post("/session/language", summary="Set the signed-in person's desktop language")
+    @router.post(
+        "/session/language",
+        summary="Set the signed-in person's desktop language",
+        responses={409: {"description": "a bearer token has no language (`no_session`)"}},
+    )
     async def language(
         request: Request, body: LanguageIn, caller: Annotated[Caller, Depends(require_token)]
     ) -> SessionOut:

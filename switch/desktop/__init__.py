@@ -26,7 +26,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 PREFIX = "/desktop"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+    "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
 HEADERS = {

@@ -3,6 +3,7 @@ that survive a restart, wrong passwords (401, audited, then 429), sign-out."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from actors.agent import GetAgent
+from actors.store import Write
 from base.clock import FakeClock
 from switch.api.app import create_api
 from switch.api.login import LoginLimiter
@@ -49,11 +51,12 @@ class Box:
         self.path, self.clock, self.http = path, clock, http
         self.alice_hash = HASH
         self.core: Core | None = None
+        self.app: Any = None
 
     async def open(self, base: str = "http://box") -> httpx.AsyncClient:
         cfg = parse_config(config(self.path, self.alice_hash, **self.http))
         self.core = Core(cfg, await Store.open(self.path), self.clock)
-        app = create_api(self.core, center_routers())
+        app = self.app = create_api(self.core, center_routers())
         transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 4000))
         return httpx.AsyncClient(transport=transport, base_url=base)
 
@@ -331,3 +334,22 @@ async def test_numbers_read_as_people_of_the_region_write_them(box: Any) -> None
         "valid": False,
     }
     assert (await c.get("/api/v1/numbers?limit=%2B85512345678")).status_code == 422
+
+
+async def test_the_sessions_that_ended_are_swept_from_the_store(tmp_path: Path) -> None:
+    b = Box(tmp_path / "s.db", FakeClock(), session_idle=600)
+    c = await b.open()
+    try:
+        await login(c)
+        await login(c, "ops", "ops-password-1")
+        assert b.core is not None
+        sessions = b.app.state.sessions
+        assert sessions.sweep() == 0
+        b.clock.advance(601)
+        assert sessions.sweep() == 2
+        await asyncio.sleep(0.05)  # the deletions are written without waiting
+        await b.core.store.write(Write())
+        assert b.core.store.scan("session") == []
+    finally:
+        await c.aclose()
+        await b.close()

@@ -17,6 +17,7 @@ from switch.api.audit import audit_router
 from switch.api.contacts import contacts_router
 from switch.api.errors import install_error_handlers
 from switch.api.guard import Guard
+from switch.api.health import health_router
 from switch.api.openapi import install_docs, install_openapi
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
@@ -91,6 +92,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
 
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
+    app.include_router(health_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_openapi(app)

@@ -29,7 +29,7 @@ from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports
 from tests.integration.switchproc import SwitchProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 TOKEN = "secret-token-for-tests"
 TECH = "tech-token-for-tests"

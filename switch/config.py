@@ -195,6 +195,10 @@ class SmsConfig(_Model):
 class SipConfig(_Model):
     listen: str = "127.0.0.1:5060"
     workers: Annotated[int, Field(ge=1, le=256)] = 8
+    # Inbound calls (callers, waiting or talking; an agent's own call out) one media worker
+    # holds: 1 = one conversation per worker; 2 or 3 park several waiting callers in one
+    # process (a worker has 4 legs: the rest stay free for the agents who take them).
+    callers_per_worker: Annotated[int, Field(ge=1, le=3)] = 1
     kamailio: str = "/usr/sbin/kamailio"
     worker_port_base: Annotated[int, Field(gt=1024, lt=65000)] = 5100
     rtp_port_base: Annotated[int, Field(gt=1024, lt=65000)] = 20000
@@ -209,6 +213,9 @@ class SipConfig(_Model):
     tls_cert: str | None = None
     tls_key: str | None = None
     ws_listen: str | None = None
+    # SIP over secure WebSocket (browsers on https pages); tls_cert/tls_key, or a
+    # self-signed certificate made at the first start under <store dir>/sip/.
+    wss_listen: str | None = None
     shm_mb: Annotated[int, Field(ge=64)] = 256
 
     @field_validator("listen")
@@ -224,6 +231,50 @@ class SipConfig(_Model):
     @property
     def port(self) -> int:
         return split_host_port(self.listen, "listen")[1]
+
+
+_INTERFACE = re.compile(r"^[0-9.]+(![0-9.]+)?$|^[0-9a-fA-F:]+(![0-9a-fA-F:]+)?$")
+
+
+class WebRtcConfig(_Model):
+    """Browser phones: rtpengine (the media relay) and browser credentials."""
+
+    rtpengine: str = "/usr/bin/rtpengine"
+    ng_port: Annotated[int, Field(gt=1024, lt=65536)] = 22223  # control, on 127.0.0.1
+    port_min: Annotated[int, Field(gt=1024, lt=65536)] = 31000  # media (UDP)
+    port_max: Annotated[int, Field(gt=1024, lt=65536)] = 31999
+    # The address rtpengine's media uses; "IP!public IP" to advertise another one.
+    interface: str = "127.0.0.1"
+    threads: Annotated[int, Field(ge=1, le=64)] = 2
+    # Seconds a browser credential (agent phone page) stays valid.
+    credential_ttl: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    # The number a customer's widget call dials (E.164); none: no guest calls.
+    widget_number: str | None = None
+    guest_ttl: Annotated[int, Field(ge=60, le=86_400)] = 600
+    # Guest credentials handed out per minute to one client address.
+    guests_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 20
+
+    @field_validator("interface")
+    @classmethod
+    def _interface(cls, value: str) -> str:
+        if not _INTERFACE.match(value):
+            raise ValueError(f"must be an IP address, or 'IP!advertised IP', got {value!r}")
+        return value
+
+    @field_validator("widget_number")
+    @classmethod
+    def _widget_number(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.fullmatch(value):
+            raise ValueError(f"widget_number must be E.164 (+ and 7 to 15 digits), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> WebRtcConfig:
+        if self.port_max - self.port_min < 3:
+            raise ValueError("port_max must be at least port_min + 3 (each call takes ports)")
+        if self.port_min <= self.ng_port <= self.port_max:
+            raise ValueError("ng_port must be outside port_min..port_max")
+        return self
 
 
 class TrunkConfig(_Model):
@@ -365,6 +416,7 @@ class Config(_Model):
     modems: list[ModemConfig] = Field(default_factory=list)
     sms: SmsConfig = Field(default_factory=SmsConfig)
     sip: SipConfig | None = None
+    webrtc: WebRtcConfig | None = None
     trunks: list[TrunkConfig] = Field(default_factory=list)
     agents: list[AgentConfig] = Field(default_factory=list)
     # the contact center (switch/cc_config.py)
@@ -419,6 +471,10 @@ class Config(_Model):
                 problems.add(
                     ("sip",), f"trunks and SIP agents need a [sip] section ({', '.join(users)})"
                 )
+        if self.webrtc is not None and (
+            self.sip is None or not (self.sip.ws_listen or self.sip.wss_listen)
+        ):
+            problems.add(("webrtc",), "[webrtc] needs [sip] with ws_listen or wss_listen")
         problems.raise_any()
         return self
 

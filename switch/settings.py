@@ -8,8 +8,21 @@ from __future__ import annotations
 
 from drivers.gsm import ModemSettings
 from drivers.mqtt import MqttSettings
-from drivers.sip import AgentPhone, EdgeSettings, TrunkSettings
-from switch.config import AgentConfig, ModemConfig, MqttConfig, SipConfig, TrunkConfig
+from drivers.sip import (
+    AgentPhone,
+    EdgeSettings,
+    RtpengineSettings,
+    TrunkSettings,
+    WebRtcSettings,
+)
+from switch.config import (
+    AgentConfig,
+    ModemConfig,
+    MqttConfig,
+    SipConfig,
+    TrunkConfig,
+    WebRtcConfig,
+)
 
 
 def edge_settings(sip: SipConfig) -> EdgeSettings:
@@ -23,7 +36,24 @@ def edge_settings(sip: SipConfig) -> EdgeSettings:
         tls_cert=sip.tls_cert,
         tls_key=sip.tls_key,
         ws_listen=sip.ws_listen,
+        wss_listen=sip.wss_listen,
         shm_mb=sip.shm_mb,
+    )
+
+
+def webrtc_settings(webrtc: WebRtcConfig, secret: str) -> WebRtcSettings:
+    """``secret``: the browser credentials' key (kept in the SIP run directory)."""
+    return WebRtcSettings(
+        rtpengine=RtpengineSettings(
+            binary=webrtc.rtpengine,
+            ng_port=webrtc.ng_port,
+            port_min=webrtc.port_min,
+            port_max=webrtc.port_max,
+            interface=webrtc.interface,
+            threads=webrtc.threads,
+        ),
+        secret=secret,
+        widget_number=webrtc.widget_number,
     )
 
 

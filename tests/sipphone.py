@@ -2,10 +2,12 @@
 
     python -m tests.sipphone --port P --rtp-port R [--tone HZ] [--record WAV]
         [--call URI [--proxy HOST:PORT] [--header 'Name: value' ...]] [--auto-answer]
+        [--register HOST:PORT --user U --password P] [--codec PCMU/8000]
 
 It plays a pure tone (``--tone``) into its call, records what it hears (``--record``),
 and prints JSON lines on stdout: ``ready``, ``incoming``, ``state`` (with the SIP state
-name and last code), ``dtmf``, ``stats`` (RTP packets counted by pjmedia), ``ended``.
+name and last code), ``registered`` (with ``--register``: the registrar's answer code),
+``dtmf``, ``stats`` (RTP packets counted by pjmedia, lost and discarded), ``ended``.
 It reads commands on stdin, one a line: ``answer``, ``hangup``, ``stats``,
 ``dtmf DIGITS``, ``info DIGIT`` (SIP INFO application/dtmf-relay), ``quit``.
 
@@ -327,7 +329,14 @@ def run(args: argparse.Namespace) -> int:
         op.statusCode = 200 if args.auto_answer else 180
         call.answer(op)
 
-    acc_cls = type("PhoneAccount", (pj.Account,), {"onIncomingCall": on_incoming})
+    def on_reg_state(acc: Any, prm: Any) -> None:
+        out("registered", code=int(prm.code))
+
+    acc_cls = type(
+        "PhoneAccount",
+        (pj.Account,),
+        {"onIncomingCall": on_incoming, "onRegState": on_reg_state},
+    )
 
     ep = pj.Endpoint()
     ep.libCreate()
@@ -350,8 +359,16 @@ def run(args: argparse.Namespace) -> int:
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
+    if args.codec:  # only this codec (e.g. PCMU/8000, as a provider's trunk would offer)
+        for codec in ep.codecEnum2():
+            ep.codecSetPriority(codec.codecId, 0)
+        ep.codecSetPriority(args.codec, 255)
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@127.0.0.1:{args.port}"
+    if args.register:  # an agent phone: AOR sip:<user>@<edge host>, digest from --password
+        acfg.idUri = f"sip:{args.user}@{args.register.rpartition(':')[0]}"
+        acfg.regConfig.registrarUri = f"sip:{args.register}"
+        acfg.regConfig.timeoutSec = 300
     if args.proxy:
         acfg.sipConfig.proxies.append(f"sip:{args.proxy};lr")
     if args.password:  # digest credentials for the edge's 407 (an agent calling out)
@@ -419,6 +436,8 @@ def run(args: argparse.Namespace) -> int:
                         st = call.getStreamStat(0)
                         fields["rx"] = int(st.rtcp.rxStat.pkt)
                         fields["tx"] = int(st.rtcp.txStat.pkt)
+                        fields["lost"] = int(st.rtcp.rxStat.loss)  # RTP sequence gaps
+                        fields["discard"] = int(st.jbuf.discard)  # late or overflowing
                         # pjsua2's naming is from the bridge's side: the call port's
                         # "tx level" is what it hands the bridge, i.e. what we hear.
                         fields["heard_level"] = int(state["media"].getTxLevel())
@@ -466,6 +485,8 @@ def main() -> int:
     p.add_argument("--tone", type=float, default=0.0)
     p.add_argument("--record", default="")
     p.add_argument("--auto-answer", action="store_true")
+    p.add_argument("--register", default="", help="registrar HOST:PORT (with --password)")
+    p.add_argument("--codec", default="", help="the only codec offered, e.g. PCMU/8000")
     return run(p.parse_args())
 
 

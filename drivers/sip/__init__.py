@@ -4,6 +4,8 @@
   SQLite file it reads, its supervisor, RPC queries, the OPTIONS probe;
 - :mod:`drivers.sip.media` — the media plane: the worker pool, one worker process, the
   wire protocol between them, the typed commands and events, the PCM bridge;
+- :mod:`drivers.sip.rtpengine` — the media relay for browsers (WebRTC <-> plain RTP):
+  its process, its ng control protocol;
 - :mod:`drivers.sip.process` — the supervised child process both planes run theirs with;
 - :mod:`drivers.sip.settings` — what the app tells the driver (frozen values);
 - :mod:`drivers.sip.numbers` — E.164 <-> a provider's number format;
@@ -21,17 +23,37 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
+from drivers.sip.settings import (
+    AgentPhone,
+    EdgeSettings,
+    RtpengineSettings,
+    TrunkSettings,
+    WebRtcSettings,
+)
 
 if TYPE_CHECKING:
+    from drivers.sip.edge.ephemeral import (
+        EphemeralCredential,
+        ephemeral_credential,
+        guest_user,
+        is_guest_user,
+        load_or_create_secret,
+    )
     from drivers.sip.edge.probe import sip_options
     from drivers.sip.edge.supervisor import KamailioSupervisor
     from drivers.sip.media.pool import WorkerPool
     from drivers.sip.media.protocol import Event
     from drivers.sip.numbers import from_provider, to_provider
+    from drivers.sip.rtpengine.client import NgClient
+    from drivers.sip.rtpengine.supervisor import RtpengineSupervisor
     from drivers.sip.uri import uri_user
 
 _LAZY = {
+    "EphemeralCredential": "drivers.sip.edge.ephemeral",
+    "ephemeral_credential": "drivers.sip.edge.ephemeral",
+    "guest_user": "drivers.sip.edge.ephemeral",
+    "is_guest_user": "drivers.sip.edge.ephemeral",
+    "load_or_create_secret": "drivers.sip.edge.ephemeral",
     "KamailioSupervisor": "drivers.sip.edge.supervisor",
     "sip_options": "drivers.sip.edge.probe",
     "from_provider": "drivers.sip.numbers",
@@ -39,17 +61,28 @@ _LAZY = {
     "WorkerPool": "drivers.sip.media.pool",
     "Event": "drivers.sip.media.protocol",
     "uri_user": "drivers.sip.uri",
+    "NgClient": "drivers.sip.rtpengine.client",
+    "RtpengineSupervisor": "drivers.sip.rtpengine.supervisor",
 }
 
 __all__ = [
     "AgentPhone",
     "EdgeSettings",
+    "EphemeralCredential",
     "Event",
     "KamailioSupervisor",
+    "NgClient",
+    "RtpengineSettings",
+    "RtpengineSupervisor",
     "TrunkSettings",
+    "WebRtcSettings",
     "WorkerPool",
     "builtin_sound",
+    "ephemeral_credential",
     "from_provider",
+    "guest_user",
+    "is_guest_user",
+    "load_or_create_secret",
     "sip_options",
     "to_provider",
     "uri_user",

@@ -27,6 +27,7 @@ class EdgeSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     ws_listen: str | None = None
+    wss_listen: str | None = None
     shm_mb: int = 256
 
     @property
@@ -61,3 +62,29 @@ class AgentPhone:
     id: str
     sip_user: str | None = None
     sip_password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RtpengineSettings:
+    """rtpengine, the media relay between browsers (ICE, DTLS-SRTP, Opus) and the
+    workers' plain RTP: run userspace-only by the switch, controlled over ng (UDP on
+    127.0.0.1)."""
+
+    binary: str = "/usr/bin/rtpengine"
+    ng_port: int = 22223
+    port_min: int = 31000
+    port_max: int = 31999
+    # rtpengine's --interface: the address its media sockets use, optionally with the
+    # address to advertise in SDP ("10.0.0.5!203.0.113.5" behind a 1:1 NAT).
+    interface: str = "127.0.0.1"
+    threads: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WebRtcSettings:
+    """Browser phones at the edge: where rtpengine listens, the secret that signs
+    short-lived browser credentials, and the number a widget guest may call."""
+
+    rtpengine: RtpengineSettings
+    secret: str  # HMAC key of the ephemeral credentials (Kamailio's auth_ephemeral)
+    widget_number: str | None = None  # E.164; None: no guest calls

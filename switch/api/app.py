@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from base.errors import Rejected
@@ -19,8 +20,10 @@ from switch.api.errors import install_error_handlers
 from switch.api.guard import Guard
 from switch.api.health import health_router
 from switch.api.openapi import install_docs, install_openapi
+from switch.api.webrtc import guest_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
+from switch.web import STATIC_DIR, pages_router
 
 
 def no_unknown_query(request: Request) -> None:
@@ -90,6 +93,10 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages_router())
+    webrtc = core.config.webrtc
+    app.include_router(guest_router(webrtc.guests_per_minute if webrtc is not None else 1))
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(health_router(), prefix="/api/v1")

@@ -189,12 +189,12 @@ class CallActor(Actor):
             service.own_leg(command.leg, state.id)
         if state.worker is None:
             return _failed(effect, "no media worker")
-        op, args = ops.command_args(command)
-        self.log.debug("worker_command", worker=state.worker, op=op, args=args)
+        self.log.debug("worker_command", worker=state.worker, command=repr(command))
         try:
-            await service.pool.command(state.worker, op, **args)
+            # to the worker of its leg(s); a dial near the call's worker (where there is room)
+            await service.pool.run(command, near=state.worker)
         except (ChannelUnavailable, ProtocolError, Rejected, OSError) as exc:
-            self.log.warning("worker_command_failed", op=op, error=repr(exc))
+            self.log.warning("worker_command_failed", op=command.op, error=repr(exc))
             return _failed(effect, str(exc))
         if isinstance(effect, fx.PcmBridge):
             return [msg.BridgeDone(effect.leg)]

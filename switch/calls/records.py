@@ -13,6 +13,7 @@ from typing import Any
 from actors.call import CallState
 
 CALL_NS = "call"
+WIDGET = "widget"  # the ``via`` of a customer's call from the web widget (WebRTC)
 
 
 def iso(ts: float | None) -> str | None:
@@ -37,7 +38,7 @@ def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
         "state": status,
         "agent": state.agent if status != "ringing" or not inbound else None,
         "via": state.via,
-        "channel": "gsm" if state.kind == "gsm_in" or state.route == "modem" else "sip",
+        "channel": _channel(state),
         "started_at": iso(state.started_at),
         "answered_at": iso(state.answered_at),
         "ended_at": iso(state.ended_at),
@@ -46,3 +47,9 @@ def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
         "worker": state.worker,
         "transfer": state.transfer.record() if state.transfer else None,
     }
+
+
+def _channel(state: CallState) -> str:
+    if state.kind == "gsm_in" or state.route == "modem":
+        return "gsm"
+    return "webrtc" if state.via == WIDGET else "sip"

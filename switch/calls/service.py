@@ -5,9 +5,11 @@ for call actors (``call:<id>``, :mod:`switch.calls.actor`), creates calls (a tru
 caller, an agent dialling out, click-to-call, a GSM caller) and answers the API. What
 happens in a call is decided by :mod:`actors.call`; the flows are in docs/calls.md.
 
-Events: one lane per media worker. A worker carries one conversation, so its events
-are routed strictly in order (a leg's ``ended`` never overtakes the ``incoming`` that
-creates its call), while conversations on different workers proceed concurrently.
+Events: one lane per media worker. A worker's events are routed strictly in order (a
+leg's ``ended`` never overtakes the ``incoming`` that creates its call), while workers
+proceed concurrently. With ``[sip] callers_per_worker`` above 1 a worker parks several
+callers; a call's commands go where its legs are (``WorkerPool.run``: an agent's leg is
+dialled on the caller's worker while it has room, else elsewhere and linked).
 
 Must not import driver internals: only ``drivers.sip``'s public names and media API.
 """
@@ -35,15 +37,17 @@ from drivers.sip import (
     TrunkSettings,
     WorkerPool,
     from_provider,
+    is_guest_user,
     uri_user,
 )
 from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
-from switch.calls.records import CALL_NS, call_record, iso
+from switch.calls.records import CALL_NS, WIDGET, call_record, iso
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
+from switch.calls.web import BrowserPhones, guest_identity
 from switch.config import AgentConfig
 from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
 from switch.phone import phone_identity
@@ -73,11 +77,14 @@ class CallService:
         self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
         self.rundir = Path(config.store.path).parent / "sip"
         self.recordings = Path(self.sip.recordings)
+        self.web = BrowserPhones(config, self.rundir) if config.webrtc is not None else None
         self.kamailio = KamailioSupervisor(
             edge_settings(self.sip),
             list(self.trunks.values()),
             [agent_phone(a) for a in config.agents],
             rundir=self.rundir,
+            worker_maxload=self.sip.callers_per_worker,
+            webrtc=self.web.settings if self.web is not None else None,
         )
         socket_dir = (self.rundir / "w").resolve()
         if len(str(socket_dir)) > 80:  # Unix socket paths are limited to 108 bytes
@@ -88,6 +95,7 @@ class CallService:
             proxy=self.sip.listen,
             sip_port_base=self.sip.worker_port_base,
             rtp_port_base=self.sip.rtp_port_base,
+            max_inbound=self.sip.callers_per_worker,
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)
@@ -133,6 +141,8 @@ class CallService:
                 raise ConfigError([(name, f"no such sound file: {path}")])
         await self._close_calls_of_a_previous_run()
         await self.pool.start()
+        if self.web is not None:
+            await self.web.start()  # before Kamailio: its rtpengine module pings it
         await self.kamailio.start()
         self._tasks = [
             asyncio.create_task(self._events(), name="calls:events"),
@@ -181,12 +191,15 @@ class CallService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.kamailio.stop()
+        if self.web is not None:
+            await self.web.stop()
         await self.pool.stop()
 
     def routers(self) -> list[APIRouter]:
         from switch.api.calls import call_routers
+        from switch.api.webrtc import credential_routers
 
-        return call_routers()
+        return call_routers() + credential_routers()
 
     # ------------------------------------------------------- calls' bookkeeping
 
@@ -196,14 +209,18 @@ class CallService:
         number_raw: str,
         via: str,
         worker: int,
+        identity: str | None = None,
         **fields: Any,
     ) -> CallState:
-        try:
-            number = self.core.normalize(number_raw)
-            identity = phone_identity(number)
-        except Rejected:
-            number = number_raw or "anonymous"
-            identity = f"sip:{number}"
+        if identity is not None:
+            number = number_raw
+        else:
+            try:
+                number = self.core.normalize(number_raw)
+                identity = phone_identity(number)
+            except Rejected:
+                number = number_raw or "anonymous"
+                identity = f"sip:{number}"
         contact_id = await self.core.directory.contact_for(identity)
         direction: Literal["in", "out"] = "in" if kind in ("inbound", "gsm_in") else "out"
         state = CallState(
@@ -314,6 +331,8 @@ class CallService:
         if isinstance(event, ops.Incoming):
             await self._incoming(worker, event)
             return
+        if isinstance(event, ops.Dtmf):  # digits may be private: debug level only
+            log.debug("dtmf_received", worker=worker, leg=leg, digit=event.digit, how=event.method)
         message = _call_message(event)
         if message is None:
             return
@@ -332,6 +351,8 @@ class CallService:
             await self._incoming_trunk(worker, event, self.trunks[attrs["id"]])
         elif kind == "agent" and attrs.get("user") in self.agent_by_user:
             await self._incoming_agent(worker, event, self.agent_by_user[attrs["user"]])
+        elif kind == "web" and self.web is not None and is_guest_user(attrs.get("guest", "")):
+            await self._incoming_web(worker, event, attrs["guest"])
         else:
             log.warning("incoming_unknown_origin", worker=worker, origin=origin)
             await self.pool.command(worker, "reject", call=event.leg, code=403)
@@ -358,6 +379,23 @@ class CallService:
             trunk=trunk.id,
             did=state.did,
         )
+        self._begin(state)
+
+    async def _incoming_web(self, worker: int, event: ops.Incoming, guest: str) -> None:
+        """A customer's widget call (a guest's browser, through rtpengine): like a trunk
+        call to the widget number, from the guest's web identity."""
+        assert self.web is not None
+        state = await self._new_call(
+            "inbound",
+            guest,
+            WIDGET,
+            worker,
+            identity=guest_identity(guest),
+            did=self.web.config.widget_number,
+            customer_leg=event.leg,
+            legs=frozenset({event.leg}),
+        )
+        log.info("call_incoming", call_id=state.id, contact_id=state.contact_id, via=WIDGET)
         self._begin(state)
 
     async def _incoming_agent(self, worker: int, event: ops.Incoming, agent_id: str) -> None:

@@ -158,7 +158,21 @@ def check_programs(config: Config, probe: Probe) -> list[Finding]:
                 "kamailio-websocket-modules (scripts/install-deps)",
             )
         )
-    if sip.ws_listen is not None:
+    webrtc = config.webrtc
+    if webrtc is not None:
+        if probe.access(webrtc.rtpengine, os.X_OK):
+            out.append(Finding("rtpengine", "ok", f"{webrtc.rtpengine} is installed"))
+        else:
+            out.append(
+                Finding(
+                    "rtpengine",
+                    "fail",
+                    f"{webrtc.rtpengine} is missing: [webrtc] needs it for browser phones",
+                    "apt-get install rtpengine-daemon kamailio-autheph-modules "
+                    "(scripts/install-deps)",
+                )
+            )
+    elif sip.ws_listen is not None or sip.wss_listen is not None:
         found = probe.which("rtpengine")
         if found:
             out.append(Finding("rtpengine", "ok", f"{found} is installed"))
@@ -377,9 +391,17 @@ def run_checks(config: Config, probe: Probe | None = None) -> list[Finding]:
     out = [check_port("http", config.http.listen, "tcp", config, probe)]
     if config.sip is not None:
         out.append(check_port("sip", config.sip.listen, "udp", config, probe))
-        for name, listen in (("sip tls", config.sip.tls_listen), ("sip ws", config.sip.ws_listen)):
+        tcp_ports = (
+            ("sip tls", config.sip.tls_listen),
+            ("sip ws", config.sip.ws_listen),
+            ("sip wss", config.sip.wss_listen),
+        )
+        for name, listen in tcp_ports:
             if listen is not None:
                 out.append(check_port(name, listen, "tcp", config, probe))
+        if config.webrtc is not None:
+            ng = f"127.0.0.1:{config.webrtc.ng_port}"
+            out.append(check_port("rtpengine ng", ng, "udp", config, probe))
     out += check_programs(config, probe)
     out += check_modems(config, probe)
     out.append(check_time(probe))

@@ -101,3 +101,34 @@ async def test_sip_over_tcp_tls_and_a_websocket_handshake_are_answered(tmp_path:
         assert (await asyncio.to_thread(tcp)).startswith(b"SIP/2.0 200")
         assert (await asyncio.to_thread(tls)).startswith(b"SIP/2.0 200")
         assert (await asyncio.to_thread(websocket)).startswith(b"HTTP/1.1 101")
+
+
+async def test_wss_without_a_certificate_gets_a_self_signed_one_at_first_start() -> None:
+    wss_port = free_ports(1, tcp=True)
+    async with running_edge(
+        workers=1, sip_overrides={"wss_listen": f"127.0.0.1:{wss_port}"}
+    ) as edge:
+        host = edge.sip.host
+        cert = edge.sup.rundir / "edge-cert.pem"
+        assert cert.is_file() and (edge.sup.rundir / "edge-key.pem").stat().st_mode & 0o077 == 0
+
+        def wss() -> tuple[bytes, bytes]:
+            ctx = ssl.create_default_context(cafile=str(cert))  # the box's own certificate
+            nonce = base64.b64encode(secrets.token_bytes(16)).decode()
+            with (
+                socket.create_connection((host, wss_port), timeout=3) as raw,
+                ctx.wrap_socket(raw, server_hostname=host) as s,
+            ):
+                s.sendall(
+                    (
+                        f"GET / HTTP/1.1\r\nHost: {host}:{wss_port}\r\n"
+                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
+                        "Sec-WebSocket-Protocol: sip\r\n\r\n"
+                    ).encode()
+                )
+                return status_line(s), s.getpeercert(binary_form=True) or b""
+
+        line, der = await asyncio.to_thread(wss)
+        assert line.startswith(b"HTTP/1.1 101")
+        assert ssl.DER_cert_to_PEM_cert(der).strip() == cert.read_text().strip()

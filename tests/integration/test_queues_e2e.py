@@ -154,9 +154,7 @@ def test_an_agent_on_break_is_not_rung_and_the_available_one_is(env: Env) -> Non
     alice = agent_phone(env, "1001")
     bob = agent_phone(env, "1002", "--auto-answer")
     try:
-        env.wait_api(
-            "/api/v1/agents", lambda ags: all(a["state"] == "available" for a in ags)
-        )
+        env.wait_api("/api/v1/agents", lambda ags: all(a["state"] == "available" for a in ags))
         env.api("POST", "/api/v1/agents/alice/state", {"state": "break", "reason": "training"})
         phone = caller(env)
         try:

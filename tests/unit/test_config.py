@@ -157,3 +157,13 @@ def test_check_config_prints_the_resolved_store_path(
     assert main(["check-config", "--config", str(f)]) == 0
     out = capsys.readouterr().out
     assert f"store: {tmp_path / 'data' / 'x.db'}" in out and "warning" not in out
+
+
+def test_callers_per_worker_is_one_by_default_and_at_most_three() -> None:
+    api = {"tokens": ["x" * 16]}
+    sip = parse_config({"api": api, "sip": {"listen": "127.0.0.1:5060"}}).sip
+    assert sip is not None and sip.callers_per_worker == 1
+    parked = parse_config({"api": api, "sip": {"callers_per_worker": 3}}).sip
+    assert parked is not None and parked.callers_per_worker == 3
+    [(path, message)] = errors_of({"api": api, "sip": {"callers_per_worker": 4}})
+    assert path == "sip.callers_per_worker" and "3" in message

@@ -119,6 +119,17 @@ def test_missing_kamailio_and_rtpengine_are_reported(tmp_path: Path) -> None:
     assert check_programs(cfg(tmp_path), Probe()) == []  # no [sip]: nothing to check
 
 
+def test_browser_phones_without_rtpengine_must_be_fixed(tmp_path: Path) -> None:
+    sip = {"ws_listen": "127.0.0.1:8088", "wss_listen": "127.0.0.1:8089"}
+    webrtc = {"rtpengine": str(tmp_path / "no-rtpengine"), "ng_port": free_port(socket.SOCK_DGRAM)}
+    config = cfg(tmp_path, sip=sip, webrtc=webrtc)
+    found = {f.name: f for f in check_programs(config, Probe())}
+    assert found["rtpengine"].status == "fail"
+    assert "kamailio-autheph-modules" in found["rtpengine"].fix
+    names = {f.name: f.status for f in run_checks(config, Probe())}
+    assert names["sip wss"] == "ok" and names["rtpengine ng"] == "ok"
+
+
 @pytest.fixture
 def pty_port(tmp_path: Path) -> Iterator[Path]:
     master, slave = os.openpty()

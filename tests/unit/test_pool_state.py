@@ -149,3 +149,60 @@ def test_the_shutdown_command_is_a_fresh_command() -> None:
     state = up_pool(1)
     a, b = state.shutdown_command(), state.shutdown_command()
     assert isinstance(a, Command) and a.op == "shutdown" and a.id != b.id
+
+
+def test_workers_take_callers_up_to_max_inbound_and_the_least_loaded_first() -> None:
+    state = PoolState(2, sip_port_base=5100, rtp_port_base=20000, max_inbound=3)
+    for i in range(2):
+        state.starting(i)
+        state.received(i, Event("hello", {"worker": i, "pid": 1, "version": "1"}), 100.0)
+    state.received(0, incoming("w0-1"), 101.0)
+    assert state.free_worker(now=101.0) == 1  # the emptier one
+    state.received(1, incoming("w1-1"), 101.0)
+    state.received(1, incoming("w1-2"), 101.0)
+    assert state.free_worker(now=101.0) == 0
+    state.received(0, incoming("w0-2"), 101.0)
+    state.received(0, incoming("w0-3"), 101.0)
+    assert state.free_worker(now=101.0) == 1
+    state.received(1, incoming("w1-3"), 101.0)
+    assert state.free_worker(now=101.0) is None  # 3 callers each: the 4th leg is kept
+    with pytest.raises(ValueError):
+        PoolState(1, sip_port_base=5100, rtp_port_base=20000, max_inbound=4)
+
+
+def test_an_outgoing_leg_goes_near_its_peer_while_there_is_room_else_to_the_emptiest() -> None:
+    state = PoolState(3, sip_port_base=5100, rtp_port_base=20000, max_inbound=3)
+    for i in range(3):
+        state.starting(i)
+        state.received(i, Event("hello", {"worker": i, "pid": 1, "version": "1"}), 100.0)
+    for leg in ("w0-1", "w0-2", "w0-3"):
+        state.received(0, incoming(leg), 101.0)
+    state.received(1, incoming("w1-1"), 101.0)
+    assert state.place(0, now=101.0) == 0  # the caller's own worker: a local bridge
+    state.command(0, "dial", {"call": "agent-1", "uri": "sip:a@b"})
+    assert state.place(0, now=101.0) == 2  # worker 0 is full: the emptiest one
+    state.reserve(2, until=200.0)
+    assert state.place(0, now=101.0) == 1  # a reserved worker only when nothing else fits
+    assert state.place(None, now=101.0, skip=frozenset({1})) == 2
+    state.died(1)
+    state.died(2)
+    assert state.place(0, now=101.0) is None  # full or down: nowhere to dial
+
+
+def test_a_link_joins_legs_of_two_workers_and_goes_with_either_leg() -> None:
+    state = up_pool(2)
+    state.received(0, incoming("w0-1"), 101.0)
+    state.command(1, "dial", {"call": "agent-1", "uri": "sip:a@b"})
+    state.command(1, "dial", {"call": "agent-2", "uri": "sip:a@b"})
+    link = state.add_link("w0-1", 0, "agent-1", 1)
+    other = state.add_link("w0-1", 0, "agent-2", 1)
+    assert link.id != other.id
+    assert state.link_of("agent-1", "w0-1") == link and state.link_of("w0-1", "x") is None
+    state.received(0, Event("ended", {"call": "w0-1", "code": 200, "reason": "BYE"}), 102.0)
+    # the caller's side closed with its leg: the agents' sides are left to close
+    assert sorted(state.forget_links("w0-1")) == [(1, "agent-1", link.id), (1, "agent-2", other.id)]
+    assert state.links == {}
+    again = state.add_link("agent-1", 1, "gone", 0)
+    assert state.forget_links("agent-1") == []  # the other end's leg is not there any more
+    assert again.id not in state.links
+    state.drop_link("k-unknown")  # nothing to drop: no error

@@ -110,3 +110,86 @@ def test_every_protocol_command_has_a_handler() -> None:
     assert set(Commands.HANDLERS) == set(COMMANDS)
     for name in Commands.HANDLERS.values():
         assert callable(getattr(Commands, name))
+
+
+def test_a_worker_parks_up_to_max_inbound_callers_and_keeps_the_rest_for_dials() -> None:
+    legs = Legs(0, max_inbound=3)
+    for n in (1, 2, 3):
+        got = legs.offer(now=0.0)
+        assert got == f"w0-{n}"
+        legs.add(leg(got))
+    assert legs.offer(now=0.0) is None  # a 4th caller: 486, the edge tries another worker
+    with pytest.raises(CommandFailed, match="busy: 3 leg"):
+        legs.reserve(5.0, now=0.0)
+    legs.room()  # an agent's leg still fits
+    legs.add(leg("agent-1", "out"))
+    with pytest.raises(CommandFailed, match="full: 4 legs"):
+        legs.room()
+    with pytest.raises(ValueError):
+        Legs(0, max_inbound=4)
+
+
+def test_a_parking_worker_counts_callers_and_a_one_conversation_worker_any_leg() -> None:
+    parking = Legs(0, max_inbound=2)
+    parking.add(leg("agent-1", "out"))
+    parking.add(leg("agent-2", "out"))
+    assert parking.offer(now=0.0) == "w0-1"  # agents' legs do not count as callers
+    parking.add(leg("w0-1"))
+    assert parking.offer(now=0.0) == "w0-2"
+    parking.add(leg("w0-2"))
+    assert parking.offer(now=0.0) is None  # 4 legs: full
+    parking.remove(parking.leg("agent-1"))
+    assert parking.offer(now=0.0) is None  # 2 callers: its limit
+    single = Legs(1)
+    single.add(leg("agent-1", "out"))  # a click-to-call's first leg
+    assert single.offer(now=0.0) is None
+
+
+def test_a_reservation_with_room_for_a_conversation_is_taken_beside_waiting_callers() -> None:
+    legs = Legs(0, max_inbound=3)
+    legs.add(leg(legs.offer(now=0.0) or ""))
+    legs.reserve(5.0, now=0.0)  # one caller parked: two legs stay free
+    assert legs.offer(now=1.0) is None
+
+
+def test_a_linked_leg_and_its_link_port_hear_each_other_and_the_recorder_hears_it() -> None:
+    legs = Legs(0)
+    a = leg("a", port=1)
+    a.links["k1"] = Port(6)
+    a.recorder = Port(9)
+    legs.add(a)
+    wanted, objs = wanted_connections(legs, {1: Port(1)})
+    assert wanted == {(1, 6), (6, 1), (1, 9), (6, 9)}
+    assert set(objs) == {1, 6, 9}
+
+
+def test_legs_waiting_to_the_same_music_share_one_player() -> None:
+    from drivers.sip.media.worker.ua import MediaAgent
+
+    created: list[tuple[str, int]] = []
+
+    class Player(Port):
+        def __init__(self) -> None:
+            super().__init__(20 + len(created))
+
+        def createPlayer(self, path: str, options: int) -> None:  # pjsua2's name
+            created.append((path, options))
+
+    agent = MediaAgent(
+        None, index=0, emit=lambda *_: None, log=None, sip_port=1, rtp_port=2, proxy="x:1"
+    )
+    agent.classes = type("Classes", (), {"player": Player})()  # type: ignore[assignment]
+    agent.conference.apply = lambda legs: None  # type: ignore[method-assign]
+    a, b = leg("a", port=1), leg("b", port=2)
+    agent.legs.add(a)
+    agent.legs.add(b)
+    a.player = agent.looping_player("/s/hold.wav")
+    b.player = agent.looping_player("/s/hold.wav")
+    assert a.player is b.player and created == [("/s/hold.wav", 0)]
+    wanted, _ = wanted_connections(agent.legs, {1: Port(1), 2: Port(2)})
+    assert wanted == {(20, 1), (20, 2)}  # one port feeds both legs
+    agent.drop_player(a)
+    assert agent.dead_players == [] and b.player is not None  # b still hears it
+    agent.drop_player(b)
+    assert len(agent.dead_players) == 1 and agent.shared_players == {}
+    assert agent.looping_player("/s/hold.wav") is not b.player  # a fresh one next time

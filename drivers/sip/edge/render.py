@@ -2,14 +2,17 @@
 
 :func:`render_kamailio_config` turns the edge settings, trunks and agents into a
 Kamailio config (``kamailio.cfg.tmpl`` next to this file, whose header comment is the
-routing logic in a nutshell). Everything Kamailio learns from the switch is either in
-that file (listen sockets, realm, trunk addresses and the credentials it answers trunk
-challenges with) or in the SQLite file :mod:`drivers.sip.edge.subscribers` writes (agent
-HA1s, the media workers as dispatcher set 1, trunk registrations).
+routing logic in a nutshell, and ``kamailio-browsers.cfg.tmpl``, its browser-phone
+part). Everything Kamailio learns from the switch is either in that file (listen
+sockets, realm, trunk addresses and the credentials it answers trunk challenges with,
+the browser credentials' secret, rtpengine's control port) or in the SQLite file
+:mod:`drivers.sip.edge.subscribers` writes (agent HA1s, the media workers as dispatcher
+set 1, trunk registrations).
 
 Conventions shared with the media workers (:mod:`drivers.sip.media`): worker ``i`` is a
 SIP UA on UDP ``127.0.0.1:<worker_port_base + i>``; a call for a worker carries
-``X-Switch-Origin: trunk;id=<trunk id>`` or ``X-Switch-Origin: agent;user=<sip_user>``;
+``X-Switch-Origin: trunk;id=<trunk id>``, ``X-Switch-Origin: agent;user=<sip_user>`` or
+``X-Switch-Origin: web;guest=web-<16 hex>`` (a widget call);
 a worker reaches an agent phone with ``sip:<sip_user>@<listen host:port>`` and a trunk
 with ``sip:<number in the trunk's format>@<trunk host>:<trunk port>``.
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from base.addr import split_host_port
 from base.errors import ConfigError
-from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
+from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings, WebRtcSettings
 from drivers.sip.uri import uri_host
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
 ]
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
+BROWSER_TEMPLATE = Path(__file__).with_name("kamailio-browsers.cfg.tmpl")
 CTL_SOCKET = "kamailio_ctl"
 RPC_SOCKET = "kamailio_rpc.sock"
 MIN_EXPIRES = 60
@@ -50,6 +54,16 @@ WORKER_TRYING_MS = 2000
 SUN_PATH_MAX = 107  # bytes of a Unix socket path
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+)$")
 _PLACEHOLDER = re.compile(r"\{\{[A-Z_]+\}\}")
+# rtpengine flags toward a browser (WebRTC: ICE, DTLS-SRTP, rtcp-mux, a=mid) and toward
+# a worker (plain RTP/AVP, no ICE, RTCP on its own port). The same flags serve offers
+# and answers; rtpengine answers in the offerer's own protocol.
+TO_BROWSER = (
+    "replace-origin replace-session-connection ICE=force UDP/TLS/RTP/SAVPF "
+    "rtcp-mux-offer rtcp-mux-require generate-mid SDES-off"
+)
+TO_WORKER_SIDE = (
+    "replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux SDES-off"
+)
 
 
 def worker_addresses(sip: EdgeSettings) -> list[str]:
@@ -165,6 +179,8 @@ def render_kamailio_config(
     ping_interval: int = 5,
     reg_timer: int = 10,
     socket_dir: Path | None = None,
+    webrtc: WebRtcSettings | None = None,
+    tls_files: tuple[Path, Path] | None = None,
 ) -> str:
     """The Kamailio config for this switch config (a pure function of its arguments,
     except that trunk host names are resolved to know the IPs trunks call from).
@@ -172,6 +188,9 @@ def render_kamailio_config(
     ``agents`` only matter through the SQLite file (their HA1s); they are accepted here
     so that the edge is described by one call. The control sockets go in ``rundir``
     unless ``socket_dir`` says otherwise (Unix socket paths are limited to 107 bytes).
+    ``webrtc`` turns browser phones on (``WITH_WEBRTC``: browser credentials, guests,
+    rtpengine); it needs a WebSocket listener. ``tls_files`` (certificate, key) serve
+    TLS and WSS when the settings name none (the supervisor's self-signed pair).
     """
     del agents  # credentials live in the subscriber table, not in the config
     host, port = _sip_address(sip.listen, "sip.listen")
@@ -200,19 +219,26 @@ def render_kamailio_config(
         f"alias={host_port}",
     ]
     tls_module = tls_params = ws_modules = ws_params = ws_routes = ""
-    nat_test = "19"
+    nat_test, reply_nat_test = "19", "1"
+    wss_listen = getattr(sip, "wss_listen", None)
+    tls_ports = []
     if sip.tls_listen:
-        if not (sip.tls_cert and sip.tls_key):
-            raise ConfigError([("sip.tls_listen", "needs sip.tls_cert and sip.tls_key")])
-        th, tp = _sip_address(sip.tls_listen, "sip.tls_listen")
-        listen += [
-            "enable_tls=yes",
-            f"listen=tls:{uri_host(th)}:{tp}",
-            f"alias={uri_host(th)}:{tp}",
-        ]
+        tls_ports.append(_sip_address(sip.tls_listen, "sip.tls_listen"))
+    if wss_listen:
+        tls_ports.append(_sip_address(wss_listen, "sip.wss_listen"))
+    if tls_ports:
+        cert_file, key_file = sip.tls_cert, sip.tls_key
+        if not (cert_file and key_file) and tls_files is not None:
+            cert_file, key_file = str(tls_files[0]), str(tls_files[1])
+        if not (cert_file and key_file):
+            key_name = "sip.tls_listen" if sip.tls_listen else "sip.wss_listen"
+            raise ConfigError([(key_name, "needs sip.tls_cert and sip.tls_key")])
+        listen.append("enable_tls=yes")
+        for th, tp in tls_ports:
+            listen += [f"listen=tls:{uri_host(th)}:{tp}", f"alias={uri_host(th)}:{tp}"]
         tls_module = 'loadmodule "tls.so"'
-        cert = _cfg_string(str(Path(sip.tls_cert).resolve()), "sip.tls_cert")
-        key = _cfg_string(str(Path(sip.tls_key).resolve()), "sip.tls_key")
+        cert = _cfg_string(str(Path(cert_file).resolve()), "sip.tls_cert")
+        key = _cfg_string(str(Path(key_file).resolve()), "sip.tls_key")
         tls_params = "\n".join(
             [
                 'modparam("tls", "tls_method", "TLSv1.2+")',
@@ -225,10 +251,32 @@ def render_kamailio_config(
     if sip.ws_listen:
         wh, wp = _sip_address(sip.ws_listen, "sip.ws_listen")
         listen.append(f"listen=tcp:{uri_host(wh)}:{wp}")
+    if sip.ws_listen or wss_listen:
         ws_modules = 'loadmodule "xhttp.so"\nloadmodule "websocket.so"'
-        ws_params = 'modparam("websocket", "keepalive_mechanism", 1)'
+        ws_params = "\n".join(
+            [
+                'modparam("websocket", "keepalive_mechanism", 1)',
+                # a closed browser tab takes its registration with it
+                'modparam("usrloc", "handle_lost_tcp", 1)',
+                'modparam("usrloc", "close_expired_tcp", 1)',
+            ]
+        )
         ws_routes = _WS_ROUTES
         nat_test = "83"  # 19 + 64: a WebSocket client is always "behind NAT"
+        reply_nat_test = "65"  # replies too: private Contact, or a WebSocket client
+    defines = ""
+    webrtc_values = {"EPHEMERAL_SECRET": '""', "RTPENGINE_NG": "", "WIDGET_USER": ""}
+    if webrtc is not None:
+        if not (sip.ws_listen or wss_listen):
+            raise ConfigError([("webrtc", "browser phones need sip.ws_listen or sip.wss_listen")])
+        defines = "#!define WITH_WEBRTC"
+        webrtc_values = {
+            "EPHEMERAL_SECRET": _cfg_string(webrtc.secret, "webrtc.secret"),
+            "RTPENGINE_NG": f"127.0.0.1:{webrtc.rtpengine.ng_port}",
+            "WIDGET_USER": webrtc.widget_number or "",
+        }
+        if not re.fullmatch(r"\+?[0-9]{0,15}", webrtc_values["WIDGET_USER"]):
+            raise ConfigError([("webrtc.widget_number", "must be E.164 (+ and digits)")])
     values = {
         "DEBUG": str(debug),
         "CHILDREN": str(children),
@@ -252,11 +300,18 @@ def render_kamailio_config(
         "REG_TIMER": str(reg_timer),
         "WORKER_TRYING_MS": str(WORKER_TRYING_MS),
         "NAT_TEST": nat_test,
+        "REPLY_NAT_TEST": reply_nat_test,
+        "DEFINES": defines,
+        "TO_BROWSER": TO_BROWSER,
+        "TO_WORKER_SIDE": TO_WORKER_SIDE,
+        **webrtc_values,
         "TRUNK_ROUTES": _trunk_routes(trunks),
     }
     for name in ("CTL_SOCKET", "RPC_SOCKET", "DB_PATH"):
         if '"' in values[name] or "\\" in values[name]:
             raise ConfigError([("sip", f"{values[name]!r}: quotes and backslashes not allowed")])
-    text = TEMPLATE.read_text(encoding="utf-8")
+    text = TEMPLATE.read_text(encoding="utf-8").replace(
+        "{{BROWSER_ROUTES}}", BROWSER_TEMPLATE.read_text(encoding="utf-8")
+    )
     text = _PLACEHOLDER.sub(lambda m: values[m.group(0)[2:-2]], text)
     return text

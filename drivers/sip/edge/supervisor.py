@@ -11,6 +11,12 @@ Theory of operation
 switch dies (even by ``kill -9``), log lines into structlog (at most 50 a second), up
 when the SIP port answers an OPTIONS (:func:`drivers.sip.edge.probe.sip_options`).
 
+With a TLS or WSS listener and no ``tls_cert``/``tls_key``, a self-signed certificate
+is made in the run directory at the first start and reused
+(:mod:`drivers.sip.edge.certs`). With ``webrtc`` (browser phones), the config has
+``WITH_WEBRTC``: browser credentials, guests, and rtpengine (which the app starts
+first, :mod:`drivers.sip.rtpengine`).
+
 Before every spawn the processes still running this run directory's config (the forked
 children of a Kamailio whose switch was killed) are killed, so that the SIP port is ours
 and the OPTIONS that says "up" is answered by the Kamailio just started.
@@ -42,6 +48,7 @@ import structlog
 
 from base.backoff import Backoff
 from base.errors import ChannelUnavailable
+from drivers.sip.edge.certs import ensure_self_signed
 from drivers.sip.edge.probe import sip_options
 from drivers.sip.edge.render import (
     CTL_SOCKET,
@@ -53,7 +60,7 @@ from drivers.sip.edge.render import (
 from drivers.sip.edge.rpc import KAMCMD, KamailioRpc
 from drivers.sip.edge.subscribers import write_subscriber_db
 from drivers.sip.process import ChildProcess, Launch, LogLine, StartFailed
-from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings
+from drivers.sip.settings import AgentPhone, EdgeSettings, TrunkSettings, WebRtcSettings
 from drivers.sip.uri import uri_host
 
 __all__ = ["KamailioSupervisor", "kamailio_processes"]
@@ -83,8 +90,10 @@ class KamailioSupervisor:
         ping_interval: int = 5,
         reg_timer: int = 10,
         worker_maxload: int = 1,
+        webrtc: WebRtcSettings | None = None,
     ) -> None:
         self.sip = sip
+        self.webrtc = webrtc
         self.trunks = list(trunks)
         self.agents = list(agents)
         self.rundir = Path(rundir).resolve()
@@ -142,8 +151,13 @@ class KamailioSupervisor:
         """Render the config and (re)write the SQLite file; both owner-only."""
         self.rundir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.rundir, 0o700)
+        sip = self.sip
+        tls_files = None
+        wss_listen = getattr(sip, "wss_listen", None)
+        if (sip.tls_listen or wss_listen) and not (sip.tls_cert and sip.tls_key):
+            tls_files = ensure_self_signed(self.rundir, sip.host)
         text = render_kamailio_config(
-            self.sip,
+            sip,
             self.trunks,
             self.agents,
             rundir=self.rundir,
@@ -152,6 +166,8 @@ class KamailioSupervisor:
             children=self.children,
             ping_interval=self.ping_interval,
             reg_timer=self.reg_timer,
+            webrtc=self.webrtc,
+            tls_files=tls_files,
         )
         tmp = self.cfg_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -143,6 +143,14 @@ class PcmLink:
                 return
             del self._pending[:n]
 
+    def push(self, frame: bytes) -> None:
+        """The port's side (:func:`pcm_port_class`): what the leg says."""
+        self.to_modem(frame)
+
+    def pull(self) -> bytes:
+        """The port's side (:func:`pcm_port_class`): what the leg hears."""
+        return self.from_modem()
+
     def from_modem(self) -> bytes:
         """One frame of the modem's audio for SIP (silence when none has arrived)."""
         with self._lock:
@@ -190,7 +198,9 @@ class PcmLink:
 
 
 def pcm_port_class(pj: Any) -> type:
-    """A pjsua2 ``AudioMediaPort`` subclass whose frames go through ``self.link``.
+    """A pjsua2 ``AudioMediaPort`` subclass whose frames go through ``self.link``: its
+    ``pull()`` gives each frame the leg hears, its ``push(frame)`` takes each frame the
+    leg says (a :class:`PcmLink`, or a :class:`drivers.sip.media.link.FrameLink`).
 
     Built once the pjsua2 module is loaded (it has no stubs). An exception escaping a
     callback would unwind through pjmedia's C code: each is caught and counted.
@@ -199,7 +209,7 @@ def pcm_port_class(pj: Any) -> type:
 
     def frame_requested(self: Any, frame: Any) -> None:
         try:
-            data = self.link.from_modem()
+            data = self.link.pull()
             frame.type = audio_type
             frame.buf = pj.ByteVector(data)
             frame.size = len(data)
@@ -210,7 +220,7 @@ def pcm_port_class(pj: Any) -> type:
         try:
             size = int(frame.size)
             data = bytes(frame.buf)[:size] if frame.type == audio_type and size > 0 else b""
-            self.link.to_modem(data)
+            self.link.push(data)
         except Exception:
             self.callback_errors += 1
 

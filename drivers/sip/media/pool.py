@@ -30,6 +30,18 @@ the edge sends them to another worker) until the first ``dial`` on it, ``release
 or ``seconds`` pass. A worker that already took an inbound call refuses the reservation
 and the next free one is tried.
 
+Several calls per worker (``max_inbound`` > 1): a worker takes inbound calls while it
+has fewer than ``max_inbound`` legs and holds at most 4 (the pjsua2 wheel's limit), so
+it can park several waiting callers and still dial the agent who takes one of them.
+``await pool.run(command, near=i)`` carries out a typed media command
+(:mod:`drivers.sip.media.ops`) wherever its legs are: a ``Dial`` goes to worker ``near``
+(the worker of the leg it will be bridged with) while it has a leg free, else to the
+least loaded worker with one (a worker that refuses it as full is skipped); a
+``Bridge`` of two legs on two workers links them (:mod:`drivers.sip.media.link`: a raw
+audio port on each side, 20 ms frames over a Unix datagram socket in ``socket_dir``)
+and ``Unbridge`` undoes it; every other command goes to its leg's worker. A link
+whose leg ends or whose worker dies is closed on the other side too.
+
 Leg ids stay unique for the pool's life: a restarted worker numbers its incoming legs on
 from the last one the pool saw (``--first-leg``).
 
@@ -59,6 +71,7 @@ import structlog
 
 from base.backoff import Backoff
 from base.errors import ChannelUnavailable, ProtocolError, Rejected
+from drivers.sip.media import ops
 from drivers.sip.media.pool_state import HelloPidMismatch, InviteRateHigh, PoolState
 from drivers.sip.media.protocol import Command, Decoder, Event, Reply, encode
 from drivers.sip.process import ChildProcess, Launch, LogLine, StartFailed, json_log_line
@@ -126,6 +139,8 @@ class _Worker:
             str(pool.health_interval),
             "--first-leg",
             str(pool.state.first_leg(i)),
+            "--max-inbound",
+            str(pool.state.max_inbound),
             *pool.worker_args,
         )
         return Launch(argv, env=env)
@@ -171,12 +186,14 @@ class WorkerPool:
         max_backoff: float = 30.0,
         event_queue_size: int = 10_000,
         worker_args: Sequence[str] = (),
+        max_inbound: int = 1,
     ) -> None:
         self.state = PoolState(
             size,
             sip_port_base=sip_port_base,
             rtp_port_base=rtp_port_base,
             health_interval=health_interval,
+            max_inbound=max_inbound,
         )
         self.size = size
         self.socket_dir = Path(socket_dir)
@@ -303,6 +320,7 @@ class WorkerPool:
             worker.writer.close()
             worker.writer = None
         for event in ended:
+            self._close_links(str(event.call))
             self._put(worker.index, event)
 
     def _put(self, index: int, event: Event) -> None:
@@ -379,7 +397,20 @@ class WorkerPool:
             return
         if msg.name == "hello" and worker.hello is not None and not worker.hello.done():
             worker.hello.set_result(msg)
+        if msg.name == "ended" and msg.call:
+            self._close_links(msg.call)
         await self.events.put((i, msg))
+
+    def _close_links(self, leg: str) -> None:
+        """``leg`` is gone with its side of its links: close the other sides."""
+        for other_worker, other_leg, link_id in self.state.forget_links(leg):
+            self._spawn_task(self._unlink(other_worker, other_leg, link_id))
+
+    async def _unlink(self, worker: int, leg: str, link_id: str) -> None:
+        try:
+            await self.command(worker, "unlink", call=leg, link=link_id)
+        except (Rejected, ChannelUnavailable) as exc:  # the leg ended meanwhile
+            self.log.info("unlink_skipped", worker=worker, call=leg, link=link_id, error=str(exc))
 
     # ------------------------------------------------------------ the core's API
 
@@ -412,6 +443,79 @@ class WorkerPool:
 
     def worker_of(self, leg: str) -> int | None:
         return self.state.worker_of(leg)
+
+    async def run(self, command: ops.MediaCommand, near: int | None = None) -> dict[str, Any]:
+        """Carry out ``command`` where its legs are (see the module docstring); the
+        reply's extra fields. Raises like :meth:`command`."""
+        match command:
+            case ops.Dial():
+                return await self._dial(command, near)
+            case ops.Bridge(a=a, b=b):
+                return await self._bridge(a, b)
+            case ops.Unbridge(a=a, b=b):
+                link = self.state.link_of(a, b)
+                if link is None:
+                    return await self.command(self._leg_worker(a, near), "unbridge", a=a, b=b)
+                self.state.drop_link(link.id)
+                out: dict[str, Any] = {}
+                for worker, leg in ((link.worker_a, link.a), (link.worker_b, link.b)):
+                    try:  # each end on its own: one leg may have ended meanwhile
+                        out[leg] = await self.command(worker, "unlink", call=leg, link=link.id)
+                    except (Rejected, ChannelUnavailable) as exc:
+                        self.log.info("unlink_skipped", worker=worker, call=leg, error=str(exc))
+                return out
+        op, args = ops.command_args(command)
+        return await self.command(self._leg_worker(str(args["call"]), near), op, **args)
+
+    def _leg_worker(self, leg: str, near: int | None) -> int:
+        worker = self.state.worker_of(leg)
+        if worker is None:
+            if near is None:
+                raise Rejected("worker_refused", f"no such call {leg!r}", 409)
+            return near  # the worker answers for itself (e.g. a leg that just ended)
+        return worker
+
+    async def _dial(self, command: ops.Dial, near: int | None) -> dict[str, Any]:
+        op, args = ops.command_args(command)
+        tried: set[int] = set()
+        while True:
+            worker = self.state.place(near, time.monotonic(), frozenset(tried))
+            if worker is None:
+                raise ChannelUnavailable("every media worker is full")
+            tried.add(worker)
+            try:
+                return await self.command(worker, op, **args)
+            except Rejected as exc:
+                if not exc.message.startswith("full:"):
+                    raise
+                self.log.info("worker_full", worker=worker, call=command.leg)
+
+    async def _bridge(self, a: str, b: str) -> dict[str, Any]:
+        wa, wb = self.state.worker_of(a), self.state.worker_of(b)
+        if wa is None or wb is None:
+            missing = a if wa is None else b
+            raise Rejected("worker_refused", f"no such call {missing!r}", 409)
+        if wa == wb:
+            return await self.command(wa, "bridge", a=a, b=b)
+        if self.state.link_of(a, b) is not None:
+            return {}
+        link = self.state.add_link(a, wa, b, wb)
+        path_a = str(self.socket_dir / f"{link.id}a.sock")
+        path_b = str(self.socket_dir / f"{link.id}b.sock")
+        try:
+            await self.command(wa, "link", call=a, link=link.id, local=path_a, remote=path_b)
+        except BaseException:
+            self.state.drop_link(link.id)
+            raise
+        try:
+            await self.command(wb, "link", call=b, link=link.id, local=path_b, remote=path_a)
+        except BaseException:
+            self.state.drop_link(link.id)
+            with contextlib.suppress(Rejected, ChannelUnavailable):
+                await self.command(wa, "unlink", call=a, link=link.id)
+            raise
+        self.log.info("legs_linked", link=link.id, a=a, worker_a=wa, b=b, worker_b=wb)
+        return {"link": link.id}
 
     def free_worker(self, skip: frozenset[int] = frozenset()) -> int | None:
         """An up worker with no legs and no reservation (round robin), or None."""

@@ -21,6 +21,18 @@ command until its ``ended`` event; a failed ``dial`` forgets it again. A reserva
 (:meth:`PoolState.reserve`) keeps :meth:`PoolState.free_worker` away from a worker
 until ``until``, the first ``dial`` on it, :meth:`PoolState.unreserve`, or its death.
 
+Capacity: a worker holds at most :data:`MAX_LEGS` legs. With ``max_inbound`` 1 it holds
+one conversation; with 2 or 3 it parks that many inbound callers, the rest of its legs
+left for their agents (the worker itself refuses the INVITEs beyond).
+:meth:`PoolState.free_worker` names a worker with room for a conversation the core
+places itself (for a reservation: no leg, or with parking at most 2);
+:meth:`PoolState.place` names the worker a new outgoing leg goes to: the one given (the
+worker of the leg it will be bridged with) when it has a leg free, else the least
+loaded one that has. Two legs bridged on different workers are joined by a
+:class:`Link` (each worker adds a port that carries the leg's audio to the other,
+:mod:`drivers.sip.media.link`); :meth:`PoolState.forget_links` drops the links of a leg
+that ended and names the other ends to close.
+
 No asyncio, no socket, no process, no clock of its own; must not import the pool's
 shell (:mod:`drivers.sip.media.pool`), the worker process, or the edge.
 """
@@ -37,15 +49,18 @@ from drivers.sip.media.protocol import Command, Event, Message, Reply, check_com
 
 __all__ = [
     "INVITE_RATE_WARNING",
+    "MAX_LEGS",
     "RTP_PORTS_PER_WORKER",
     "HelloPidMismatch",
     "InviteRateHigh",
+    "Link",
     "Notice",
     "PoolState",
     "Slot",
 ]
 
 RTP_PORTS_PER_WORKER = 50
+MAX_LEGS = 4  # calls per worker process (the pjsua2 wheel's PJSUA_MAX_CALLS)
 INVITE_RATE_WARNING = 40.0  # INVITEs/s into one worker; it aborts somewhere past 60
 SILENT_HEALTH_INTERVALS = 3  # a worker this many health intervals silent is hung
 
@@ -86,6 +101,21 @@ class HelloPidMismatch:
 Notice: TypeAlias = InviteRateHigh | HelloPidMismatch
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Two legs on two workers whose audio is joined (one port on each worker)."""
+
+    id: str
+    a: str
+    worker_a: int
+    b: str
+    worker_b: int
+
+    def other(self, leg: str) -> tuple[int, str]:
+        """The (worker, leg) of the end that is not ``leg``."""
+        return (self.worker_b, self.b) if leg == self.a else (self.worker_a, self.a)
+
+
 class PoolState:
     def __init__(
         self,
@@ -94,16 +124,22 @@ class PoolState:
         sip_port_base: int,
         rtp_port_base: int,
         health_interval: float = 5.0,
+        max_inbound: int = 1,
     ) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
+        if not 1 <= max_inbound < MAX_LEGS:
+            raise ValueError(f"max_inbound must be 1..{MAX_LEGS - 1}, got {max_inbound}")
         self.size = size
+        self.max_inbound = max_inbound
         self.sip_port_base = sip_port_base
         self.rtp_port_base = rtp_port_base
         self.health_interval = health_interval
         self.slots = [Slot(i) for i in range(size)]
         self._ids = itertools.count(1)
         self._rr = 0
+        self._link_ids = itertools.count(1)
+        self.links: dict[str, Link] = {}
 
     # ------------------------------------------------------------ addresses
 
@@ -239,19 +275,70 @@ class PoolState:
         return None
 
     def free_worker(self, now: float, skip: frozenset[int] = frozenset()) -> int | None:
-        """An up worker with no legs and no reservation (round robin), or None."""
+        """An up worker with room for a conversation (no leg; with parking, at most 2)
+        and no reservation, the least loaded (round robin among equals), or None."""
+        most = 0 if self.max_inbound == 1 else MAX_LEGS - 2
+        best: int | None = None
         for k in range(self.size):
             i = (self._rr + k) % self.size
             slot = self.slots[i]
             if (
                 i not in skip
                 and slot.state == "up"
-                and not slot.legs
+                and len(slot.legs) <= most
                 and slot.reserved_until <= now
+                and (best is None or len(slot.legs) < len(self.slots[best].legs))
             ):
-                self._rr = (i + 1) % self.size
-                return i
+                best = i
+        if best is not None:
+            self._rr = (best + 1) % self.size
+        return best
+
+    def place(self, near: int | None, now: float, skip: frozenset[int] = frozenset()) -> int | None:
+        """The worker a new outgoing leg goes to: ``near`` (the worker of the leg it
+        will be bridged with) while it has a leg free, else the up worker with the
+        fewest legs that has one (reserved workers last); None when all are full."""
+
+        def room(i: int) -> bool:
+            slot = self.slots[i]
+            return i not in skip and slot.state == "up" and len(slot.legs) < MAX_LEGS
+
+        if near is not None and 0 <= near < self.size and room(near):
+            return near
+        candidates = [i for i in range(self.size) if room(i)]
+        if not candidates:
+            return None
+        return min(
+            candidates,
+            key=lambda i: (self.slots[i].reserved_until > now, len(self.slots[i].legs), i),
+        )
+
+    # ------------------------------------------------------------ links
+
+    def link_of(self, a: str, b: str) -> Link | None:
+        for link in self.links.values():
+            if {link.a, link.b} == {a, b}:
+                return link
         return None
+
+    def add_link(self, a: str, worker_a: int, b: str, worker_b: int) -> Link:
+        link = Link(f"k{next(self._link_ids)}", a, worker_a, b, worker_b)
+        self.links[link.id] = link
+        return link
+
+    def drop_link(self, link_id: str) -> None:
+        self.links.pop(link_id, None)
+
+    def forget_links(self, leg: str) -> list[tuple[int, str, str]]:
+        """``leg`` ended (or its worker died): its links are gone; the (worker, leg,
+        link id) of each other end still to close."""
+        ends = []
+        for link in [k for k in self.links.values() if leg in (k.a, k.b)]:
+            del self.links[link.id]
+            worker, other = link.other(leg)
+            if other in self.slots[worker].legs:
+                ends.append((worker, other, link.id))
+        return ends
 
     def reserve(self, i: int, until: float) -> None:
         self.slots[i].reserved_until = until

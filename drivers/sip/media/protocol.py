@@ -78,6 +78,13 @@ COMMANDS: Final[dict[str, _Spec]] = {
     "stats": {"call": (str, True)},
     "pcm_bridge": {"call": (str, True), "path": (str, True)},
     "pcm_unbridge": {"call": (str, True)},
+    "link": {
+        "call": (str, True),
+        "link": (str, True),
+        "local": (str, True),
+        "remote": (str, True),
+    },
+    "unlink": {"call": (str, True), "link": (str, True)},
     "reserve": {"seconds": (float, False)},
     "release": {},
     "shutdown": {},
@@ -183,6 +190,10 @@ def check_command(cmd: Command) -> str | None:
         return "send_dtmf: digits must be a non-empty string of 0-9 * # A-D"
     if cmd.op == "pcm_bridge" and not cmd.args["path"].startswith("/"):
         return "pcm_bridge: path must be an absolute path to the modem's PCM port"
+    if cmd.op == "link" and not (
+        cmd.args["local"].startswith("/") and cmd.args["remote"].startswith("/")
+    ):
+        return "link: local and remote must be absolute socket paths"
     if cmd.op in ("reject", "hangup") and "code" in cmd.args and not 400 <= cmd.args["code"] < 700:
         return f"{cmd.op}: code must be a SIP final failure code (400-699)"
     return None

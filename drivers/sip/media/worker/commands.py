@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from drivers.sip.media.link import FrameLink, check_link_path
 from drivers.sip.media.pcm import PcmLink, check_pcm_path, pcm_media_format, pcm_port_class
 from drivers.sip.media.protocol import Command, Reply, check_command
 from drivers.sip.media.worker.legs import CommandFailed, Leg
@@ -47,6 +48,8 @@ class Commands:
         "stats": "stats",
         "pcm_bridge": "pcm_bridge",
         "pcm_unbridge": "pcm_unbridge",
+        "link": "link",
+        "unlink": "unlink",
         "reserve": "reserve",
         "release": "release",
         "shutdown": "shutdown",
@@ -123,6 +126,7 @@ class Commands:
     ) -> Result:
         if call in self.legs:
             raise CommandFailed(f"leg id {call!r} is in use")
+        self.legs.room()
         self.legs.release()  # the leg itself keeps inbound calls away from now on
         classes = self.agent.classes
         assert classes is not None
@@ -187,10 +191,13 @@ class Commands:
             raise CommandFailed(f"no such file {file!r}")
         if leg.player is not None:
             self.agent.drop_player(leg)
-        classes = self.agent.classes
-        assert classes is not None
-        player = classes.player()
-        player.createPlayer(file, 0 if loop else self.pj.PJMEDIA_FILE_NO_LOOP)
+        if loop:  # hold music: every leg waiting to this file hears the same player
+            player = self.agent.looping_player(file)
+        else:
+            classes = self.agent.classes
+            assert classes is not None
+            player = classes.player()
+            player.createPlayer(file, self.pj.PJMEDIA_FILE_NO_LOOP)
         leg.player = player
         leg.player_loop = loop
         self.agent.apply()
@@ -230,6 +237,8 @@ class Commands:
         out: dict[str, Any] = {"answered": leg.answered, "media": leg.port is not None}
         if leg.pcm is not None:
             out["pcm"] = leg.pcm.link.stats()
+        if leg.links:
+            out["links"] = {key: port.link.stats() for key, port in leg.links.items()}
         if leg.port is not None:
             try:
                 st = leg.call.getStreamStat(0)
@@ -278,6 +287,40 @@ class Commands:
         if leg.pcm is None:
             raise CommandFailed(f"{call} is not bridged with a PCM port")
         return self.agent.drop_pcm(leg)
+
+    # ------------------------------------------------------------ links to other workers
+
+    def link(self, call: str, link: str, local: str, remote: str) -> Result:
+        leg = self.legs.leg(call)
+        if link in leg.links:
+            raise CommandFailed(f"{call} already has link {link!r}")
+        for path in (local, remote):
+            problem = check_link_path(path)
+            if problem is not None:
+                raise CommandFailed(problem)
+        try:
+            frames = FrameLink.open(local, remote)
+        except OSError as exc:
+            raise CommandFailed(f"link: cannot bind {local!r}: {exc.strerror}") from exc
+        if self.agent.pcm_class is None:
+            self.agent.pcm_class = pcm_port_class(self.pj)
+        port = self.agent.pcm_class()
+        port.link = frames
+        try:
+            port.createPort(f"link-{link}"[:30], pcm_media_format(self.pj))
+        except self.pj.Error:
+            frames.close()
+            raise
+        leg.links[link] = port
+        self.agent.apply()
+        self.log.info("linked", call=call, link=link, media=leg.port is not None)
+        return None
+
+    def unlink(self, call: str, link: str) -> Result:
+        leg = self.legs.leg(call)
+        if link not in leg.links:
+            raise CommandFailed(f"{call} has no link {link!r}")
+        return self.agent.drop_link(leg, link)
 
     # ------------------------------------------------------------ the worker itself
 

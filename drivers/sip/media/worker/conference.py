@@ -2,12 +2,13 @@
 that makes it so.
 
 The wanted connections are a function of the legs' state (:func:`wanted_connections`):
-a leg and each bridged peer hear each other, a player is heard by its leg, a PCM port
-and its leg hear each other, a recorder hears the leg, its peers, its player and its
-PCM port (the mix of the conversation). :class:`Conference` remembers what it applied
-and, after every change, applies only the difference (``startTransmit`` /
-``stopTransmit``). A conference slot that went away took its connections with it: they
-are forgotten, never touched.
+a leg and each bridged peer hear each other, a player is heard by its leg (one looping
+player may feed many legs), a PCM port and its leg hear each other, so do a link's port
+(a leg of another worker) and its leg, a recorder hears the leg, its peers, its player,
+its PCM port and its links (the mix of the conversation). :class:`Conference`
+remembers what it applied and, after every change, applies only the difference
+(``startTransmit`` / ``stopTransmit``). A conference slot that went away took its
+connections with it: they are forgotten, never touched.
 
 Knows pjsua2 only through the objects and the module it is given; must not import the
 agent, the commands or the pump.
@@ -50,6 +51,9 @@ def wanted_connections(legs: Legs, media: dict[int, Any]) -> tuple[Connections, 
             if leg.pcm is not None:  # the modem hears the leg, the leg the modem
                 connect(mine, leg.pcm)
                 connect(leg.pcm, mine)
+            for port in leg.links.values():  # the leg of another worker, both ways
+                connect(mine, port)
+                connect(port, mine)
         if leg.recorder is not None:
             sources = [*peers]
             if mine is not None:
@@ -58,6 +62,7 @@ def wanted_connections(legs: Legs, media: dict[int, Any]) -> tuple[Connections, 
                     sources.append(leg.player)
                 if leg.pcm is not None:
                     sources.append(leg.pcm)
+                sources.extend(leg.links.values())
             for src in sources:
                 connect(src, leg.recorder)
     return wanted, objs

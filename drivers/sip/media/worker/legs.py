@@ -2,12 +2,20 @@
 
 A :class:`Leg` is one SIP call of the worker (incoming: ``w<index>-<n>``, numbered by
 the worker; outgoing: the id the core gave in ``dial``) with its audio state (bridged
-peers, player, recorder, PCM port). :class:`Legs` holds them and the worker's rules:
+peers, player, recorder, PCM port, links to legs of other workers). :class:`Legs` holds
+them and the worker's rules:
 
-- one conversation per worker: while any leg exists, or while the core holds a
-  reservation, an incoming INVITE is refused (486) and counted (:meth:`Legs.offer`);
-- a reservation is refused while a leg exists, lasts at most 60 s, and ends at the
-  first ``dial`` (:meth:`Legs.reserve`, :meth:`Legs.release`);
+- at most :data:`MAX_LEGS` legs (the pjsua2 wheel's calls per process); a ``dial`` past
+  that is refused (:meth:`Legs.room`);
+- inbound calls up to ``max_inbound``: with the default of 1 a worker holds one
+  conversation (while it has any leg an incoming INVITE is refused); with 2 or 3 it
+  parks that many callers, the rest of its legs left for the agents who take them (an
+  INVITE is refused once ``max_inbound`` incoming legs are there, or 4 legs in all).
+  Refused INVITEs (486; so is one while the core holds a reservation) are counted
+  (:meth:`Legs.offer`);
+- a reservation (room for a conversation the core places itself) is refused while a
+  one-conversation worker has a leg or another has more than 2, lasts at most 60 s, and
+  ends at the first ``dial`` (:meth:`Legs.reserve`, :meth:`Legs.release`);
 - an incoming leg the core leaves unanswered past its deadline is due for a 480
   (:meth:`Legs.overdue`).
 
@@ -22,9 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_RESERVATION", "CommandFailed", "Leg", "Legs"]
+__all__ = ["MAX_LEGS", "MAX_RESERVATION", "CommandFailed", "Leg", "Legs"]
 
 MAX_RESERVATION = 60.0  # s
+MAX_LEGS = 4  # calls per process in the pjsua2 wheel (PJSUA_MAX_CALLS)
 
 
 class CommandFailed(Exception):
@@ -51,13 +60,17 @@ class Leg:
     ended: bool = False
     pcm: Any = None  # PcmPort bridging the leg with a modem's PCM port
     account_key: str = ""  # the from_user whose pjsua2 Account placed an outgoing leg
+    links: dict[str, Any] = field(default_factory=dict)  # link id -> LinkPort (other worker)
 
 
 class Legs:
     """The legs of worker ``index`` by id, its reservation and its counters."""
 
-    def __init__(self, index: int, *, first_leg: int = 1) -> None:
+    def __init__(self, index: int, *, first_leg: int = 1, max_inbound: int = 1) -> None:
+        if not 1 <= max_inbound < MAX_LEGS:
+            raise ValueError(f"max_inbound must be 1..{MAX_LEGS - 1}, got {max_inbound}")
         self.index = index
+        self.max_inbound = max_inbound
         self.by_id: dict[str, Leg] = {}
         self.seq = first_leg - 1  # incoming legs are w<index>-<seq>
         self.invites = 0  # incoming INVITEs seen (answered or refused busy)
@@ -89,11 +102,18 @@ class Legs:
     def reserved(self, now: float) -> bool:
         return now < self.reserved_until
 
+    def full(self) -> bool:
+        """No room for another incoming call (see the module docstring)."""
+        if self.max_inbound == 1:
+            return bool(self.by_id)
+        inbound = sum(1 for leg in self.by_id.values() if leg.direction == "in")
+        return inbound >= self.max_inbound or len(self.by_id) >= MAX_LEGS
+
     def offer(self, now: float) -> str | None:
         """An incoming INVITE: the id its leg gets, or None when the worker is busy
-        (a leg, or a reservation) and must refuse it."""
+        (:meth:`full`, or a reservation) and must refuse it."""
         self.invites += 1
-        if self.by_id or self.reserved(now):
+        if self.full() or self.reserved(now):
             self.busy_refused += 1
             return None
         self.seq += 1
@@ -111,8 +131,13 @@ class Legs:
         leg.peers.clear()
         self.by_id.pop(leg.id, None)
 
+    def room(self) -> None:
+        """A new outgoing leg fits (CommandFailed when the worker is full)."""
+        if len(self.by_id) >= MAX_LEGS:
+            raise CommandFailed(f"full: {len(self.by_id)} legs")
+
     def reserve(self, seconds: float, now: float) -> None:
-        if self.by_id:
+        if self.by_id and (self.max_inbound == 1 or len(self.by_id) > MAX_LEGS - 2):
             raise CommandFailed(f"busy: {len(self.by_id)} leg(s)")
         if not 0 < seconds <= MAX_RESERVATION:
             raise CommandFailed("reserve: seconds must be in (0, 60]")

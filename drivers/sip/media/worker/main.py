@@ -2,7 +2,7 @@
 
     python -m drivers.sip.media.worker --index I --socket PATH --sip-port P --rtp-port R \\
         --proxy HOST:PORT [--log-level info] [--answer-timeout 10] [--ring-timeout 180]
-        [--health-interval 5] [--pump-ms 10] [--first-leg 1]
+        [--health-interval 5] [--pump-ms 10] [--first-leg 1] [--max-inbound 1]
 
 Exit codes: 0 after a clean stop, 2 when the control socket cannot be reached, 3 when
 pjsua2 does not start (e.g. the SIP port is taken; the reason is in the log).
@@ -22,6 +22,7 @@ import structlog
 
 from base.logs import configure_logging
 from drivers.sip.media.worker import pjglue
+from drivers.sip.media.worker.legs import MAX_LEGS
 from drivers.sip.media.worker.pump import ControlChannel, Pump
 from drivers.sip.media.worker.ua import MediaAgent
 
@@ -44,6 +45,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pump-ms", type=int, default=10, help="libHandleEvents timeout")
     p.add_argument(
         "--first-leg", type=int, default=1, help="number of the first incoming leg (w<I>-<N>)"
+    )
+    p.add_argument(
+        "--max-inbound",
+        type=int,
+        default=1,
+        choices=range(1, MAX_LEGS),
+        help="incoming calls held at once (the rest of the 4 legs stay free for dials)",
     )
     return p.parse_args(argv)
 
@@ -74,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         pump_ms=args.pump_ms,
         log_level=args.log_level,
         first_leg=args.first_leg,
+        max_inbound=args.max_inbound,
     )
     pump = Pump(agent, channel, health_interval=args.health_interval)
 

@@ -73,6 +73,7 @@ class MediaAgent:
         pump_ms: int = 10,
         log_level: str = "info",
         first_leg: int = 1,
+        max_inbound: int = 1,
     ) -> None:
         self.pj = pj
         self.index = index
@@ -85,12 +86,13 @@ class MediaAgent:
         self.ring_timeout = ring_timeout
         self.pump_ms = pump_ms
         self.log_level = log_level
-        self.legs = Legs(index, first_leg=first_leg)
+        self.legs = Legs(index, first_leg=first_leg, max_inbound=max_inbound)
         self.conference = Conference(pj, log)
         self.graveyard: list[Any] = []  # Calls that ended: released after the pump
         self.rejected: list[Any] = []  # busy-rejected Calls, held until DISCONNECTED
         self.dead_players: list[Any] = []
-        self.dead_pcm: list[tuple[Any, float]] = []  # (PcmPort, release time)
+        self.shared_players: dict[str, Any] = {}  # WAV path -> the looping player of it
+        self.dead_pcm: list[tuple[Any, float]] = []  # (PcmPort of a modem or link, release time)
         self.closing: list[tuple[str, str, float]] = []  # (leg, WAV path, give-up time)
         self.accounts: dict[str, Any] = {}
         self.started = time.monotonic()
@@ -170,6 +172,7 @@ class MediaAgent:
         self.graveyard.clear()
         self.rejected.clear()
         self.dead_players.clear()
+        self.shared_players.clear()
         self.conference.clear()
         deadline = time.monotonic() + PCM_RELEASE_DELAY
         while self.dead_pcm and time.monotonic() < deadline:
@@ -244,12 +247,39 @@ class MediaAgent:
         except self.pj.Error as exc:
             self.log.warning("hangup_failed", call=leg.id, error=exc.info(False))
 
+    def looping_player(self, path: str) -> Any:
+        """The player looping ``path`` for every leg that waits to it (created on first
+        use): one file reader and one conference port however many legs hear it."""
+        player = self.shared_players.get(path)
+        if player is None:
+            assert self.classes is not None
+            player = self.classes.player()
+            player.createPlayer(path, 0)  # 0: loop
+            self.shared_players[path] = player
+        return player
+
     def drop_player(self, leg: Leg) -> None:
-        """Detach the leg's player; it is disconnected by the next apply() and
-        destroyed after the pump (never inside a pjsua callback)."""
+        """Detach the leg's player; once no leg hears it, it is disconnected by the next
+        apply() and destroyed after the pump (never inside a pjsua callback)."""
         player, leg.player = leg.player, None
-        if player is not None:
-            self.dead_players.append(player)
+        if player is None or any(other.player is player for other in self.legs):
+            return
+        for path, shared in list(self.shared_players.items()):
+            if shared is player:
+                del self.shared_players[path]
+        self.dead_players.append(player)
+
+    def drop_link(self, leg: Leg, link_id: str) -> dict[str, Any]:
+        """Disconnect and close one of the leg's links; its counters. Like a PCM port,
+        the port object lives on for PCM_RELEASE_DELAY."""
+        port = leg.links.pop(link_id)
+        self.apply()
+        port.link.close()
+        stats: dict[str, Any] = port.link.stats()
+        stats["callback_errors"] = int(port.callback_errors)
+        self.dead_pcm.append((port, time.monotonic() + PCM_RELEASE_DELAY))
+        self.log.info("link_closed", call=leg.id, link=link_id, **stats)
+        return stats
 
     def drop_pcm(self, leg: Leg) -> dict[str, Any]:
         """Disconnect and close the leg's PCM port; its counters. The port object lives
@@ -279,6 +309,8 @@ class MediaAgent:
             return
         leg.ended = True
         pcm = self.drop_pcm(leg) if leg.pcm is not None else None
+        for link_id in list(leg.links):
+            self.drop_link(leg, link_id)
         if leg.recorder is not None:
             self.stop_recording(leg)
         if leg.player is not None:

@@ -9,6 +9,7 @@ as a JSON line: ``store_commit_failed``, ``kamailio_died``, ``modem_state``...):
 - the SIP edge: Kamailio not running (it is restarted with backoff), how many times it
   was restarted; a restart forgets the phones' registrations, which come back as each
   phone registers again (the agents' ``phone_registered`` says whose);
+- rtpengine (browser phones, with ``[webrtc]``): not running, restarts;
 - the media workers: how many are up, restarts;
 - the modems: those not ``ready``, with their last error.
 
@@ -61,8 +62,18 @@ def _sip(core: Core, problems: list[str]) -> dict[str, Any]:
         )
     if up < len(workers):
         problems.append(f"media workers: {up} of {len(workers)} up (the others are restarting)")
+    rtpengine: dict[str, Any] | None = None
+    if calls.web is not None:
+        media = calls.web.rtpengine
+        rtpengine = {"state": "up" if media.running else "down", "restarts": media.restarts}
+        if not media.running:
+            problems.append(
+                f"rtpengine: not running (restarts so far: {media.restarts}); "
+                "browser phones cannot call until it is back"
+            )
     return {
         "edge": {"state": "up" if edge.running else "down", "restarts": edge.restarts},
+        "rtpengine": rtpengine,
         "workers": {
             "up": up,
             "total": len(workers),

@@ -139,6 +139,8 @@ class StoreHealth(BaseModel):
 
 
 class EdgeHealth(BaseModel):
+    """A supervised child process (Kamailio, rtpengine)."""
+
     state: Literal["up", "down"]
     restarts: int
 
@@ -151,6 +153,7 @@ class WorkersHealth(BaseModel):
 
 class SipHealth(BaseModel):
     edge: EdgeHealth
+    rtpengine: EdgeHealth | None = Field(description="null without [webrtc]")
     workers: WorkersHealth
 
 

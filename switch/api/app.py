@@ -21,6 +21,7 @@ from switch.api.audit import audit_router
 from switch.api.contacts import contacts_router
 from switch.api.errors import install_error_handlers
 from switch.api.guard import Guard
+from switch.api.health import health_router
 from switch.api.live import install_live
 from switch.api.login import LoginLimiter, login_routers
 from switch.api.numbers import numbers_router
@@ -128,6 +129,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(stats_router(), prefix="/api/v1")
+    app.include_router(health_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_live(app)

@@ -141,6 +141,9 @@ class Store:
         self.commit_log: list[tuple[float, int]] | None = None
         self._listeners: list[CommitListener] = []
         self._write_listeners: list[WriteListener] = []
+        # Why the last group commit failed (disk full...), None once one succeeds again:
+        # what the health view tells an operator.
+        self.failing: str | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
@@ -200,11 +203,15 @@ class Store:
                 why = _why(exc)
                 log.error("store_commit_failed", error=str(exc), why=why, writes=len(batch))
                 STORE_FAILED.inc(len(batch))
+                self.failing = why
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(StoreUnavailable(why))
                 continue
             done = time.perf_counter()
+            if self.failing is not None:
+                log.info("store_commit_recovered", was=self.failing)
+                self.failing = None
             STORE_COMMIT_SECONDS.observe(done - started)
             if self.commit_log is not None:
                 self.commit_log.append((done - started, len(batch)))

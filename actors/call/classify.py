@@ -7,6 +7,7 @@ raises :class:`base.errors.Rejected` here, before anything changes.
 
 from __future__ import annotations
 
+from actors.call import callback_offer
 from actors.call.ivr import menu_event
 from actors.call.messages import (
     AgentBusy,
@@ -135,10 +136,15 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case DtmfReceived(leg=leg, digit=digit):
             if state.phase == "ivr" and role_of(state, leg) == "customer":
                 return menu_event(state, digit)
+            if callback_offer.chosen(state, msg):
+                return "callback_chosen"
             if role_of(state, leg) == "customer" and "digit" in TRANSITIONS[state.phase]:
                 return "digit"
             return "stale"
         case PlayFinished(leg=leg):
+            customer = role_of(state, leg) == "customer"
+            if state.phase == "treatment" and state.callback_offer and customer:
+                return "offer_played" if state.audio == "offer" else "stale"
             if role_of(state, leg) == "customer" and "prompt_played" in TRANSITIONS[state.phase]:
                 return "prompt_played"
             return "stale"

@@ -197,6 +197,16 @@ class QueueDecline:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """The caller pressed 1: a callback for their number in ``queue``, at the place they
+    took when they first joined it (``queued_at``), confirmed by SMS in ``language``."""
+
+    queue: str
+    queued_at: float
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class QueryQueue:
     """Ask the routing engine where the call's item stands: QueueStatus."""
 
@@ -284,6 +294,7 @@ Effect: TypeAlias = (
     | LeaveQueue
     | QueueAccept
     | QueueDecline
+    | RequestCallback
     | QueryQueue
     | RingAgent
     | AgentEvent

@@ -23,7 +23,8 @@ The phases::
     new --> greeting --> queued <--> ringing_agent --> connected <--> transferring
              (inbound, with a greeting)  |  |              ^
     new --> queued (inbound, GSM)        |  +--> answering_modem (GSM: answer, bridge)
-                                         +--> treatment (the queue gave up: a message)
+                                         +--> treatment (the queue gave up: a message;
+                                                        or 1 pressed for a callback)
     new --> dialing_agent --> dialing_customer --> connected   (click-to-call)
     new --> dialing_customer --> connected                      (an agent dials out)
     any live phase --> ending --> ended
@@ -38,6 +39,10 @@ offers it an agent, the call rings them; an agent who does not answer goes back 
 engine as a decline and the call stays queued at its place. While it waits the caller
 may hear their position and expected wait, and answer the queue's questions
 (:mod:`actors.call.waiting`).
+
+When the queue offers callbacks (:mod:`actors.call.callback_offer`), 1 pressed while
+queued, or after a treatment's offer, leads to ``treatment``: the call's item becomes a
+callback at the same place, a confirmation plays, then the call ends.
 
 ``ending`` waits for the call's recording to be reported closed (its duration goes in
 the journey's ``call_ended``), at most ``recording_wait`` seconds; without a recording a
@@ -156,6 +161,7 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "no_worker": None,
         "treated": "treatment",
         "digit": None,
+        "callback_chosen": "treatment",  # 1 pressed: a callback keeps the place
         "prompt_played": None,
         "announce_due": None,
         "queue_status": None,
@@ -240,6 +246,8 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
     "treatment": {
         **_ANY_LIVE,
         "prompt_played": "ending",
+        "offer_played": None,  # the callback offer: time to press 1
+        "callback_chosen": None,  # the confirmation plays, then ending
         "treatment_timeout": "ending",
         "digit": None,
         "customer_ended": "ending",
@@ -343,6 +351,7 @@ class CallState:
     question_misses: int = 0
     audio: str | None = None  # a prompt playing: menu, question, announcement
     identified: bool = False  # the caller's number belonged to a known contact
+    callback_offer: bool = False  # the treatment offered a callback: 1 takes it
 
     def with_(self, **changes: object) -> CallState:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -74,6 +74,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/queues"): Rule(OPS, "any"),
     ("GET", "/queues/{queue_id}"): Rule(OPS),
     ("POST", "/callbacks"): Rule(OPS, "any"),
+    ("GET", "/callbacks"): Rule(OPS),
     ("GET", "/callbacks/{callback_id}"): Rule(OPS),
     ("GET", "/conversations"): Rule(OPS, "query_self"),
     ("GET", "/stats"): Rule(OPS),

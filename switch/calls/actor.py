@@ -129,6 +129,8 @@ class CallActor(Actor):
                 await service.queues.accept(state.id, agent)
             case fx.QueueDecline(agent=agent, reason=reason):
                 service.queues.decline(state.id, agent, reason)
+            case fx.RequestCallback(queue=queue, queued_at=queued_at, language=language):
+                await self._request_callback(state, queue, queued_at, language)
             case fx.QueryQueue():
                 item = await self.registry.ask(ROUTER, GetItem(state.id))
                 if item is None:
@@ -214,6 +216,20 @@ class CallActor(Actor):
         if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
             return [msg.BridgeDone(effect.leg)]
         return []
+
+    async def _request_callback(
+        self, state: CallState, queue: str, queued_at: float, language: str | None
+    ) -> None:
+        """The caller pressed 1: the callback that keeps their place (durable, queued and
+        confirmed by SMS before this returns)."""
+        try:
+            callback = await self.service.core.callbacks.request(
+                state.number, queue, queued_at=queued_at, language=language
+            )
+        except (Rejected, ChannelUnavailable) as exc:
+            self.log.warning("callback_not_requested", queue=queue, error=str(exc))
+            return
+        self.log.info("callback_from_call", callback=callback.id, queue=queue)
 
     async def _modem_pick_up(self) -> Any:
         gsm = self.service.gsm.get(self.actor_id.partition(":")[2])

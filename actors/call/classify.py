@@ -7,7 +7,7 @@ raises :class:`base.errors.Rejected` here, before anything changes.
 
 from __future__ import annotations
 
-from actors.call import callback_offer
+from actors.call import callback_offer, survey
 from actors.call.ivr import menu_event
 from actors.call.messages import (
     AgentBusy,
@@ -49,6 +49,7 @@ _TIMER_EVENTS = {
     "recording": "recording_timeout",
     "question": "question_timeout",
     "announce": "announce_due",
+    "survey": "survey_timeout",
 }
 
 
@@ -122,6 +123,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
                     return "consult_agent_left"
                 if state.phase == "transferring" and xfer is not None and not xfer.blind:
                     return "agent_left"
+                if survey.wanted(state, leg):
+                    return "survey_started"
                 return "agent_ended"
             return "stale"
         case DialFailed(leg=leg):
@@ -138,6 +141,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
                 return menu_event(state, digit)
             if callback_offer.chosen(state, msg):
                 return "callback_chosen"
+            if state.phase == "survey" and role_of(state, leg) == "customer":
+                return "survey_digit"
             if role_of(state, leg) == "customer" and "digit" in TRANSITIONS[state.phase]:
                 return "digit"
             return "stale"

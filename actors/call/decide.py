@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.call import callback_offer, ivr, transfer, waiting
+from actors.call import callback_offer, ivr, survey, transfer, waiting
 from actors.call import effects as fx
 from actors.call.causes import MODEM_FAILURES, sip_cause
 from actors.call.classify import classify
@@ -183,6 +183,8 @@ def _prompt_played(state: CallState, msg: CallMessage, now: float) -> Result:
         return state, [fx.Play(state.customer_leg, "hold", loop=True)]
     if state.phase == "ivr":
         return ivr.menu_prompt_played(state)
+    if state.phase == "survey":
+        return survey.prompt_played(state, now)
     if state.phase in ("queued", "ringing_agent"):
         return waiting.waiting_prompt_played(state)
     return state, []
@@ -472,6 +474,9 @@ _HANDLERS: dict[str, Handler] = {
     "treated": _treated,
     "treatment_timeout": _treatment_over,
     "offer_played": callback_offer.offer_played,
+    "survey_started": survey.start,
+    "survey_digit": survey.digit,
+    "survey_timeout": survey.timeout,
     "callback_chosen": callback_offer.callback_chosen,
     "ring_timeout": _ring_timeout,
     "agent_answered": _agent_answered,

@@ -256,6 +256,14 @@ class IvrChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordCsat:
+    """The caller's score in the IVR survey (a digit 1-5): a ``csat`` journey event
+    linked to the call's agent and queue."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
 class Save:
     """Write the call's record (what ``GET /api/v1/calls`` shows)."""
 
@@ -301,6 +309,7 @@ Effect: TypeAlias = (
     | AgentLeaves
     | Journey
     | IvrChoice
+    | RecordCsat
     | Save
     | SetTimer
     | CancelTimer

@@ -68,6 +68,8 @@ class CallPolicy:
     waiting: Mapping[str, WaitPolicy] = field(default_factory=dict)  # by queue id
     prompt_wait: float = 60.0  # the longest a menu's or question's prompt may play
     offer_wait: float = 8.0  # after a treatment's callback offer: time to press 1
+    csat_ivr: frozenset[str] = frozenset()  # queues whose callers are surveyed by IVR
+    survey_wait: float = 8.0  # after the survey's question: time to press 1-5
 
     def wait_policy(self, queue: str) -> WaitPolicy:
         return self.waiting.get(queue) or _NO_WAIT

@@ -25,6 +25,7 @@ The phases::
     new --> queued (inbound, GSM)        |  +--> answering_modem (GSM: answer, bridge)
                                          +--> treatment (the queue gave up: a message;
                                                         or 1 pressed for a callback)
+    connected --> survey --> ending       (the agent left: the caller's score, by IVR)
     new --> dialing_agent --> dialing_customer --> connected   (click-to-call)
     new --> dialing_customer --> connected                      (an agent dials out)
     any live phase --> ending --> ended
@@ -43,6 +44,10 @@ may hear their position and expected wait, and answer the queue's questions
 When the queue offers callbacks (:mod:`actors.call.callback_offer`), 1 pressed while
 queued, or after a treatment's offer, leads to ``treatment``: the call's item becomes a
 callback at the same place, a confirmation plays, then the call ends.
+
+When the agent hangs up an answered call of a queue with an IVR survey, the caller
+stays on the line in ``survey`` (:mod:`actors.call.survey`): a question, a digit 1-5,
+thanks, then ``ending``.
 
 ``ending`` waits for the call's recording to be reported closed (its duration goes in
 the journey's ``call_ended``), at most ``recording_wait`` seconds; without a recording a
@@ -76,6 +81,7 @@ Phase = Literal[
     "transferring",
     "consulting",
     "treatment",
+    "survey",
     "ending",
     "ended",
 ]
@@ -95,6 +101,7 @@ LIVE: frozenset[Phase] = frozenset(
         "transferring",
         "consulting",
         "treatment",
+        "survey",
     }
 )
 
@@ -213,6 +220,7 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         **_ANY_LIVE,
         "customer_ended": "ending",
         "agent_ended": "ending",
+        "survey_started": "survey",  # the agent left; the caller is asked for a score
         "modem_ended": "ending",
         "transfer_requested": "transferring",
         "transfer_to_queue": "queued",
@@ -252,6 +260,13 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "digit": None,
         "customer_ended": "ending",
         "modem_ended": "ending",
+    },
+    "survey": {
+        **_ANY_LIVE,
+        "prompt_played": None,  # the question (the caller's time starts) or the thanks
+        "survey_digit": None,
+        "survey_timeout": "ending",
+        "customer_ended": "ending",
     },
     "ending": {
         **_AFTER,
@@ -352,6 +367,7 @@ class CallState:
     audio: str | None = None  # a prompt playing: menu, question, announcement
     identified: bool = False  # the caller's number belonged to a known contact
     callback_offer: bool = False  # the treatment offered a callback: 1 takes it
+    survey: Literal["asking", "thanks"] | None = None  # the IVR survey after the agent left
 
     def with_(self, **changes: object) -> CallState:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -371,6 +387,12 @@ class CallState:
         """The call as the API shows it."""
         if self.phase in ("ending", "ended"):
             return "ended"
-        if self.phase in ("connected", "transferring", "consulting", "answering_modem"):
+        if self.phase in (
+            "connected",
+            "transferring",
+            "consulting",
+            "answering_modem",
+            "survey",
+        ):
             return "answered"
         return "ringing"

@@ -131,6 +131,8 @@ class CallActor(Actor):
                 service.queues.decline(state.id, agent, reason)
             case fx.RequestCallback(queue=queue, queued_at=queued_at, language=language):
                 await self._request_callback(state, queue, queued_at, language)
+            case fx.RecordCsat(digit=digit):
+                await self._record_csat(state, digit)
             case fx.QueryQueue():
                 item = await self.registry.ask(ROUTER, GetItem(state.id))
                 if item is None:
@@ -230,6 +232,17 @@ class CallActor(Actor):
             self.log.warning("callback_not_requested", queue=queue, error=str(exc))
             return
         self.log.info("callback_from_call", callback=callback.id, queue=queue)
+
+    async def _record_csat(self, state: CallState, digit: str) -> None:
+        """The caller's score in the IVR survey: a ``csat`` journey event."""
+        csat = self.service.core.csat
+        if csat is None:
+            self.log.warning("csat_not_recorded", reason="no survey service", digit=digit)
+            return
+        try:
+            await csat.record_ivr(state.id, state.contact_id, digit, state.agent, state.queue)
+        except Rejected as exc:
+            self.log.warning("csat_not_recorded", reason=exc.message, digit=digit)
 
     async def _modem_pick_up(self) -> Any:
         gsm = self.service.gsm.get(self.actor_id.partition(":")[2])

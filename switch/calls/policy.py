@@ -50,7 +50,11 @@ def human(config: Config) -> str:
 def call_policy(config: Config, **fields: Any) -> CallPolicy:
     """The calls' policy: ``fields`` (greeting, hold music, timings...) plus the center."""
     return CallPolicy(
-        menus=menus(config), human=human(config), waiting=wait_policies(config), **fields
+        menus=menus(config),
+        human=human(config),
+        waiting=wait_policies(config),
+        csat_ivr=frozenset(q.id for q in config.queues if q.csat == "ivr"),
+        **fields,
     )
 
 
@@ -65,6 +69,8 @@ def missing_prompts(policy: CallPolicy, prompts: Prompts) -> list[str]:
         if wait.callback:
             names |= {"callback_offer", "callback_confirmed", *CALLBACK_TREATMENTS}
     names |= {"queue_max_wait", "queue_no_agents", "queue_closed"}
+    if policy.csat_ivr:
+        names |= {"csat_question", "csat_thanks"}
     return [name for name in sorted(names) if prompts.find(name, None) is None]
 
 

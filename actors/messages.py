@@ -34,6 +34,7 @@ JOURNEY_KINDS = frozenset(
         "callback_done",
         "callback_failed",
         "csat",
+        "supervised",
     }
 )
 

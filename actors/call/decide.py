@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.call import callback_offer, ivr, survey, transfer, waiting
+from actors.call import callback_offer, ivr, supervise, survey, transfer, waiting
 from actors.call import effects as fx
 from actors.call.causes import MODEM_FAILURES, sip_cause
 from actors.call.classify import classify
@@ -475,6 +475,10 @@ _HANDLERS: dict[str, Handler] = {
     "treatment_timeout": _treatment_over,
     "offer_played": callback_offer.offer_played,
     "survey_started": survey.start,
+    "supervise_requested": supervise.requested,
+    "supervise_changed": supervise.changed,
+    "supervisor_answered": supervise.answered,
+    "supervisor_left": supervise.left,
     "survey_digit": survey.digit,
     "survey_timeout": survey.timeout,
     "callback_chosen": callback_offer.callback_chosen,

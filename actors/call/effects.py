@@ -52,6 +52,29 @@ class DialNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class DialUser:
+    """Dial a phone registered at the edge by its SIP user (a supervisor's phone)."""
+
+    leg: str
+    user: str
+    caller: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """``leg`` hears ``source`` one way (supervision)."""
+
+    leg: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisten:
+    leg: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Bridge:
     a: str
     b: str
@@ -123,8 +146,11 @@ MediaEffect: TypeAlias = (
     | Hangup
     | DialAgent
     | DialNumber
+    | DialUser
     | Bridge
     | Unbridge
+    | Listen
+    | Unlisten
     | Play
     | PlayParts
     | StopPlay
@@ -256,6 +282,14 @@ class IvrChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class Supervised:
+    """A ``supervised`` entry in the customer's journey: who joined the call, how."""
+
+    mode: str  # listen | whisper | barge
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordCsat:
     """The caller's score in the IVR survey (a digit 1-5): a ``csat`` journey event
     linked to the call's agent and queue."""
@@ -309,6 +343,7 @@ Effect: TypeAlias = (
     | AgentLeaves
     | Journey
     | IvrChoice
+    | Supervised
     | RecordCsat
     | Save
     | SetTimer

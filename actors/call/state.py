@@ -65,7 +65,7 @@ from typing import Literal
 from actors.call.policy import CallPolicy
 from base.errors import ProtocolError
 
-__all__ = ["CallPolicy", "CallState", "Phase", "TransferState", "next_phase"]
+__all__ = ["CallPolicy", "CallState", "Phase", "Supervision", "TransferState", "next_phase"]
 
 Phase = Literal[
     "new",
@@ -107,6 +107,8 @@ LIVE: frozenset[Phase] = frozenset(
 
 # Events that may come in any live phase, with where they lead.
 _ANY_LIVE: dict[str, Phase | None] = {
+    "supervisor_answered": None,
+    "supervisor_left": None,
     "worker_died": "ending",
     "end_requested": "ending",
     "stale": None,
@@ -224,6 +226,8 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "modem_ended": "ending",
         "transfer_requested": "transferring",
         "transfer_to_queue": "queued",
+        "supervise_requested": None,
+        "supervise_changed": None,
         "digit": None,
         "prompt_played": None,
     },
@@ -314,6 +318,22 @@ class TransferState:
         }
 
 
+SuperviseMode = Literal["listen", "whisper", "barge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Supervision:
+    """An operator on the call (:mod:`actors.call.supervise`)."""
+
+    leg: str
+    mode: SuperviseMode
+    by: str
+    answered: bool = False
+
+    def record(self) -> dict[str, object]:
+        return {"mode": self.mode, "by": self.by, "answered": self.answered}
+
+
 @dataclass(frozen=True, slots=True)
 class CallState:
     id: str
@@ -368,6 +388,7 @@ class CallState:
     identified: bool = False  # the caller's number belonged to a known contact
     callback_offer: bool = False  # the treatment offered a callback: 1 takes it
     survey: Literal["asking", "thanks"] | None = None  # the IVR survey after the agent left
+    supervisor: Supervision | None = None  # an operator listening, whispering, barged in
 
     def with_(self, **changes: object) -> CallState:
         return replace(self, **changes)  # type: ignore[arg-type]

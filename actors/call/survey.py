@@ -18,6 +18,7 @@ not after a transfer in progress. Pure; imports nothing but ``base`` and this pa
 from __future__ import annotations
 
 from actors.call import effects as fx
+from actors.call import supervise
 from actors.call.messages import CallMessage, DtmfReceived, LegEnded
 from actors.call.state import CallState
 from actors.call.steps import Result, arm, disarm, finish
@@ -47,8 +48,10 @@ def start(state: CallState, msg: CallMessage, now: float) -> Result:
     cust, agent = state.customer_leg, state.agent
     assert cust is not None and agent is not None
     state = state.with_(legs=state.legs - {msg.leg}, survey="asking")
+    state, dropped = supervise.drop(state)  # the conversation supervised is over
     state, timer = arm(state, "survey", state.policy.prompt_wait)  # the question's longest
     return state, [
+        *dropped,
         fx.Log("csat_ivr_asked", {"agent": agent, "queue": state.queue}),
         fx.AgentLeaves(agent),
         fx.Play(cust, "csat_question", language=state.language),

@@ -93,6 +93,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/calls/{call_id}/recording"): Rule(OPS, "call"),
     ("POST", "/calls"): Rule(OPS, "body_self"),
     ("POST", "/calls/{call_id}/transfer"): Rule(OPS, "call"),
+    ("POST", "/calls/{call_id}/supervise"): Rule(OPS),
     ("POST", "/webrtc/credentials"): Rule(OPS, "body_self"),
     # messages
     ("POST", "/messages"): Rule(OPS),

@@ -131,6 +131,14 @@ class CallActor(Actor):
                 service.queues.decline(state.id, agent, reason)
             case fx.RequestCallback(queue=queue, queued_at=queued_at, language=language):
                 await self._request_callback(state, queue, queued_at, language)
+            case fx.Supervised(mode=mode, by=by):
+                entry = JourneyEntry(
+                    "voice",
+                    "supervised",
+                    service.clock.now(),
+                    {"mode": mode, "by": by, "agent": state.agent, "call_id": state.id},
+                )
+                durable.append(self.registry.ask_nowait(f"contact:{state.contact_id}", entry))
             case fx.RecordCsat(digit=digit):
                 await self._record_csat(state, digit)
             case fx.QueryQueue():
@@ -299,7 +307,7 @@ class CallActor(Actor):
 
 def _failed(effect: Any, error: str) -> list[Any]:
     """The message a failed media effect reports (most report nothing)."""
-    if isinstance(effect, fx.DialAgent | fx.DialNumber):
+    if isinstance(effect, fx.DialAgent | fx.DialNumber | fx.DialUser):
         return [msg.DialFailed(effect.leg, error)]
     if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
         return [msg.BridgeFailed(effect.leg, error)]

@@ -619,6 +619,10 @@ class CallService:
         new: CallState = await self.core.registry.ask(f"call:{call_id}", message)
         return call_record(new, self.recordings)
 
+    def live_call(self, call_id: str) -> CallState:
+        """A call not ended (404 if there never was one, 409 if it has ended)."""
+        return self._live(call_id)
+
     def _live(self, call_id: str) -> CallState:
         state = self.states.get(call_id)
         if state is None or state.cause is not None:

@@ -133,7 +133,15 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_live(app)
-    install_desktop(app)
+    install_desktop(app, _sip_sockets)
     install_openapi(app)
     install_docs(app)
     return app
+
+
+def _sip_sockets(request: Request) -> list[str]:
+    """The edge's WebSocket URLs as this browser reaches them (none without browser
+    phones): the desk's page may connect there."""
+    core: Core = request.app.state.core
+    web = core.calls.web if core.calls is not None else None
+    return web.ws_servers(request.url.hostname) if web is not None else []

@@ -3,6 +3,7 @@
 // they answer; a workspace per contact they work on; the contact search; the queues.
 
 import { api, ApiError } from "./api.js";
+import { DeskPhone } from "./deskphone.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
 import { loadPhones, phone } from "./phones.js";
@@ -20,12 +21,14 @@ export class AgentDesk {
     this.workspaces = new Map(); // contact id -> Workspace
     this.current = null;
     this.live = null;
+    this.deskPhone = new DeskPhone(this.me);
     this.element = this.build();
     this.tick = setInterval(() => this.renderClock(), 1000);
   }
 
   destroy() {
     clearInterval(this.tick);
+    this.deskPhone.stop();
   }
 
   handlers() {
@@ -90,7 +93,15 @@ export class AgentDesk {
     return h(
       "div",
       { class: "desk" },
-      h("div", { class: "side" }, mine, this.offerBox, this.searchBox(), this.queueBox),
+      h(
+        "div",
+        { class: "side" },
+        mine,
+        this.offerBox,
+        this.deskPhone.element,
+        this.searchBox(),
+        this.queueBox,
+      ),
       work,
     );
   }
@@ -105,6 +116,7 @@ export class AgentDesk {
   }
 
   async start() {
+    this.deskPhone.start();
     try {
       this.setAgent(await api("GET", `/agents/${encodeURIComponent(this.me)}`));
     } catch (err) {
@@ -243,6 +255,7 @@ export class AgentDesk {
   }
 
   call(record) {
+    this.deskPhone.setCall(record);
     if (record.agent === this.me && record.state === "answered" && record.contact_id) {
       this.open(record.contact_id, { focus: false });
     }

@@ -80,8 +80,10 @@ RULES: dict[tuple[str, str], Rule] = {
     # contacts
     ("GET", "/contacts"): Rule(OPS, "any"),
     ("GET", "/contacts/{contact_id}"): Rule(OPS, "contact"),
+    ("PATCH", "/contacts/{contact_id}"): Rule(OPS, "contact"),
     ("GET", "/contacts/{contact_id}/journey"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/notes"): Rule(OPS, "contact"),
+    ("POST", "/contacts/{contact_id}/wrapup"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/messages"): Rule(OPS, "contact_reply"),
     ("POST", "/contacts/{contact_id}/conversation/close"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/merge"): Rule(OPS),

@@ -6,6 +6,7 @@ import { api, ApiError } from "./api.js";
 import { DeskPhone } from "./deskphone.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { attributesLine, contactTitle, numbersOf, searchCard } from "./contacts.js";
 import { loadPhones, phone } from "./phones.js";
 import { describeEvent, Workspace } from "./workspace.js";
 
@@ -256,8 +257,13 @@ export class AgentDesk {
 
   call(record) {
     this.deskPhone.setCall(record);
-    if (record.agent === this.me && record.state === "answered" && record.contact_id) {
-      this.open(record.contact_id, { focus: false });
+    if (record.agent !== this.me || !record.contact_id) return;
+    const ws = this.workspaces.get(record.contact_id);
+    if (ws) ws.callId = record.id;
+    else if (record.state === "answered") {
+      this.open(record.contact_id, { focus: false }).then((opened) => {
+        opened.callId = record.id;
+      });
     }
   }
 
@@ -320,43 +326,13 @@ export class AgentDesk {
   // -------------------------------------------------------------- search
 
   searchBox() {
-    const input = h("input", { type: "tel", autocomplete: "off", dir: "ltr", required: true });
-    const results = h("div", { class: "results", "aria-live": "polite" });
-    const titleId = uid("h");
-    const form = h(
-      "form",
-      {
-        role: "search",
-        "aria-labelledby": titleId,
-        onsubmit: async (event) => {
-          event.preventDefault();
-          results.replaceChildren();
-          const number = input.value.trim();
-          let found;
-          try {
-            found = await api("GET", `/contacts?phone=${encodeURIComponent(number)}`);
-          } catch (err) {
-            results.append(h("p", { role: "alert", class: "problem" }, t("search.invalid")));
-            return;
-          }
-          const forms = await api("GET", `/numbers?n=${encodeURIComponent(number)}`);
-          const e164 = forms[0]?.e164 || number;
-          await loadPhones([e164, ...found.flatMap((c) => numbersOf(c))]);
-          if (!found.length) {
-            results.append(
-              h("p", {}, t("search.none", { number: phone(e164) })),
-              this.callButton(e164),
-            );
-            return;
-          }
-          for (const contact of found) results.append(this.searchResult(contact));
-        },
-      },
-      h("h2", { id: titleId }, t("search.title")),
-      h("div", { class: "row" }, field(t("search.phone"), input)),
-      h("button", { type: "submit" }, t("search.submit")),
-    );
-    return h("section", { class: "card search" }, form, results);
+    return searchCard({
+      result: (contact) => this.searchResult(contact),
+      nothing: (e164) =>
+        e164
+          ? [h("p", {}, t("search.none", { number: phone(e164) })), this.callButton(e164)]
+          : h("p", {}, t("search.nothing")),
+    });
   }
 
   searchResult(contact) {
@@ -365,7 +341,8 @@ export class AgentDesk {
     return h(
       "div",
       { class: "result" },
-      h("p", { class: "name" }, contact.name || phone(numbers[0]) || contact.id),
+      h("p", { class: "name" }, contactTitle(contact)),
+      attributesLine(contact),
       h("p", {}, numbers.map((n) => h("span", { class: "number", dir: "ltr" }, phone(n)))),
       h(
         "div",
@@ -459,10 +436,4 @@ export class AgentDesk {
 function quote(text) {
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
   return h("q", { dir: "auto" }, short);
-}
-
-export function numbersOf(contact) {
-  return (contact.identities || [])
-    .filter((i) => i.startsWith("phone:"))
-    .map((i) => i.slice("phone:".length));
 }

@@ -5,7 +5,9 @@
 import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { ContactsPanel } from "./contacts.js";
 import { loadPhones, phone } from "./phones.js";
+import { describeEvent } from "./workspace.js";
 
 const HEALTH_EVERY = 15000;
 const AUDIT_ROWS = 50;
@@ -66,6 +68,8 @@ export class ConsoleView {
     const parts = [];
     if (this.operator) {
       parts.push(section(t("wall.title"), this.kpis, this.wallQueues, this.wallAgents));
+      this.contacts = new ContactsPanel(describeEvent);
+      parts.push(this.contacts.element);
     }
     parts.push(section(t("health.title"), this.modems, this.trunks, this.healthResult));
     parts.push(

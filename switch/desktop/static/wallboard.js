@@ -7,7 +7,12 @@ import { api } from "./api.js";
 import { h } from "./dom.js";
 import { fmtDuration, fmtNumber, fmtTime, t } from "./i18n.js";
 
-const SVG = "http://www.w3.org/2000/svg";
+// the SVG namespace, as the HTML parser gives it to an <svg> element
+const SVG = (() => {
+  const holder = document.createElement("div");
+  holder.innerHTML = "<svg></svg>";
+  return holder.firstChild.namespaceURI;
+})();
 const MIN_GAP = 3000; // ms between two loads pushed by the queues
 const WIDTH = 480;
 const HEIGHT = 120;

@@ -90,6 +90,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/contacts/{contact_id}/unmerge"): Rule(OPS),
     # calls
     ("GET", "/calls"): Rule(OPS),
+    ("GET", "/recordings"): Rule(OPS),
     ("GET", "/calls/{call_id}"): Rule(OPS, "call"),
     ("GET", "/calls/{call_id}/recording"): Rule(OPS, "call"),
     ("POST", "/calls"): Rule(OPS, "body_self"),
@@ -97,6 +98,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/webrtc/credentials"): Rule(OPS, "body_self"),
     # messages
     ("POST", "/messages"): Rule(OPS),
+    ("GET", "/outbox"): Rule(OPS_TECH),
     ("GET", "/messages/{message_id}"): Rule(OPS),
     # the box: modems, trunks, audit
     ("GET", "/modems"): Rule(OPS_TECH),

@@ -6,7 +6,9 @@ import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
 import { ContactsPanel } from "./contacts.js";
+import { OutboxPanel } from "./outbox.js";
 import { loadPhones, phone } from "./phones.js";
+import { RecordingsPanel } from "./recordings.js";
 import { TodayFigures } from "./wallboard.js";
 import { describeEvent } from "./workspace.js";
 
@@ -74,6 +76,12 @@ export class ConsoleView {
       parts.push(this.contacts.element);
     }
     parts.push(section(t("health.title"), this.modems, this.trunks, this.healthResult));
+    this.outbox = new OutboxPanel();
+    parts.push(this.outbox.element);
+    if (this.operator) {
+      this.recordings = new RecordingsPanel();
+      parts.push(this.recordings.element);
+    }
     parts.push(
       section(
         t("audit.title"),
@@ -103,6 +111,7 @@ export class ConsoleView {
   destroy() {
     for (const timer of this.timers) clearInterval(timer);
     this.today.stop();
+    this.outbox.stop();
   }
 
   handlers() {
@@ -129,7 +138,10 @@ export class ConsoleView {
   }
 
   async start() {
-    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis()]);
+    this.outbox.stop();
+    this.outbox.start();
+    const recordings = this.recordings ? this.recordings.search() : null;
+    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
   }

@@ -87,6 +87,13 @@ def test_an_agent_wraps_up_with_a_disposition_and_notes(env: Env, browser: Brows
     sign_in(page, env, "alice")
     page.get_by_role("button", name="Available").click()
     expect(page.locator(".state-now")).to_have_text("Available")
+    # no [webrtc] on this switch: the desk says so, keeps the transfer for the desk phone
+    phone = page.get_by_role("region", name="Browser phone")
+    expect(phone.locator(".phone-status")).to_have_text(
+        "No browser phone on this switch: answer on your desk phone."
+    )
+    expect(phone.get_by_role("button", name="Answer")).to_be_hidden()
+    expect(phone.get_by_role("form", name="Transfer the call")).to_be_visible()
     env.modem.deliver_sms_sync(CUSTOMER, "Can I move my plan to next month?")
     panel = page.get_by_role("tabpanel")
     expect(panel.get_by_text("Can I move my plan to next month?")).to_be_visible(timeout=20_000)

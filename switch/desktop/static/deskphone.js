@@ -51,16 +51,22 @@ export class DeskPhone {
     // a keypad keeps the telephone layout (1 2 3 from the left) in every language
     const keypad = h("div", { class: "keypad", role: "group", "aria-labelledby": keypadId, dir: "ltr" }, this.keys);
     this.level = h("meter", { min: "0", max: "0.5", value: "0" });
-    return h(
-      "section",
-      { class: "card deskphone", "aria-labelledby": titleId },
-      h("h2", { id: titleId }, t("phone.title")),
-      this.status,
+    // the phone's own controls; the transfer works for a desk phone's call too
+    this.controls = h(
+      "div",
+      { class: "phone-controls" },
       this.line,
       h("div", { class: "actions" }, Object.values(this.buttons)),
       h("h3", { id: keypadId }, t("phone.keypad")),
       keypad,
       h("div", { class: "row" }, field(t("phone.level"), this.level)),
+    );
+    return h(
+      "section",
+      { class: "card deskphone", "aria-labelledby": titleId },
+      h("h2", { id: titleId }, t("phone.title")),
+      this.status,
+      this.controls,
       this.transferForm(),
       this.audio,
     );
@@ -120,6 +126,7 @@ export class DeskPhone {
       if (err instanceof ApiError && (err.status === 503 || err.status === 404)) {
         this.status.textContent = t("phone.off"); // no [webrtc], or no SIP account
         this.element.dataset.state = "off";
+        this.controls.hidden = true;
         return;
       }
       this.status.textContent = t("phone.failed", { why: err.message });

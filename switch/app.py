@@ -27,6 +27,7 @@ from switch.api.app import create_api
 from switch.center.api import center_routers
 from switch.config import Config, config_warnings, store_path
 from switch.core import Core
+from switch.reload.service import Reloader
 from switch.store.lock import StoreLock
 from switch.systemd import Notifier
 
@@ -98,6 +99,18 @@ def _attach(core: Core, service: Service) -> None:
         core.calls = service
 
 
+def _follow_reloads(reloader: Reloader, api: Any, services: list[Service]) -> None:
+    """Who must hear of a reload: the sign-in (people and their passwords) and the
+    fleet link (its ``config_reloaded`` event)."""
+    from switch.sessions import people
+
+    sessions = api.state.sessions
+    reloader.add_config_listener(lambda config: setattr(sessions, "people", people(config)))
+    for service in services:
+        if service.name == "fleet":
+            reloader.add_listener(service.config_reloaded)  # type: ignore[attr-defined]
+
+
 class _Server(uvicorn.Server):
     """Uvicorn without its own signal handling: the app owns SIGTERM/SIGINT."""
 
@@ -130,6 +143,7 @@ async def _serve_locked(
         log.warning("config_warning", key=key, problem=problem)
 
     core = await Core.open(config)
+    reloader = core.reloader = Reloader(core, Path(config_path) if config_path else None)
     services = build_services(core, Path(config_path) if config_path else None)
     started: list[Service] = []
     server: _Server | None = None
@@ -141,6 +155,7 @@ async def _serve_locked(
             _attach(core, service)
         routers = [*center_routers(), *(r for s in services for r in s.routers())]
         api = create_api(core, routers)
+        _follow_reloads(reloader, api, started)
         swept = api.state.sessions.sweep()  # sessions that ended while the switch was off
         if swept:
             log.info("sessions_swept", ended=swept)
@@ -163,12 +178,21 @@ async def _serve_locked(
         log.info("switch_started", http=config.http.listen, services=[s.name for s in started])
         systemd.ready(f"HTTP on {config.http.listen}; " + ", ".join(s.name for s in started))
         systemd.start_watchdog()
+        reloads: set[asyncio.Task[Any]] = set()
+
+        def hangup() -> None:  # SIGHUP: reload the config file
+            task = asyncio.create_task(reloader.reload(who="SIGHUP", role="system", via="signal"))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({stop_task, server_task}, return_when=asyncio.FIRST_COMPLETED)
         log.info("switch_stopping")
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         systemd.stopping()
         if server is not None and server_task is not None:
             server.should_exit = True

@@ -345,9 +345,16 @@ class AgentConfig(_Model):
 
 
 # Remote commands a fleet may send over MQTT (``[mqtt] commands`` picks from these).
-FLEET_COMMANDS = ("modem.diagnose", "modem.ussd", "sms.send", "trunk.test", "backup.now")
+FLEET_COMMANDS = (
+    "modem.diagnose",
+    "modem.ussd",
+    "sms.send",
+    "trunk.test",
+    "backup.now",
+    "config.reload",
+)
 # The default allow-list: what cannot spend money or reach a customer.
-SAFE_FLEET_COMMANDS = ("modem.diagnose", "trunk.test", "backup.now")
+SAFE_FLEET_COMMANDS = ("modem.diagnose", "trunk.test", "backup.now", "config.reload")
 
 
 class MqttConfig(_Model):

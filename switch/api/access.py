@@ -105,6 +105,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/trunks"): Rule(OPS_TECH),
     ("POST", "/trunks/{trunk_id}/test"): Rule(OPS_TECH),
     ("GET", "/audit"): Rule(OPS_TECH),
+    ("POST", "/config/reload"): Rule(OPS_TECH),
 }
 DEFAULT = Rule(OPS)
 

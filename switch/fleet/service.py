@@ -33,6 +33,7 @@ from drivers.mqtt import BadCommand, Command, MqttLink
 from switch.core import Core
 from switch.fleet import commands, telemetry
 from switch.fleet.watch import DiskWatch, ModemWatch, worker_crashes
+from switch.reload.service import ReloadResult
 from switch.settings import mqtt_settings
 from switch.version import switch_version
 
@@ -131,6 +132,13 @@ class FleetService:
             {"at": telemetry.now_iso(), "box_id": self.mqtt.box_id, "kind": kind, **fields}
         )
         log.info("fleet_event", kind=kind, **fields)
+
+    def config_reloaded(self, result: ReloadResult) -> None:
+        """A reload, applied or refused (listener of :class:`switch.reload.service.Reloader`)."""
+        kind = "config_reloaded" if result.reloaded else "config_reload_refused"
+        fields = result.to_json()
+        fields.pop("reloaded")
+        self._event(kind, **fields)
 
     def _modem_status(self, status: ModemStatus) -> None:
         previous = self._modem_states.get(status.modem_id)

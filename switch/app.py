@@ -71,6 +71,10 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
         from switch.calls import CallService
 
         services.append(CallService(core))
+        if config.sip.record_calls:
+            from switch.calls.storage import RecordingGuard
+
+            services.append(RecordingGuard(core))
     if csat is not None:
         services.append(csat)
     if config.backup is not None:
@@ -88,10 +92,13 @@ def _attach(core: Core, service: Service) -> None:
     """Make a started service reachable from the core (and so from the API and the
     other services) under its typed field."""
     from switch.calls import CallService
+    from switch.calls.storage import RecordingGuard
     from switch.center.csat import CsatService
     from switch.sms import SmsService
 
-    if isinstance(service, CsatService):
+    if isinstance(service, RecordingGuard):
+        core.recordings = service
+    elif isinstance(service, CsatService):
         core.csat = service
     elif isinstance(service, SmsService):
         core.sms = service

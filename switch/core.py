@@ -35,6 +35,7 @@ from switch.store import Store
 
 if TYPE_CHECKING:
     from switch.calls import CallService
+    from switch.calls.storage import RecordingGuard
     from switch.center.csat import CsatService
     from switch.reload.service import Reloader
     from switch.sms import SmsService
@@ -93,6 +94,7 @@ class Core:
         self.calls: CallService | None = None
         self.csat: CsatService | None = None  # surveys, when a queue asks for them
         self.reloader: Reloader | None = None  # set by the app (config reload)
+        self.recordings: RecordingGuard | None = None  # with [sip] record_calls
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Core:

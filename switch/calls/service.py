@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -137,6 +138,14 @@ class CallService:
             record=self.sip.record_calls,
             missed_break=config.routing.missed_call_break,
         )
+
+    def _policy_now(self) -> CallPolicy:
+        """The policy of a call starting now: not recorded while the recordings' disk
+        is low (:mod:`switch.calls.storage`)."""
+        guard = self.core.recordings
+        if self.policy.record and guard is not None and not guard.check():
+            return replace(self.policy, record=False)
+        return self.policy
 
     def reconfigure(self, config: Config) -> None:
         """The contact center's part of a reloaded config (:meth:`Core.reconfigure`):
@@ -263,7 +272,7 @@ class CallService:
             number=number,
             via=via,
             started_at=self.clock.now(),
-            policy=self.policy,
+            policy=self._policy_now(),
             worker=worker,
             identified=known and identity.startswith("phone:"),
             **fields,

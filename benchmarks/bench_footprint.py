@@ -57,7 +57,9 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(type(value))
 
 
@@ -156,7 +158,7 @@ def kind(pid: int, core: int) -> str:
     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     if "kamailio" in cmd.split(" ")[0]:
         return "kamailio"
-    if "drivers.sip.media" in cmd or "media" in cmd and "worker" in cmd:
+    if "drivers.sip.media" in cmd:
         return "media worker"
     return "other: " + cmd[:60]
 

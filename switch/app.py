@@ -106,6 +106,32 @@ def _attach(core: Core, service: Service) -> None:
         core.calls = service
 
 
+class _Hangup:
+    """SIGHUP: reload the config file. One that comes while the switch is still
+    starting is kept and carried out once it serves."""
+
+    def __init__(self, reloader: Reloader) -> None:
+        self.reloader = reloader
+        self.ready = False
+        self.pending = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def __call__(self) -> None:
+        if not self.ready:
+            self.pending = True
+            log.info("config_reload_deferred", reason="the switch is still starting")
+            return
+        task = asyncio.create_task(self.reloader.reload(who="SIGHUP", role="system", via="signal"))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def serving(self) -> None:
+        self.ready = True
+        if self.pending:
+            self.pending = False
+            self()
+
+
 def _follow_reloads(reloader: Reloader, api: Any, services: list[Service]) -> None:
     """Who must hear of a reload: the sign-in (people and their passwords) and the
     fleet link (its ``config_reloaded`` event)."""
@@ -151,6 +177,8 @@ async def _serve_locked(
 
     core = await Core.open(config)
     reloader = core.reloader = Reloader(core, Path(config_path) if config_path else None)
+    hangup = _Hangup(reloader)  # from here a SIGHUP never kills the switch
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     services = build_services(core, Path(config_path) if config_path else None)
     started: list[Service] = []
     server: _Server | None = None
@@ -185,14 +213,7 @@ async def _serve_locked(
         log.info("switch_started", http=config.http.listen, services=[s.name for s in started])
         systemd.ready(f"HTTP on {config.http.listen}; " + ", ".join(s.name for s in started))
         systemd.start_watchdog()
-        reloads: set[asyncio.Task[Any]] = set()
-
-        def hangup() -> None:  # SIGHUP: reload the config file
-            task = asyncio.create_task(reloader.reload(who="SIGHUP", role="system", via="signal"))
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        loop.add_signal_handler(signal.SIGHUP, hangup)
+        hangup.serving()
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())

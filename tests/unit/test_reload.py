@@ -244,3 +244,27 @@ async def test_a_removed_queue_with_someone_waiting_stays_until_it_is_empty(env:
     await core.registry.ask(ROUTER, Withdraw("i1", "withdrawn"))
     ids = {q["id"] for q in await core.registry.ask(ROUTER, GetQueues())}
     assert "support" not in ids and "sales" in ids
+
+
+async def test_a_sighup_while_starting_is_kept_until_the_switch_serves() -> None:
+    import asyncio
+
+    from switch.app import _Hangup
+
+    calls: list[str] = []
+
+    class FakeReloader:
+        async def reload(self, *, who: str, role: str, via: str) -> None:
+            calls.append(via)
+
+    hangup = _Hangup(FakeReloader())  # type: ignore[arg-type]
+    hangup()
+    hangup()
+    await asyncio.sleep(0)
+    assert calls == []  # still starting: nothing reloads yet, nothing is lost
+    hangup.serving()
+    await asyncio.sleep(0.01)
+    assert calls == ["signal"]  # one reload for the signals that came while starting
+    hangup()
+    await asyncio.sleep(0.01)
+    assert calls == ["signal", "signal"]

@@ -9,7 +9,8 @@ the audit trail): this table is about people.
 - **operator**: everything of the box (agents, queues, contacts, calls, statistics,
   recordings, the audit trail; modems and trunks to read and check), but not a modem's
   raw AT or USSD.
-- **technician**: modems (diagnose, USSD, raw AT), trunks (list, test), the audit trail.
+- **technician**: modems (diagnose, USSD, raw AT), trunks (list, test), the audit trail,
+  the box's health, a config reload.
 - **agent**: their own state; their own work: the contacts they serve (an open
   conversation of theirs, the call they are on or being offered, or the last agent who
   served them), the calls they are on, replying, notes, click-to-call as themselves;
@@ -109,6 +110,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/trunks"): Rule(OPS_TECH),
     ("POST", "/trunks/{trunk_id}/test"): Rule(OPS_TECH),
     ("GET", "/audit"): Rule(OPS_TECH),
+    ("GET", "/health"): Rule(OPS_TECH),
+    ("POST", "/config/reload"): Rule(OPS_TECH),
 }
 DEFAULT = Rule(OPS)
 

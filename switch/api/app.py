@@ -27,6 +27,7 @@ from switch.api.live import install_live
 from switch.api.login import LoginLimiter, login_routers
 from switch.api.numbers import numbers_router
 from switch.api.openapi import install_docs, install_openapi
+from switch.api.reload import reload_router
 from switch.api.stats import stats_router
 from switch.api.webrtc import guest_router
 from switch.core import Core
@@ -132,6 +133,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(stats_router(), prefix="/api/v1")
     app.include_router(health_router(), prefix="/api/v1")
+    app.include_router(reload_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_live(app)

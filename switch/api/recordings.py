@@ -96,7 +96,7 @@ def recordings_router() -> APIRouter:
         )
         return {
             "record_calls": service.sip.record_calls,
-            "retention_days": service.sip.recordings_keep_days,
+            "retention_days": service.sip.recordings_keep_days or None,  # 0: kept
             "recordings": found,
         }
 

@@ -189,12 +189,23 @@ class ModemHealth(BaseModel):
     last_error: str | None = None
 
 
+class RecordingsHealth(BaseModel):
+    path: str
+    paused: bool = Field(description="true: new calls are not recorded (the disk is low)")
+    free_bytes: int | None
+    threshold_bytes: int
+    removed: int = Field(description="recordings removed by retention since start")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     problems: list[str] = Field(description="one plain line per fault, empty when ok")
     store: StoreHealth
     sip: SipHealth | None = Field(description="null without [sip]")
     modems: list[ModemHealth]
+    recordings: RecordingsHealth | None = Field(
+        default=None, description="null unless [sip] record_calls"
+    )
 
 
 class AtIn(_Body):

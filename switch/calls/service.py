@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,11 +47,10 @@ from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
 from switch.calls.policy import Entrances, call_policy, missing_prompts, prompt_library
 from switch.calls.records import CALL_NS, WIDGET, call_record, iso
-from switch.calls.retention import sweep_forever
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
 from switch.calls.web import BrowserPhones, guest_identity
-from switch.config import AgentConfig
+from switch.config import AgentConfig, Config
 from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
 from switch.phone import phone_identity
 from switch.settings import agent_phone, edge_settings, trunk_settings
@@ -101,15 +101,7 @@ class CallService:
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)
-        self.policy: CallPolicy = call_policy(
-            config,
-            greeting=self.greeting is not None,
-            hold_music=self.hold_music is not None,
-            menu=dict(self.sip.menu),
-            ring_timeout=self.sip.ring_timeout,
-            record=self.sip.record_calls,
-            missed_break=config.routing.missed_call_break,
-        )
+        self.policy: CallPolicy = self._policy(config)
         self.entrances = Entrances(config)
         self.prompts = prompt_library(config)
         self.media = MediaCommands(
@@ -136,6 +128,43 @@ class CallService:
         self._tasks: list[asyncio.Task[None]] = []
         core.registry.register_kind("call", lambda aid, reg: CallActor(aid, reg, self))
 
+    def _policy(self, config: Config) -> CallPolicy:
+        return call_policy(
+            config,
+            greeting=self.greeting is not None,
+            hold_music=self.hold_music is not None,
+            menu=dict(self.sip.menu),
+            ring_timeout=self.sip.ring_timeout,
+            record=self.sip.record_calls,
+            missed_break=config.routing.missed_call_break,
+        )
+
+    def _policy_now(self) -> CallPolicy:
+        """The policy of a call starting now: not recorded while the recordings' disk
+        is low (:mod:`switch.calls.storage`)."""
+        guard = self.core.recordings
+        if self.policy.record and guard is not None and not guard.check():
+            return replace(self.policy, record=False)
+        return self.policy
+
+    def reconfigure(self, config: Config) -> None:
+        """The contact center's part of a reloaded config (:meth:`Core.reconfigure`):
+        agents and their phones, menus, routes, prompts. A call keeps the policy it
+        started with; calls that start from now on follow the new one."""
+        self.agents_cfg = {a.id: a for a in config.agents}
+        self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
+        self.media.phones = {a.id: a.sip_user for a in config.agents if a.sip_user}
+        self.router.skills = {a.id: list(a.skills) for a in config.agents}
+        self.prompts = prompt_library(config)
+        self.media.library = self.prompts
+        self.policy = self._policy(config)
+        self.entrances = Entrances(config)
+        if self.web is not None:
+            self.web.sip_users = dict(self.media.phones)
+        self.kamailio.set_agents([agent_phone(a) for a in config.agents])
+        for name in missing_prompts(self.policy, self.prompts):
+            log.warning("prompt_missing", prompt=name, looked_in=str(self.prompts.directory))
+
     # ------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
@@ -156,10 +185,6 @@ class CallService:
             asyncio.create_task(self._events(), name="calls:events"),
             asyncio.create_task(self._watch_registrations(), name="calls:registrations"),
         ]
-        if self.sip.recordings_keep_days is not None:
-            keep = self.sip.recordings_keep_days
-            sweeper = sweep_forever(self.recordings, keep, self.core.clock.now)
-            self._tasks.append(asyncio.create_task(sweeper, name="calls:retention"))
         log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
 
     async def _close_calls_of_a_previous_run(self) -> None:
@@ -247,7 +272,7 @@ class CallService:
             number=number,
             via=via,
             started_at=self.clock.now(),
-            policy=self.policy,
+            policy=self._policy_now(),
             worker=worker,
             identified=known and identity.startswith("phone:"),
             **fields,

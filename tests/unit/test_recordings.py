@@ -1,9 +1,8 @@
-"""Recordings: found by contact, agent and date (GET /api/v1/recordings' search), and
-kept as long as ``[sip] recordings_keep_days`` says."""
+"""Recordings: found by contact, agent and date (GET /api/v1/recordings' search).
+(Retention and the free-space threshold: test_recordings_disk.py.)"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,27 +16,12 @@ from base.clock import FakeClock
 from base.errors import Rejected
 from switch.api.recordings import find_recordings
 from switch.calls.records import CALL_NS
-from switch.calls.retention import expired, sweep
 from switch.config import parse_config
 from switch.core import Core
 from switch.store import Store, Write
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
-
-
-def test_recordings_older_than_the_setting_are_deleted_and_no_others(tmp_path: Path) -> None:
-    ages = {"old": 31, "edge": 29.9, "new": 1}
-    for name, days in ages.items():
-        path = tmp_path / f"{name}.wav"
-        path.write_bytes(b"RIFF")
-        os.utime(path, (NOW - days * DAY, NOW - days * DAY))
-    (tmp_path / "notes.txt").write_text("not a recording")
-    os.utime(tmp_path / "notes.txt", (NOW - 90 * DAY, NOW - 90 * DAY))
-    assert [p.name for p in expired(tmp_path, 30, NOW)] == ["old.wav"]
-    assert sweep(tmp_path, 30, NOW) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["edge.wav", "new.wav", "notes.txt"]
-    assert sweep(tmp_path, 30, NOW) == 0
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ export class ConsoleView {
     this.modems = h("div", { class: "modems" });
     this.trunks = h("div", { class: "trunks" });
     this.healthResult = h("div", { class: "health-result", role: "status", "aria-live": "polite" });
+    this.problems = h("div", { class: "problems", role: "status", "aria-live": "polite" });
     this.auditBody = h("tbody");
     const parts = [];
     if (this.operator) {
@@ -75,7 +76,9 @@ export class ConsoleView {
       this.contacts = new ContactsPanel(describeEvent);
       parts.push(this.contacts.element);
     }
-    parts.push(section(t("health.title"), this.modems, this.trunks, this.healthResult));
+    parts.push(
+      section(t("health.title"), this.problems, this.modems, this.trunks, this.healthResult),
+    );
     this.outbox = new OutboxPanel();
     parts.push(this.outbox.element);
     if (this.operator) {
@@ -143,6 +146,7 @@ export class ConsoleView {
     const recordings = this.recordings ? this.recordings.search() : null;
     await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
+    this.timers.push(setInterval(() => this.loadProblems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
   }
 
@@ -197,7 +201,26 @@ export class ConsoleView {
   // --------------------------------------------------------------- health
 
   async loadHealth() {
-    await Promise.all([this.loadModems(), this.loadTrunks()]);
+    await Promise.all([this.loadProblems(), this.loadModems(), this.loadTrunks()]);
+  }
+
+  // What is wrong now (GET /health): one plain line per fault, from the switch.
+  async loadProblems() {
+    let health;
+    try {
+      health = await api("GET", "/health");
+    } catch (err) {
+      this.problems.replaceChildren();
+      return;
+    }
+    if (!health.problems.length) {
+      this.problems.replaceChildren(h("p", { class: "muted" }, t("health.all_ok")));
+      return;
+    }
+    this.problems.replaceChildren(
+      h("h3", {}, t("health.problems")),
+      h("ul", { class: "checks" }, health.problems.map((line) => h("li", { class: "check fail" }, line))),
+    );
   }
 
   async loadModems() {

@@ -79,6 +79,13 @@ class AgentProfile:
     wrap_up: float = 3.0  # default wrap-up after a call
 
 
+@dataclass(frozen=True, slots=True)
+class SetProfile:
+    """The config was reloaded: the agent's skills and capacity from now on."""
+
+    profile: AgentProfile
+
+
 class AgentUnavailable(Rejected):
     def __init__(self, agent: str, status: str) -> None:
         super().__init__("agent_unavailable", f"agent {agent} is {status}", 409)
@@ -142,6 +149,11 @@ class AgentActor(Actor):
     async def handle(self, message: Any) -> Any:
         match message:
             case GetAgent():
+                return self.state
+            case SetProfile(profile=profile):
+                if profile != self.profile:
+                    self.profile = profile
+                    self._changed()  # the engine matches with the new skills
                 return self.state
             case AgentEvent(event=event, at=at, call_id=call_id):
                 return await self._event(event, at, call_id, message.wrap_up)

@@ -38,6 +38,7 @@ from actors.routing import (
     Offer,
     Persist,
     QueueJourney,
+    Reconfigure,
     RouterState,
     RouterTimer,
     RoutingSettings,
@@ -108,8 +109,18 @@ class RouterActor(Actor):
 
     async def start(self) -> None:
         now = self.registry.clock.now()
+        effects = self._restore(list(self.state.queues), now)
+        await self._perform(effects, now)
+        restored = len(self.state.where)
+        if restored:
+            log.info("queues_restored", items=restored)
+
+    def _restore(self, queue_ids: list[str], now: float) -> list[Any]:
+        """Rebuild these queues from their logs (at start, or a queue added by a
+        reload that existed before): the effects to perform."""
         effects: list[Any] = []
-        for queue_id, queue in self.state.queues.items():
+        for queue_id in queue_ids:
+            queue = self.state.queues[queue_id]
             snapshot, events = self.store.load_actor(f"queue:{queue_id}")
             items, queue.next_seq = replay(snapshot, ((e.kind, e.data) for e in events))
             for data in items:
@@ -129,10 +140,7 @@ class RouterActor(Actor):
                             RouterTimer("max_wait", item.id, self.state.timer_seq), delay
                         )
                     )
-        await self._perform(effects, now)
-        restored = len(self.state.where)
-        if restored:
-            log.info("queues_restored", items=restored)
+        return effects
 
     # ------------------------------------------------------------------ mail
 
@@ -153,10 +161,18 @@ class RouterActor(Actor):
                 log.warning("queue_offer_timeout", item=item_id, agent=agent)
                 message = Declined(item_id, agent, "timeout")
         if not isinstance(
-            message, Enqueue | Withdraw | Accepted | Declined | AgentUpdate | RouterTimer
+            message,
+            Enqueue | Withdraw | Accepted | Declined | AgentUpdate | RouterTimer | Reconfigure,
         ):
             raise TypeError(f"the router cannot handle {type(message).__name__}")
+        restored: list[Any] = []
+        if isinstance(message, Reconfigure):  # a queue new to this run: from its log
+            added = [q for q in message.queues if q.id not in self.state.queues]
+            for settings in added:
+                self.state.queues[settings.id] = QueueState(settings)
+            restored = self._restore([q.id for q in added], now)
         state, effects = decide(self.state, message, now)
+        effects = [*restored, *effects]
         self.state = state
         await self._perform(effects, now)
         if isinstance(message, Enqueue):

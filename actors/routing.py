@@ -66,6 +66,7 @@ class RouterState:
     # handle times: an agent's call from acceptance until they are available again
     serving: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (queue, t)
     handle_times: dict[str, tuple[float, ...]] = field(default_factory=dict)  # queue -> last
+    retired: set[str] = field(default_factory=set)  # gone from the config, still serving
 
     def item(self, item_id: str) -> WorkItem | None:
         queue = self.where.get(item_id)
@@ -118,13 +119,23 @@ class AgentUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Reconfigure:
+    """The config was reloaded: these are the queues now, and the engine's settings."""
+
+    queues: tuple[QueueSettings, ...]
+    settings: RoutingSettings
+
+
+@dataclass(frozen=True, slots=True)
 class RouterTimer:
     kind: Literal["max_wait", "retry", "sticky"]
     item_id: str
     token: int
 
 
-RouterMessage: TypeAlias = Enqueue | Withdraw | Accepted | Declined | AgentUpdate | RouterTimer
+RouterMessage: TypeAlias = (
+    Enqueue | Withdraw | Accepted | Declined | AgentUpdate | RouterTimer | Reconfigure
+)
 
 # --------------------------------------------------------------------- effects
 
@@ -197,6 +208,11 @@ def decide(state: RouterState, msg: RouterMessage, now: float) -> Result:
             effects += _agent_update(state, view, now)
         case RouterTimer():
             effects += _timer(state, msg, now)
+        case Reconfigure(queues=queues, settings=settings):
+            _reconfigure(state, queues, settings)
+    for queue_id in [q for q in state.retired if not state.queues[q].items]:
+        del state.queues[queue_id]  # its last customer has left
+        state.retired.discard(queue_id)
     effects += assign(state, now)
     return state, effects
 
@@ -347,6 +363,26 @@ def _agent_update(state: RouterState, view: AgentView, now: float) -> list[Route
                 if item.state == "waiting" and item.kind != "callback":
                     effects += _treat(state, item, "no_agents", now)
     return effects
+
+
+def _reconfigure(
+    state: RouterState, queues: tuple[QueueSettings, ...], settings: RoutingSettings
+) -> None:
+    """New settings for the queues that stay (their items keep their places; a changed
+    ``max_wait`` counts for items that join from now), new queues start empty, and a
+    queue that is gone from the config goes once nobody waits in it (those who wait
+    are served as before)."""
+    state.settings = settings
+    wanted = {q.id: q for q in queues}
+    for queue_id, queue in list(state.queues.items()):
+        if queue_id in wanted:
+            queue.settings = wanted[queue_id]
+            state.retired.discard(queue_id)
+        else:
+            state.retired.add(queue_id)
+    for queue_id, queue_settings in wanted.items():
+        if queue_id not in state.queues:
+            state.queues[queue_id] = QueueState(queue_settings)
 
 
 def _timer(state: RouterState, timer: RouterTimer, now: float) -> list[RouterEffect]:

@@ -27,6 +27,7 @@ from switch.api.app import create_api
 from switch.center.api import center_routers
 from switch.config import Config, config_warnings, store_path
 from switch.core import Core
+from switch.reload.service import Reloader
 from switch.store.lock import StoreLock
 from switch.systemd import Notifier
 
@@ -70,6 +71,10 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
         from switch.calls import CallService
 
         services.append(CallService(core))
+        if config.sip.record_calls:
+            from switch.calls.storage import RecordingGuard
+
+            services.append(RecordingGuard(core))
     if csat is not None:
         services.append(csat)
     if config.backup is not None:
@@ -87,15 +92,56 @@ def _attach(core: Core, service: Service) -> None:
     """Make a started service reachable from the core (and so from the API and the
     other services) under its typed field."""
     from switch.calls import CallService
+    from switch.calls.storage import RecordingGuard
     from switch.center.csat import CsatService
     from switch.sms import SmsService
 
-    if isinstance(service, CsatService):
+    if isinstance(service, RecordingGuard):
+        core.recordings = service
+    elif isinstance(service, CsatService):
         core.csat = service
     elif isinstance(service, SmsService):
         core.sms = service
     elif isinstance(service, CallService):
         core.calls = service
+
+
+class _Hangup:
+    """SIGHUP: reload the config file. One that comes while the switch is still
+    starting is kept and carried out once it serves."""
+
+    def __init__(self, reloader: Reloader) -> None:
+        self.reloader = reloader
+        self.ready = False
+        self.pending = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def __call__(self) -> None:
+        if not self.ready:
+            self.pending = True
+            log.info("config_reload_deferred", reason="the switch is still starting")
+            return
+        task = asyncio.create_task(self.reloader.reload(who="SIGHUP", role="system", via="signal"))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def serving(self) -> None:
+        self.ready = True
+        if self.pending:
+            self.pending = False
+            self()
+
+
+def _follow_reloads(reloader: Reloader, api: Any, services: list[Service]) -> None:
+    """Who must hear of a reload: the sign-in (people and their passwords) and the
+    fleet link (its ``config_reloaded`` event)."""
+    from switch.sessions import people
+
+    sessions = api.state.sessions
+    reloader.add_config_listener(lambda config: setattr(sessions, "people", people(config)))
+    for service in services:
+        if service.name == "fleet":
+            reloader.add_listener(service.config_reloaded)  # type: ignore[attr-defined]
 
 
 class _Server(uvicorn.Server):
@@ -130,6 +176,9 @@ async def _serve_locked(
         log.warning("config_warning", key=key, problem=problem)
 
     core = await Core.open(config)
+    reloader = core.reloader = Reloader(core, Path(config_path) if config_path else None)
+    hangup = _Hangup(reloader)  # from here a SIGHUP never kills the switch
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     services = build_services(core, Path(config_path) if config_path else None)
     started: list[Service] = []
     server: _Server | None = None
@@ -141,6 +190,7 @@ async def _serve_locked(
             _attach(core, service)
         routers = [*center_routers(), *(r for s in services for r in s.routers())]
         api = create_api(core, routers)
+        _follow_reloads(reloader, api, started)
         swept = api.state.sessions.sweep()  # sessions that ended while the switch was off
         if swept:
             log.info("sessions_swept", ended=swept)
@@ -163,12 +213,14 @@ async def _serve_locked(
         log.info("switch_started", http=config.http.listen, services=[s.name for s in started])
         systemd.ready(f"HTTP on {config.http.listen}; " + ", ".join(s.name for s in started))
         systemd.start_watchdog()
+        hangup.serving()
         if ready is not None:
             ready.set()
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({stop_task, server_task}, return_when=asyncio.FIRST_COMPLETED)
         log.info("switch_stopping")
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         systemd.stopping()
         if server is not None and server_task is not None:
             server.should_exit = True

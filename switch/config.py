@@ -220,6 +220,13 @@ class SipConfig(_Model):
     ring_timeout: Annotated[float, Field(gt=0)] = 20.0
     record_calls: bool = False
     recordings: str = "data/recordings"
+    # Recordings older than this many days are removed (0: kept however old), and the
+    # oldest go once they take more than recordings_max_mb (0: no size limit).
+    recordings_keep_days: Annotated[int, Field(ge=0, le=36500)] = 90
+    recordings_max_mb: Annotated[int, Field(ge=0)] = 0
+    # Under this much free space on the recordings' disk, new calls are not recorded
+    # (they still connect) until the space is back.
+    recordings_min_free_mb: Annotated[int, Field(ge=0)] = 500
     greeting: str | None = None
     hold_music: str | None = None
     # DTMF digit pressed during the greeting -> skill of the agents to ring (e.g. "1" = "km").
@@ -345,9 +352,16 @@ class AgentConfig(_Model):
 
 
 # Remote commands a fleet may send over MQTT (``[mqtt] commands`` picks from these).
-FLEET_COMMANDS = ("modem.diagnose", "modem.ussd", "sms.send", "trunk.test", "backup.now")
+FLEET_COMMANDS = (
+    "modem.diagnose",
+    "modem.ussd",
+    "sms.send",
+    "trunk.test",
+    "backup.now",
+    "config.reload",
+)
 # The default allow-list: what cannot spend money or reach a customer.
-SAFE_FLEET_COMMANDS = ("modem.diagnose", "trunk.test", "backup.now")
+SAFE_FLEET_COMMANDS = ("modem.diagnose", "trunk.test", "backup.now", "config.reload")
 
 
 class MqttConfig(_Model):

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actors.agent import AgentActor, AgentProfile, GetAgent
+from actors.agent import AgentActor, AgentProfile, GetAgent, SetProfile
 from actors.agent_state import AgentState
 from actors.contact import ContactActor, ContactState, journey_actor_ids, journey_view
 from actors.directory import Directory
 from actors.messages import JOURNEY_KINDS, GetContact, MergeFrom, UndoMerge
 from actors.modem import TELEMETRY_MAILBOX, ModemActor
 from actors.router import ROUTER, GetQueues, RouterActor
-from actors.routing import AgentUpdate, RoutingSettings
+from actors.routing import AgentUpdate, AgentView, Reconfigure, RoutingSettings
 from actors.runtime import Registry
 from base.clock import Clock, RealClock
 from base.errors import Rejected
@@ -35,7 +35,9 @@ from switch.store import Store
 
 if TYPE_CHECKING:
     from switch.calls import CallService
+    from switch.calls.storage import RecordingGuard
     from switch.center.csat import CsatService
+    from switch.reload.service import Reloader
     from switch.sms import SmsService
 
 log = structlog.get_logger("core")
@@ -59,9 +61,7 @@ class Core:
             "contact",
             lambda aid, reg: ContactActor(aid, reg, store, snapshot_every=snapshot_every),
         )
-        self.profiles = {
-            a.id: AgentProfile(frozenset(a.skills), a.max_chats) for a in config.agents
-        }
+        self.profiles = _profiles(config)
         self.registry.register_kind(
             "agent",
             lambda aid, reg: AgentActor(
@@ -70,9 +70,7 @@ class Core:
         )
         queues = queue_settings(config)
         ring = config.sip.ring_timeout if config.sip is not None else 20.0
-        routing = RoutingSettings(
-            retry=config.routing.offer_retry, sticky_wait=config.routing.sticky_wait
-        )
+        routing = _routing(config)
         self.registry.register_kind(
             "router",
             lambda aid, reg: RouterActor(aid, reg, store, queues, routing, offer_timeout=ring + 30),
@@ -95,6 +93,8 @@ class Core:
         self.sms: SmsService | None = None
         self.calls: CallService | None = None
         self.csat: CsatService | None = None  # surveys, when a queue asks for them
+        self.reloader: Reloader | None = None  # set by the app (config reload)
+        self.recordings: RecordingGuard | None = None  # with [sip] record_calls
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Core:
@@ -119,6 +119,30 @@ class Core:
         except Exception as exc:  # shutting down: nobody routes any more
             log.debug("agent_update_dropped", agent=state.agent_id, error=repr(exc))
         self.live.agent_changed(state)
+
+    async def reconfigure(self, config: Config) -> None:
+        """Run from ``config`` from now on (a reload: :mod:`switch.reload`). Only the
+        contact center's parts change here (the plan kept the rest as it runs): agents'
+        skills and capacity, the queues and the engine's settings, the conversations'
+        timings, the calls' menus, routes and prompts. Calls and waiting customers go
+        on; an agent gone from the config is signed out of the engine."""
+        old = set(self.profiles)
+        profiles = _profiles(config)
+        self.config = config
+        self.profiles.clear()
+        self.profiles.update(profiles)  # the actors' factory reads this dict
+        queues = queue_settings(config)
+        self.queues.settings = {q.id: q for q in queues}
+        self.meter.service_levels = {q.id: q.service_level for q in queues}
+        self.meter.agents = list(profiles)
+        self.conversations.reconfigure(config)
+        await self.registry.ask(ROUTER, Reconfigure(tuple(queues), _routing(config)))
+        for agent_id, profile in profiles.items():
+            await self.registry.ask(f"agent:{agent_id}", SetProfile(profile))
+        for gone in sorted(old - set(profiles)):
+            self.registry.tell(ROUTER, AgentUpdate(AgentView(gone, "offline")))
+        if self.calls is not None:
+            self.calls.reconfigure(config)
 
     async def close(self) -> None:
         await self.live.close()
@@ -190,6 +214,14 @@ class Core:
                 "invalid_cursor", f"before={before} is not an event of this journey", 422
             ) from None
         return journey_view(events), (events[0].seq if more and events else None)
+
+
+def _profiles(config: Config) -> dict[str, AgentProfile]:
+    return {a.id: AgentProfile(frozenset(a.skills), a.max_chats) for a in config.agents}
+
+
+def _routing(config: Config) -> RoutingSettings:
+    return RoutingSettings(retry=config.routing.offer_retry, sticky_wait=config.routing.sticky_wait)
 
 
 def _valid_id(contact_id: str) -> bool:

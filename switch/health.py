@@ -11,7 +11,8 @@ as a JSON line: ``store_commit_failed``, ``kamailio_died``, ``modem_state``...):
   phone registers again (the agents' ``phone_registered`` says whose);
 - rtpengine (browser phones, with ``[webrtc]``): not running, restarts;
 - the media workers: how many are up, restarts;
-- the modems: those not ``ready``, with their last error.
+- the modems: those not ``ready``, with their last error;
+- call recordings: paused because their disk is low (:mod:`switch.calls.storage`).
 
 ``status`` is ``ok`` with no problem, else ``degraded``. Reading it changes nothing.
 """
@@ -40,13 +41,21 @@ def collect(core: Core) -> dict[str, Any]:
             if status.state != "ready":
                 why = f": {status.last_error}" if status.last_error else ""
                 problems.append(f"modem {modem_id}: {status.state}{why}")
-    return {
-        "status": "degraded" if problems else "ok",
+    out: dict[str, Any] = {
+        "status": "ok",
         "problems": problems,
         "store": store,
         "sip": sip,
         "modems": modems,
     }
+    if core.recordings is not None:  # with [sip] record_calls
+        out["recordings"] = core.recordings.view()
+        problem = core.recordings.problem()
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        out["status"] = "degraded"
+    return out
 
 
 def _sip(core: Core, problems: list[str]) -> dict[str, Any]:

@@ -37,7 +37,8 @@ Rules
   times out with the prompt open, ESC is written to abort it. A modem gives the prompt
   at once: waiting for it is bounded by ``PROMPT_TIMEOUT``, and only the network's
   answer after the PDU gets the command's own (long) timeout, so a modem that stopped
-  answering is noticed in seconds even while SMS are going out.
+  answering is noticed in seconds even while SMS are going out (unless it fell silent
+  just after taking a PDU: then when the network's answer is overdue).
 - The echo of a command (and of a PDU) is recognised and dropped.
 - :meth:`receive_data` never raises: what cannot be understood becomes :class:`Garbage`.
 
@@ -178,6 +179,15 @@ class AtEngine:
             self._now = now
         self._queue.append(command)
         self._start_next()
+
+    def withdraw(self, command: Command) -> bool:
+        """Take ``command`` out of the queue if it is still waiting its turn: True then.
+        A command already on the wire (or done) stays: its own timeout bounds it."""
+        for i, queued in enumerate(self._queue):
+            if queued is command:
+                del self._queue[i]
+                return True
+        return False
 
     def data_to_send(self) -> bytes:
         out = bytes(self._out)

@@ -41,6 +41,7 @@ import json
 import os
 import signal
 import time
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ __all__ = [
     "json_log_line",
 ]
 
-EXIT_POLL = 0.05  # s between two looks at a child's return code
+EXIT_POLL = 0.05  # s between two looks at a child's return code (not from spawn())
+STREAM_LIMIT = 2**16  # asyncio's default buffer limit of a stream
 DRAIN_TIMEOUT = 2.0  # s to read a dead child's last stderr lines
 
 
@@ -176,9 +178,42 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's stream protocol, plus an event set the moment the child exits:
+    ``Process.wait()`` also waits until its pipes close, which a forked grandchild
+    (Kamailio's) may hold open. Waiting on the event wakes nobody until then: an idle
+    box does not poll its children."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=STREAM_LIMIT, loop=loop)
+        self.exit = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exit.set()
+
+
+_EXITS: weakref.WeakKeyDictionary[asyncio.subprocess.Process, asyncio.Event] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def spawn(*argv: str, **kwargs: Any) -> asyncio.subprocess.Process:
+    """``asyncio.create_subprocess_exec``, with the exit seen by :func:`exited` at once."""
+    loop = asyncio.get_running_loop()
+    protocol = _ExitProtocol(loop)
+    transport, _ = await loop.subprocess_exec(lambda: protocol, *argv, **kwargs)
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
+    _EXITS[proc] = protocol.exit
+    return proc
+
+
 async def exited(proc: asyncio.subprocess.Process) -> int:
     """The exit status of ``proc`` once it is dead (without waiting for its pipes)."""
-    while proc.returncode is None:
+    event = _EXITS.get(proc)
+    if event is not None:
+        await event.wait()
+    while proc.returncode is None:  # a process not started by spawn(): look now and then
         await asyncio.sleep(EXIT_POLL)
     return proc.returncode
 
@@ -276,7 +311,7 @@ class ChildProcess:
         launch = await self.program.launch()
         self.tail.clear()
         try:
-            proc = await asyncio.create_subprocess_exec(
+            proc = await spawn(
                 *launch.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,

@@ -9,7 +9,8 @@ the audit trail): this table is about people.
 - **operator**: everything of the box (agents, queues, contacts, calls, statistics,
   recordings, the audit trail; modems and trunks to read and check), but not a modem's
   raw AT or USSD.
-- **technician**: modems (diagnose, USSD, raw AT), trunks (list, test), the audit trail.
+- **technician**: modems (diagnose, USSD, raw AT), trunks (list, test), the audit trail,
+  the box's health, a config reload.
 - **agent**: their own state; their own work: the contacts they serve (an open
   conversation of theirs, the call they are on or being offered, or the last agent who
   served them), the calls they are on, replying, notes, click-to-call as themselves;
@@ -81,14 +82,17 @@ RULES: dict[tuple[str, str], Rule] = {
     # contacts
     ("GET", "/contacts"): Rule(OPS, "any"),
     ("GET", "/contacts/{contact_id}"): Rule(OPS, "contact"),
+    ("PATCH", "/contacts/{contact_id}"): Rule(OPS, "contact"),
     ("GET", "/contacts/{contact_id}/journey"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/notes"): Rule(OPS, "contact"),
+    ("POST", "/contacts/{contact_id}/wrapup"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/messages"): Rule(OPS, "contact_reply"),
     ("POST", "/contacts/{contact_id}/conversation/close"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/merge"): Rule(OPS),
     ("POST", "/contacts/{contact_id}/unmerge"): Rule(OPS),
     # calls
     ("GET", "/calls"): Rule(OPS),
+    ("GET", "/recordings"): Rule(OPS),
     ("GET", "/calls/{call_id}"): Rule(OPS, "call"),
     ("GET", "/calls/{call_id}/recording"): Rule(OPS, "call"),
     ("POST", "/calls"): Rule(OPS, "body_self"),
@@ -97,6 +101,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/webrtc/credentials"): Rule(OPS, "body_self"),
     # messages
     ("POST", "/messages"): Rule(OPS),
+    ("GET", "/outbox"): Rule(OPS_TECH),
     ("GET", "/messages/{message_id}"): Rule(OPS),
     # the box: modems, trunks, audit
     ("GET", "/modems"): Rule(OPS_TECH),
@@ -107,6 +112,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/trunks"): Rule(OPS_TECH),
     ("POST", "/trunks/{trunk_id}/test"): Rule(OPS_TECH),
     ("GET", "/audit"): Rule(OPS_TECH),
+    ("GET", "/health"): Rule(OPS_TECH),
+    ("POST", "/config/reload"): Rule(OPS_TECH),
 }
 DEFAULT = Rule(OPS)
 

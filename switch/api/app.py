@@ -14,6 +14,7 @@ from typing import Any, get_origin
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.gzip import GZipMiddleware
 
 from base.errors import Rejected
 from switch.api.access import authorize
@@ -26,6 +27,7 @@ from switch.api.live import install_live
 from switch.api.login import LoginLimiter, login_routers
 from switch.api.numbers import numbers_router
 from switch.api.openapi import install_docs, install_openapi
+from switch.api.reload import reload_router
 from switch.api.stats import stats_router
 from switch.api.webrtc import guest_router
 from switch.core import Core
@@ -118,7 +120,8 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         await core.meter.refresh(core.registry, core.clock.now())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    static = GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024)
+    app.mount("/static", static, name="static")
     app.include_router(pages_router())
     webrtc = core.config.webrtc
     if webrtc is not None:  # (without [webrtc] the path does not exist: 404)
@@ -130,10 +133,19 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(stats_router(), prefix="/api/v1")
     app.include_router(health_router(), prefix="/api/v1")
+    app.include_router(reload_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_live(app)
-    install_desktop(app)
+    install_desktop(app, _sip_sockets)
     install_openapi(app)
     install_docs(app)
     return app
+
+
+def _sip_sockets(request: Request) -> list[str]:
+    """The edge's WebSocket URLs as this browser reaches them (none without browser
+    phones): the desk's page may connect there."""
+    core: Core = request.app.state.core
+    web = core.calls.web if core.calls is not None else None
+    return web.ws_servers(request.url.hostname) if web is not None else []

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import secrets
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,20 +37,18 @@ from drivers.sip import (
     KamailioSupervisor,
     TrunkSettings,
     WorkerPool,
-    from_provider,
-    is_guest_user,
-    uri_user,
 )
 from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
+from switch.calls.inbound import InboundCalls
 from switch.calls.media import MediaCommands, prompt_path
 from switch.calls.policy import Entrances, call_policy, missing_prompts, prompt_library
-from switch.calls.records import CALL_NS, WIDGET, call_record, iso
+from switch.calls.records import CALL_NS, call_record, iso
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
-from switch.calls.web import BrowserPhones, guest_identity
-from switch.config import AgentConfig
+from switch.calls.web import BrowserPhones
+from switch.config import AgentConfig, Config
 from switch.metrics import CALLS_ACTIVE, CALLS_TOTAL
 from switch.phone import phone_identity
 from switch.settings import agent_phone, edge_settings, trunk_settings
@@ -100,15 +99,7 @@ class CallService:
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)
-        self.policy: CallPolicy = call_policy(
-            config,
-            greeting=self.greeting is not None,
-            hold_music=self.hold_music is not None,
-            menu=dict(self.sip.menu),
-            ring_timeout=self.sip.ring_timeout,
-            record=self.sip.record_calls,
-            missed_break=config.routing.missed_call_break,
-        )
+        self.policy: CallPolicy = self._policy(config)
         self.entrances = Entrances(config)
         self.prompts = prompt_library(config)
         self.media = MediaCommands(
@@ -122,6 +113,7 @@ class CallService:
         self.router = AgentRouter(
             core.registry, core.clock, {a.id: a.skills for a in config.agents}
         )
+        self.inbound = InboundCalls(self)
         self.trunk_tests = TrunkTester(self.trunks, self.pool, self.kamailio, core.normalize)
         self.queues = core.queues
         self.states: dict[str, CallState] = {}  # live calls (the actors' last states)
@@ -134,6 +126,43 @@ class CallService:
         self._lanes: dict[int, asyncio.Queue[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         core.registry.register_kind("call", lambda aid, reg: CallActor(aid, reg, self))
+
+    def _policy(self, config: Config) -> CallPolicy:
+        return call_policy(
+            config,
+            greeting=self.greeting is not None,
+            hold_music=self.hold_music is not None,
+            menu=dict(self.sip.menu),
+            ring_timeout=self.sip.ring_timeout,
+            record=self.sip.record_calls,
+            missed_break=config.routing.missed_call_break,
+        )
+
+    def _policy_now(self) -> CallPolicy:
+        """The policy of a call starting now: not recorded while the recordings' disk
+        is low (:mod:`switch.calls.storage`)."""
+        guard = self.core.recordings
+        if self.policy.record and guard is not None and not guard.check():
+            return replace(self.policy, record=False)
+        return self.policy
+
+    def reconfigure(self, config: Config) -> None:
+        """The contact center's part of a reloaded config (:meth:`Core.reconfigure`):
+        agents and their phones, menus, routes, prompts. A call keeps the policy it
+        started with; calls that start from now on follow the new one."""
+        self.agents_cfg = {a.id: a for a in config.agents}
+        self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
+        self.media.phones = {a.id: a.sip_user for a in config.agents if a.sip_user}
+        self.router.skills = {a.id: list(a.skills) for a in config.agents}
+        self.prompts = prompt_library(config)
+        self.media.library = self.prompts
+        self.policy = self._policy(config)
+        self.entrances = Entrances(config)
+        if self.web is not None:
+            self.web.sip_users = dict(self.media.phones)
+        self.kamailio.set_agents([agent_phone(a) for a in config.agents])
+        for name in missing_prompts(self.policy, self.prompts):
+            log.warning("prompt_missing", prompt=name, looked_in=str(self.prompts.directory))
 
     # ------------------------------------------------------------- lifecycle
 
@@ -213,7 +242,7 @@ class CallService:
 
     # ------------------------------------------------------- calls' bookkeeping
 
-    async def _new_call(
+    async def new_call(
         self,
         kind: Kind,
         number_raw: str,
@@ -242,7 +271,7 @@ class CallService:
             number=number,
             via=via,
             started_at=self.clock.now(),
-            policy=self.policy,
+            policy=self._policy_now(),
             worker=worker,
             identified=known and identity.startswith("phone:"),
             **fields,
@@ -256,7 +285,7 @@ class CallService:
         CALLS_TOTAL.labels(direction).inc()
         return state
 
-    def _begin(self, state: CallState, refuse: tuple[str, int] | None = None) -> Any:
+    def begin(self, state: CallState, refuse: tuple[str, int] | None = None) -> Any:
         return self.core.registry.ask_nowait(f"call:{state.id}", msg.Begin(refuse))
 
     def own_leg(self, leg: str, call_id: str) -> None:
@@ -341,7 +370,7 @@ class CallService:
             return
         event = ops.parse_event(name, data)
         if isinstance(event, ops.Incoming):
-            await self._incoming(worker, event)
+            await self.inbound.sip(worker, event)
             return
         if isinstance(event, ops.Dtmf):  # digits may be private: debug level only
             log.debug("dtmf_received", worker=worker, leg=leg, digit=event.digit, how=event.method)
@@ -355,97 +384,6 @@ class CallService:
             return
         self.core.registry.tell(f"call:{call_id}", message)
 
-    async def _incoming(self, worker: int, event: ops.Incoming) -> None:
-        origin = _header(event.headers, "X-Switch-Origin") or ""
-        kind, _, params = origin.partition(";")
-        attrs = dict(p.split("=", 1) for p in params.split(";") if "=" in p)
-        if kind == "trunk" and attrs.get("id") in self.trunks:
-            await self._incoming_trunk(worker, event, self.trunks[attrs["id"]])
-        elif kind == "agent" and attrs.get("user") in self.agent_by_user:
-            await self._incoming_agent(worker, event, self.agent_by_user[attrs["user"]])
-        elif kind == "web" and self.web is not None and is_guest_user(attrs.get("guest", "")):
-            await self._incoming_web(worker, event, attrs["guest"])
-        else:
-            log.warning("incoming_unknown_origin", worker=worker, origin=origin)
-            await self.pool.command(worker, "reject", call=event.leg, code=403)
-
-    async def _incoming_trunk(self, worker: int, event: ops.Incoming, trunk: TrunkSettings) -> None:
-        region = self.core.config.numbers.default_region
-        caller_user = uri_user(event.from_uri)
-        caller = from_provider(caller_user, trunk, region)
-        dialled = uri_user(event.ruri) or uri_user(event.to_uri)
-        did = from_provider(dialled, trunk, region) if dialled else None
-        target, entry = self.entrances.of_number(did, self.clock.now())
-        state = await self._new_call(
-            "inbound",
-            caller or caller_user,
-            trunk.id,
-            worker,
-            did=did or dialled or None,
-            customer_leg=event.leg,
-            legs=frozenset({event.leg}),
-            **entry,
-        )
-        log.info(
-            "call_incoming",
-            call_id=state.id,
-            contact_id=state.contact_id,
-            trunk=trunk.id,
-            did=state.did,
-            route=target,
-        )
-        self._begin(state)
-
-    async def _incoming_web(self, worker: int, event: ops.Incoming, guest: str) -> None:
-        """A customer's widget call (a guest's browser, through rtpengine): like a trunk
-        call to the widget number, from the guest's web identity."""
-        assert self.web is not None
-        state = await self._new_call(
-            "inbound",
-            guest,
-            WIDGET,
-            worker,
-            identity=guest_identity(guest),
-            did=self.web.config.widget_number,
-            customer_leg=event.leg,
-            legs=frozenset({event.leg}),
-        )
-        log.info("call_incoming", call_id=state.id, contact_id=state.contact_id, via=WIDGET)
-        self._begin(state)
-
-    async def _incoming_agent(self, worker: int, event: ops.Incoming, agent_id: str) -> None:
-        dialled = uri_user(event.ruri) or uri_user(event.to_uri)
-        try:
-            number = self.core.normalize(dialled)
-            route, via = self.choose_route(number)
-        except Rejected as exc:
-            log.warning("agent_dial_rejected", agent=agent_id, dialled=dialled, error=exc.message)
-            await self.pool.command(worker, "reject", call=event.leg, code=404)
-            return
-        busy = route == "modem" and self._modem_taken(via)
-        if route == "modem" and not busy:
-            self.modem_calls[via] = ""  # claimed now: the next dial-out finds it taken
-        try:
-            state = await self._new_call(
-                "agent_out",
-                number,
-                via,
-                worker,
-                route=route,
-                agent=agent_id,
-                agent_leg=event.leg,
-                legs=frozenset({event.leg}),
-            )
-        except BaseException:
-            if route == "modem" and not busy:
-                self.modem_calls.pop(via, None)
-            raise
-        if route == "modem" and not busy:
-            self.modem_calls[via] = state.id
-        if busy:
-            log.info("gsm_dial_refused", call_id=state.id, modem_id=via, reason="modem busy")
-        self._begin(state, refuse=("modem_busy", 600) if busy else None)
-
     # ---------------------------------------------------------------- outbound
 
     def dialer(self) -> GsmDialer | None:
@@ -455,7 +393,7 @@ class CallService:
     def choose_route(self, number: str) -> tuple[str, str]:
         return choose_route(list(self.trunks.values()), self.dialer(), number)
 
-    def _modem_taken(self, modem_id: str) -> bool:
+    def modem_taken(self, modem_id: str) -> bool:
         """One call per modem: an outgoing call holds it, or the modem has a call."""
         dialer = self.dialer()
         return modem_id in self.modem_calls or (
@@ -472,19 +410,19 @@ class CallService:
         if agent_id not in self.agents_cfg or not self.agents_cfg[agent_id].sip_user:
             raise Rejected("unknown_agent", f"no SIP agent {agent_id!r}", 422)
         route, via = self.choose_route(number)
-        if route == "modem" and self._modem_taken(via):
+        if route == "modem" and self.modem_taken(via):
             raise Rejected("modem_busy", f"modem {via} is busy with another call", 409)
         # Reserved until its first leg exists: the edge must not hand it an inbound call.
         worker = await self.pool.reserve()
         if worker is None:
             raise ChannelUnavailable("all media workers are busy")
         if route == "modem":
-            if self._modem_taken(via):  # taken while a worker was picked
+            if self.modem_taken(via):  # taken while a worker was picked
                 await self.pool.release(worker)
                 raise Rejected("modem_busy", f"modem {via} is busy with another call", 409)
             self.modem_calls[via] = ""
         try:
-            state = await self._new_call(
+            state = await self.new_call(
                 "click", number, via, worker, route=route, agent=agent_id, owner=owner
             )
         except BaseException:
@@ -494,7 +432,7 @@ class CallService:
             raise
         if route == "modem":
             self.modem_calls[via] = state.id
-        final: CallState = await self._begin(state)
+        final: CallState = await self.begin(state)
         if final.cause == "dial_failed":
             raise ChannelUnavailable("the media worker did not accept the call")
         return state.id
@@ -504,45 +442,8 @@ class CallService:
     async def gsm_incoming(
         self, modem_id: str, gsm_call: str, number: str | None, line: GsmLine, audio_port: str
     ) -> bool:
-        """An incoming GSM call on a modem with a voice port: ring the agents from a
-        reserved worker. False (logged) when no worker is free: the caller hangs it up.
-        Returns at once (the ringing goes on in the call's actor)."""
-        worker = await self.pool.reserve()
-        if worker is None:
-            log.warning(
-                "gsm_call_refused",
-                modem_id=modem_id,
-                gsm_call=gsm_call,
-                reason="no free media worker",
-            )
-            return False
-        own = self.entrances.modem_numbers.get(modem_id)
-        target, entry = self.entrances.of_number(own, self.clock.now())
-        try:
-            state = await self._new_call(
-                "gsm_in",
-                number or "",
-                modem_id,
-                worker,
-                worker_reserved=True,
-                modem_call=True,
-                did=own,
-                **entry,
-            )
-        except BaseException:
-            await self.pool.release(worker)
-            raise
-        self.gsm[state.id] = self.gsm_side(modem_id, gsm_call, line, audio_port, state.id)
-        log.info(
-            "gsm_call_incoming",
-            call_id=state.id,
-            contact_id=state.contact_id,
-            modem_id=modem_id,
-            worker=worker,
-            route=target,
-        )
-        self._begin(state)
-        return True
+        """An incoming GSM call (:meth:`InboundCalls.gsm`): False when no worker is free."""
+        return await self.inbound.gsm(modem_id, gsm_call, number, line, audio_port)
 
     async def gsm_event(self, gsm_call: str, kind: str, cause: str | None) -> None:
         """The modem's side of a GSM call we own changed: its end; for an outgoing call
@@ -650,13 +551,6 @@ class CallService:
             raise Rejected("not_found", f"call {call_id!r} not found", 404)
         result: dict[str, Any] = record
         return result
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def _call_message(event: ops.MediaEvent | None) -> msg.CallMessage | None:

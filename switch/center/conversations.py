@@ -29,6 +29,7 @@ from switch.center.queues import DEFAULT_QUEUE
 from switch.center.texts import text
 
 if TYPE_CHECKING:
+    from switch.config import Config
     from switch.core import Core
     from switch.sms_inbound import InboundText
 
@@ -120,9 +121,13 @@ class Conversations:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        routing = core.config.routing
-        self.policy = cv.ConversationPolicy(routing.reply_timeout, routing.conversation_idle)
+        self.reconfigure(core.config)
         core.registry.register_kind("conv", lambda aid, reg: ConversationActor(aid, reg, core))
+
+    def reconfigure(self, config: Config) -> None:
+        """The timings from ``config`` (at start, and after a reload)."""
+        routing = config.routing
+        self.policy = cv.ConversationPolicy(routing.reply_timeout, routing.conversation_idle)
 
     def queue_for(self, via: str) -> str:
         """The queue a conversation opened through ``via`` (a modem) goes to: the route

@@ -119,12 +119,23 @@ async def backup_now(ctx: Context, args: NoArgs, command: Command) -> dict[str, 
     }
 
 
+async def config_reload(ctx: Context, args: NoArgs, command: Command) -> dict[str, Any]:
+    reloader = ctx.core.reloader
+    if reloader is None:
+        raise Rejected("unavailable", "config reload is not available", 503)
+    result = await reloader.reload(who=f"mqtt:{command.id}", role="fleet", via="mqtt")
+    if not result.reloaded:
+        raise Rejected("invalid_config", result.summary(), 422)
+    return result.to_json()
+
+
 HANDLERS: dict[str, tuple[type[_Args], Handler]] = {
     "modem.diagnose": (ModemArgs, modem_diagnose),
     "modem.ussd": (UssdArgs, modem_ussd),
     "sms.send": (SmsArgs, sms_send),
     "trunk.test": (TrunkArgs, trunk_test),
     "backup.now": (NoArgs, backup_now),
+    "config.reload": (NoArgs, config_reload),
 }
 
 

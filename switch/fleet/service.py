@@ -33,6 +33,7 @@ from drivers.mqtt import BadCommand, Command, MqttLink
 from switch.core import Core
 from switch.fleet import commands, telemetry
 from switch.fleet.watch import DiskWatch, ModemWatch, worker_crashes
+from switch.reload.service import ReloadResult
 from switch.settings import mqtt_settings
 from switch.version import switch_version
 
@@ -67,6 +68,8 @@ class FleetService:
         if ca is not None and not os.access(ca, os.R_OK):
             raise ConfigError([("mqtt.tls_ca", f"cannot read the CA file {ca}")])
         await self.link.start()
+        if self.core.recordings is not None:
+            self.core.recordings.add_listener(self._recording_flip)
         sms = self.core.sms
         if sms is not None:
             for modem_id, status in sms.statuses.items():
@@ -115,6 +118,9 @@ class FleetService:
         self._check_workers()
         extra = {
             "disk_low": self._disk.low,
+            "recording": (
+                self.core.recordings.view() if self.core.recordings is not None else None
+            ),
             "mqtt": {"dropped": self.link.dropped, "connects": self.link.connects},
         }
         report = await telemetry.collect(self.core, self.mqtt.box_id, extra)
@@ -131,6 +137,17 @@ class FleetService:
             {"at": telemetry.now_iso(), "box_id": self.mqtt.box_id, "kind": kind, **fields}
         )
         log.info("fleet_event", kind=kind, **fields)
+
+    def _recording_flip(self, kind: str, fields: dict[str, Any]) -> None:
+        self._event(kind, **fields)  # recording_paused / recording_resumed
+        self._wake.set()
+
+    def config_reloaded(self, result: ReloadResult) -> None:
+        """A reload, applied or refused (listener of :class:`switch.reload.service.Reloader`)."""
+        kind = "config_reloaded" if result.reloaded else "config_reload_refused"
+        fields = result.to_json()
+        fields.pop("reloaded")
+        self._event(kind, **fields)
 
     def _modem_status(self, status: ModemStatus) -> None:
         previous = self._modem_states.get(status.modem_id)

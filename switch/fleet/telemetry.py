@@ -133,4 +133,5 @@ def change_key(report: dict[str, Any]) -> tuple[Any, ...]:
         tuple((t["id"], t["registration"]) for t in report["trunks"]),
         tuple(sorted(report["agents"].items())),
         report.get("disk_low"),
+        (report.get("recording") or {}).get("paused"),
     )

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from drivers.gsm.engine import LONG_TIMEOUT
 from drivers.gsm.simulator import SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.sms_traffic import TOKEN, Figures, Plan, SmsTraffic, wait_until
@@ -125,7 +126,13 @@ class ModemCampaign:
             for _ in range(self.faults):
                 time.sleep(rng.uniform(0.5, 1.5))
                 self.take_away(env, sim)
-                wait_until("gsm1 leaves ready", lambda: modem(env)["state"] != "ready", 30)
+                # A modem silent from the moment it took an SMS's PDU is noticed when the
+                # network's answer is overdue (LONG_TIMEOUT); before that, in seconds.
+                wait_until(
+                    "gsm1 leaves ready",
+                    lambda: modem(env)["state"] != "ready",
+                    LONG_TIMEOUT + 30,
+                )
                 self.seen.append(
                     wait_until("the health says so", lambda: says_modem_is_down(env), 10)
                 )

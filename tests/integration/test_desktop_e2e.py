@@ -207,6 +207,18 @@ def test_each_role_sees_its_own_screen_and_no_more(env: Env, browser: Browser) -
     screenshot(ops, "console")
 
 
+def test_the_console_says_what_is_wrong_with_the_box(env: Env, browser: Browser) -> None:
+    tech = new_page(browser)
+    sign_in(tech, env, "tech")
+    expect(tech.get_by_text("Nothing is wrong with the box.")).to_be_visible(timeout=20_000)
+    env.modem.request_sync("unplug")
+    problem = tech.locator(".problems li", has_text="modem gsm1")
+    expect(problem).to_be_visible(timeout=40_000)  # the panel refreshes every 15 s
+    expect(tech.get_by_role("heading", name="What is wrong now")).to_be_visible()
+    env.modem.request_sync("replug")
+    expect(tech.get_by_text("Nothing is wrong with the box.")).to_be_visible(timeout=60_000)
+
+
 # ------------------------------------------------------------------- the desk
 
 

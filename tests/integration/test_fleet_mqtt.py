@@ -51,7 +51,7 @@ box_id = "{BOX}"
 username = "box"
 password = "{password("box")}"
 telemetry_interval = 2
-commands = ["modem.diagnose", "backup.now"]
+commands = ["modem.diagnose", "backup.now", "config.reload"]
 [backup]
 dir = "data/backups"
 keep = 2
@@ -230,3 +230,27 @@ def test_kill9_leaves_the_last_will_offline_over_tls(tmp_path: Path) -> None:
         watcher.close()
         sim.terminate()
         broker.stop()
+
+
+def test_config_reload_is_answered_evented_and_refuses_an_invalid_file(env: Env) -> None:
+    original = env.sw.config.read_text()
+    try:
+        env.sw.config.write_text(original + '[[queues]]\nid = "support"\n')
+        reply = env.command("config.reload", "reload-1")
+        assert reply["ok"] is True, reply
+        assert reply["result"]["applied"] == ["queues[support] (added)"]
+        assert reply["result"]["needs_restart"] == []
+        event = env.event("config_reloaded")
+        assert event["applied"] == ["queues[support] (added)"]
+
+        env.sw.config.write_text(original + '[[queues]]\nid = "support"\nmax_wait = -1\n')
+        reply = env.command("config.reload", "reload-2")
+        assert reply["ok"] is False and reply["error"]["code"] == "invalid_config", reply
+        assert "queues[0].max_wait" in reply["error"]["message"]
+        refused = env.event("config_reload_refused")
+        assert refused["errors"][0]["key"] == "queues[0].max_wait"
+        assert env.sw.get("/api/v1/queues/support")[0] == 200  # the running config stays
+        outcomes = {e["command_id"]: e["outcome"] for e in env.audit() if e.get("command_id")}
+        assert outcomes["reload-1"] == "ok" and outcomes["reload-2"] == "invalid_config"
+    finally:
+        env.sw.config.write_text(original)

@@ -132,7 +132,7 @@ def test_an_empty_file_fails_check_config(
     assert "api.tokens: at least one API token is needed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["example.toml", "demo.toml"])
+@pytest.mark.parametrize("name", ["example.toml", "demo.toml", "rpi4.toml"])
 def test_shipped_configs_pass_with_a_warning_per_placeholder_token(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

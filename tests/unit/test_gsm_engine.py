@@ -395,3 +395,19 @@ def test_other_builders_validate() -> None:
         cusd('*1#"', 15)
     assert csca("+85512000000").line == 'AT+CSCA="+85512000000",145'
     assert cpin("1234").line == 'AT+CPIN="1234"'
+
+
+def test_a_command_waiting_its_turn_can_be_withdrawn_but_not_one_on_the_wire() -> None:
+    engine, first = started("AT+CMGL=4")
+    same_text = Command("AT")
+    waiting = Command("AT")
+    engine.send(same_text, 0.0)
+    engine.send(waiting, 0.0)
+    assert engine.queued == 2
+    assert not engine.withdraw(first)  # on the wire: its own timeout bounds it
+    assert engine.withdraw(waiting)  # this very command, not the equal one before it
+    assert not engine.withdraw(waiting)
+    assert engine.queued == 1
+    only_done(feed(engine, "OK\r\n"))
+    assert engine.data_to_send() == b"AT\r"  # the one left goes next
+    assert only_done(feed(engine, "OK\r\n")).command is same_text

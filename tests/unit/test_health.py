@@ -32,7 +32,9 @@ def box(
     if modem is not None:
         status = ModemStatus(modem_id="gsm1", state=modem[0], last_error=modem[1])
         sms = SimpleNamespace(statuses={"gsm1": status})
-    return SimpleNamespace(store=SimpleNamespace(failing=failing), calls=calls, sms=sms)
+    return SimpleNamespace(
+        store=SimpleNamespace(failing=failing), calls=calls, sms=sms, recordings=None
+    )
 
 
 def test_a_healthy_box_is_ok_with_no_problems() -> None:
@@ -72,7 +74,9 @@ def test_each_fault_is_one_plain_line() -> None:
 
 
 def test_a_box_without_sip_or_modems_says_so_with_nulls() -> None:
-    core = SimpleNamespace(store=SimpleNamespace(failing=None), calls=None, sms=None)
+    core = SimpleNamespace(
+        store=SimpleNamespace(failing=None), calls=None, sms=None, recordings=None
+    )
     assert collect(core) == {  # type: ignore[arg-type]
         "status": "ok",
         "problems": [],

@@ -217,6 +217,17 @@ async def test_a_technician_gets_modems_trunks_and_the_audit_trail_only(people: 
     assert forbidden(await tech.post("/api/v1/agents/alice/state", {"state": "offline"}))
 
 
+async def test_the_boxs_health_and_a_reload_are_for_operators_and_technicians(
+    people: Any,
+) -> None:
+    for who in ("tech", "ops"):
+        assert (await people[who].get("/api/v1/health")).status_code == 200, who
+        # allowed, but this core runs no file to reload: 503, not 403
+        assert (await people[who].post("/api/v1/config/reload")).status_code == 503, who
+    assert forbidden(await people["alice"].get("/api/v1/health"))
+    assert forbidden(await people["alice"].post("/api/v1/config/reload"))
+
+
 async def test_tokens_keep_their_old_limits(core: Core) -> None:
     app = create_api(core, [*center_routers(), *sms_routers()])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

@@ -41,9 +41,9 @@ WORDS = [
     "AT+CFUN=1,1",
     "AT+CFUN=0",
     "AT+CFUN=1",
-    "AT+CUSD=1,\"*124#\",15",
+    'AT+CUSD=1,"*124#",15',
     "AT+CPIN?",
-    "AT+CPIN=\"1234\"",
+    'AT+CPIN="1234"',
     "AT+CMEE=2",
     "ATD012345678;",
     "ATA",
@@ -96,9 +96,7 @@ class Clock:
 
 def _machine(profile: str) -> tuple[ModemMachine, Clock]:
     clock = Clock()
-    machine = ModemMachine(
-        now=clock, wall_clock=lambda: 1_767_225_600.0 + clock.t, profile=profile
-    )
+    machine = ModemMachine(now=clock, wall_clock=lambda: 1_767_225_600.0 + clock.t, profile=profile)
     return machine, clock
 
 

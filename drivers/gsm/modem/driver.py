@@ -72,6 +72,9 @@ from drivers.gsm.types import Check, GsmCallEvent, ModemSink, ModemStatus
 
 __all__ = ["Modem"]
 
+# Seconds a technician's raw command may wait for its turn before it is withdrawn unsent.
+TECHNICIAN_QUEUE_WAIT = 15.0
+
 
 # Jobs for the worker besides the URC events it takes as they are (SmsOnSim, ReportOnSim,
 # SmsDirect, ReportDirect, SignalUrc).
@@ -414,8 +417,10 @@ class Modem:
         return await self.ussd_session.request(code, timeout)
 
     async def raw_at(self, line: str) -> list[str]:
-        """A technician's command; ValueError for CR/LF/Ctrl-Z/ESC/non-ASCII/CMGS."""
-        done = await self.shell.at(technician(line))
+        """A technician's command; ValueError for CR/LF/Ctrl-Z/ESC/non-ASCII/CMGS.
+        It waits at most :data:`TECHNICIAN_QUEUE_WAIT` for its turn (behind SMS being
+        sent, a set-up in progress...), so a person gets an answer in bounded time."""
+        done = await self.shell.at(technician(line), queue_wait=TECHNICIAN_QUEUE_WAIT)
         return [*done.lines, done.final]
 
     async def dial(self, number: str, *, call_id: str | None = None) -> str:

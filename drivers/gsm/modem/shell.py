@@ -130,14 +130,27 @@ class SerialShell:
 
     # ------------------------------------------------------------ commands
 
-    async def at(self, command: Command) -> Done:
+    async def at(self, command: Command, *, queue_wait: float | None = None) -> Done:
+        """Send ``command`` in its turn and await its answer. With ``queue_wait``, a
+        command still waiting its turn after that many seconds (the modem is busy or
+        silent) is withdrawn unsent: ChannelUnavailable."""
         if self._fd is None:
             raise ChannelUnavailable(f"modem {self.modem_id} is not connected")
         future: asyncio.Future[Done] = asyncio.get_running_loop().create_future()
         command.tag = future
         self.engine.send(command, self.clock())
         self._flush()
-        return await future
+        if queue_wait is None:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), queue_wait)
+        except TimeoutError:
+            if not self.engine.withdraw(command):
+                return await future  # on the wire: its own timeout bounds it
+            raise ChannelUnavailable(
+                f"modem {self.modem_id} is busy or not answering: the command waited "
+                f"{queue_wait:.0f} s for its turn and was not sent"
+            ) from None
 
     async def q(self, line: str, timeout: float | None = None) -> Done:
         """A fixed command line (no outside data in it) with the default timeout."""

@@ -174,6 +174,17 @@ class KamailioSupervisor:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, self.cfg_path)
+        self._write_db()
+
+    def set_agents(self, agents: Sequence[AgentPhone]) -> None:
+        """Agent phones from now on (a config reload): Kamailio reads the subscriber
+        table at each authentication, so an added phone may register at once and a
+        removed one no longer can (its current registration runs out)."""
+        self.agents = list(agents)
+        if self.db_path.exists():
+            self._write_db()
+
+    def _write_db(self) -> None:
         edge = f"{uri_host(self.sip.host)}:{self.sip.port}"
         write_subscriber_db(
             self.db_path,

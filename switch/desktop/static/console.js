@@ -5,7 +5,12 @@
 import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { ContactsPanel } from "./contacts.js";
+import { OutboxPanel } from "./outbox.js";
 import { loadPhones, phone } from "./phones.js";
+import { RecordingsPanel } from "./recordings.js";
+import { TodayFigures } from "./wallboard.js";
+import { describeEvent } from "./workspace.js";
 
 const HEALTH_EVERY = 15000;
 const AUDIT_ROWS = 50;
@@ -58,16 +63,28 @@ export class ConsoleView {
     this.timers = [];
     this.wallQueues = h("div", { class: "wall-queues" });
     this.wallAgents = h("div", { class: "wall-agents" });
-    this.kpis = h("div", { class: "kpis", hidden: true });
+    this.today = new TodayFigures();
+    this.kpis = this.today.element;
     this.modems = h("div", { class: "modems" });
     this.trunks = h("div", { class: "trunks" });
     this.healthResult = h("div", { class: "health-result", role: "status", "aria-live": "polite" });
+    this.problems = h("div", { class: "problems", role: "status", "aria-live": "polite" });
     this.auditBody = h("tbody");
     const parts = [];
     if (this.operator) {
       parts.push(section(t("wall.title"), this.kpis, this.wallQueues, this.wallAgents));
+      this.contacts = new ContactsPanel(describeEvent);
+      parts.push(this.contacts.element);
     }
-    parts.push(section(t("health.title"), this.modems, this.trunks, this.healthResult));
+    parts.push(
+      section(t("health.title"), this.problems, this.modems, this.trunks, this.healthResult),
+    );
+    this.outbox = new OutboxPanel();
+    parts.push(this.outbox.element);
+    if (this.operator) {
+      this.recordings = new RecordingsPanel();
+      parts.push(this.recordings.element);
+    }
     parts.push(
       section(
         t("audit.title"),
@@ -96,6 +113,8 @@ export class ConsoleView {
 
   destroy() {
     for (const timer of this.timers) clearInterval(timer);
+    this.today.stop();
+    this.outbox.stop();
   }
 
   handlers() {
@@ -113,6 +132,7 @@ export class ConsoleView {
       queues: (queues) => {
         this.queues = queues;
         this.renderQueues();
+        if (this.operator) this.today.poke(); // the day's figures move with the queues
       },
       audit: (entry) => this.addAudit(entry, true),
       resync: () => this.start(),
@@ -121,8 +141,12 @@ export class ConsoleView {
   }
 
   async start() {
-    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis()]);
+    this.outbox.stop();
+    this.outbox.start();
+    const recordings = this.recordings ? this.recordings.search() : null;
+    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
+    this.timers.push(setInterval(() => this.loadProblems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
   }
 
@@ -169,38 +193,34 @@ export class ConsoleView {
     );
   }
 
-  // Today's figures, when the switch has statistics (GET /api/v1/stats).
+  // Today's figures and charts, when the switch has statistics (GET /api/v1/stats).
   async loadKpis() {
-    if (!this.operator) return;
-    const since = new Date();
-    since.setHours(0, 0, 0, 0);
-    let stats;
-    try {
-      stats = await api("GET", `/stats?since=${encodeURIComponent(since.toISOString())}`);
-    } catch {
-      this.kpis.hidden = true; // no statistics on this switch: no panel
-      return;
-    }
-    const pct = (x) => fmtNumber(x ?? 0, { style: "percent", maximumFractionDigits: 0 });
-    const items = [
-      ["kpi.offered", fmtNumber(stats.offered ?? 0)],
-      ["kpi.answered", fmtNumber(stats.answered ?? 0)],
-      ["kpi.abandoned", fmtNumber(stats.abandoned ?? 0)],
-      ["kpi.service_level", pct(stats.service_level)],
-      ["kpi.asa", fmtDuration(stats.asa ?? 0)],
-      ["kpi.aht", fmtDuration(stats.aht ?? 0)],
-    ];
-    this.kpis.replaceChildren(
-      h("h3", {}, t("kpi.title")),
-      h("dl", {}, items.map(([k, v]) => h("div", {}, h("dt", {}, t(k)), h("dd", {}, v)))),
-    );
-    this.kpis.hidden = false;
+    if (this.operator) await this.today.load();
   }
 
   // --------------------------------------------------------------- health
 
   async loadHealth() {
-    await Promise.all([this.loadModems(), this.loadTrunks()]);
+    await Promise.all([this.loadProblems(), this.loadModems(), this.loadTrunks()]);
+  }
+
+  // What is wrong now (GET /health): one plain line per fault, from the switch.
+  async loadProblems() {
+    let health;
+    try {
+      health = await api("GET", "/health");
+    } catch (err) {
+      this.problems.replaceChildren();
+      return;
+    }
+    if (!health.problems.length) {
+      this.problems.replaceChildren(h("p", { class: "muted" }, t("health.all_ok")));
+      return;
+    }
+    this.problems.replaceChildren(
+      h("h3", {}, t("health.problems")),
+      h("ul", { class: "checks" }, health.problems.map((line) => h("li", { class: "check fail" }, line))),
+    );
   }
 
   async loadModems() {

@@ -2,7 +2,8 @@
 
     python -m drivers.sip.media.worker --index I --socket PATH --sip-port P --rtp-port R \\
         --proxy HOST:PORT [--log-level info] [--answer-timeout 10] [--ring-timeout 180]
-        [--health-interval 5] [--pump-ms 10] [--first-leg 1] [--max-inbound 1]
+        [--health-interval 5] [--pump-ms 10] [--idle-pump-ms 100] [--first-leg 1]
+        [--max-inbound 1]
 
 Exit codes: 0 after a clean stop, 2 when the control socket cannot be reached, 3 when
 pjsua2 does not start (e.g. the SIP port is taken; the reason is in the log).
@@ -44,6 +45,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--health-interval", type=float, default=5.0)
     p.add_argument("--pump-ms", type=int, default=10, help="libHandleEvents timeout")
     p.add_argument(
+        "--idle-pump-ms", type=int, default=100, help="libHandleEvents timeout with no leg"
+    )
+    p.add_argument(
         "--first-leg", type=int, default=1, help="number of the first incoming leg (w<I>-<N>)"
     )
     p.add_argument(
@@ -80,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         answer_timeout=args.answer_timeout,
         ring_timeout=args.ring_timeout,
         pump_ms=args.pump_ms,
+        idle_pump_ms=args.idle_pump_ms,
         log_level=args.log_level,
         first_leg=args.first_leg,
         max_inbound=args.max_inbound,

@@ -4,7 +4,9 @@ Theory of operation
 -------------------
 Threads: one. pjsua2 runs with ``threadCnt=0`` and ``mainThreadOnly``; SIP and RTP
 sockets are polled by ``libHandleEvents``, which :meth:`Pump.run` calls with a short
-timeout (``--pump-ms``, 10 ms by default); after each pump it releases what the
+timeout (``--pump-ms``, 10 ms by default; ``--idle-pump-ms``, 100 ms, while the worker
+has no leg: an idle worker wakes ten times a second, and a SIP packet still ends the
+wait at once); after each pump it releases what the
 callbacks retired, sends ``worker_health`` every ``health_interval``, refuses overdue
 incoming legs, and polls the control socket with a zero timeout (:class:`ControlChannel`:
 commands in, replies and events out, through the protocol's sans-IO codec). Only the

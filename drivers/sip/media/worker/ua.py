@@ -72,6 +72,7 @@ class MediaAgent:
         answer_timeout: float = 10.0,
         ring_timeout: float = 180.0,
         pump_ms: int = 10,
+        idle_pump_ms: int = 100,
         log_level: str = "info",
         first_leg: int = 1,
         max_inbound: int = 1,
@@ -86,6 +87,7 @@ class MediaAgent:
         self.answer_timeout = answer_timeout
         self.ring_timeout = ring_timeout
         self.pump_ms = pump_ms
+        self.idle_pump_ms = idle_pump_ms
         self.log_level = log_level
         self.legs = Legs(index, first_leg=first_leg, max_inbound=max_inbound)
         self.conference = Conference(pj, log)
@@ -144,8 +146,10 @@ class MediaAgent:
         return acc
 
     def pump(self) -> None:
-        """Let pjsua2 handle SIP, RTP and timers for up to ``pump_ms``."""
-        self.ep.libHandleEvents(self.pump_ms)
+        """Let pjsua2 handle SIP, RTP and timers for up to ``pump_ms``; with no leg,
+        up to ``idle_pump_ms`` (an INVITE still wakes it at once: only a control
+        command to an idle worker may wait that long)."""
+        self.ep.libHandleEvents(self.pump_ms if len(self.legs) else self.idle_pump_ms)
 
     def shutdown(self) -> None:
         """Hang up, drop every pjsua2 object, destroy the library."""

@@ -34,6 +34,7 @@ JOURNEY_KINDS = frozenset(
         "callback_done",
         "callback_failed",
         "csat",
+        "supervised",
         # the agent's wrap-up of a piece of work: a disposition and notes
         "wrap_up",
     }

@@ -1,7 +1,8 @@
 """The audit trail: who did what, when, and from where, for the actions that matter.
 
 Recorded: raw AT commands (a technician's ``AT+CMGD=1,4`` empties the SIM), USSD codes,
-contact merges and unmerges, call transfers (the call service records those), and failed
+contact merges and unmerges, call transfers (the call service records those), supervision
+of calls (``call.supervise``: listen, whisper, barge), and failed
 logins (a bearer token that matches none: at most :data:`FAILED_LOGINS_PER_MINUTE` per
 client address a minute are recorded, the rest are counted in the log).
 

@@ -9,7 +9,8 @@ and prints JSON lines on stdout: ``ready``, ``incoming``, ``state`` (with the SI
 name and last code), ``registered`` (with ``--register``: the registrar's answer code),
 ``dtmf``, ``stats`` (RTP packets counted by pjmedia, lost and discarded), ``ended``.
 It reads commands on stdin, one a line: ``answer``, ``hangup``, ``stats``,
-``dtmf DIGITS``, ``info DIGIT`` (SIP INFO application/dtmf-relay), ``quit``.
+``dtmf DIGITS``, ``info DIGIT`` (SIP INFO application/dtmf-relay), ``record PATH`` (record
+what it hears from now on into PATH, closing the recording before; no PATH: stop), ``quit``.
 
 :class:`Phone` wraps the process for tests (start, wait for an event, send a command).
 """
@@ -443,6 +444,17 @@ def run(args: argparse.Namespace) -> int:
                         fields["heard_level"] = int(state["media"].getTxLevel())
                         fields["sent_level"] = int(state["media"].getRxLevel())
                     out("stats", **fields)
+                elif word == "record":  # a new recording from now on (closes the last)
+                    media = state["media"]
+                    if recorder is not None and media is not None:
+                        media.stopTransmit(recorder)
+                    recorder = None
+                    if rest:
+                        recorder = pj.AudioMediaRecorder()
+                        recorder.createRecorder(rest)
+                        if media is not None:
+                            media.startTransmit(recorder)
+                    out("recording", path=rest)
                 elif word == "dtmf" and call is not None:
                     call.dialDtmf(rest)
                 elif word == "info" and call is not None:

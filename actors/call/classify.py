@@ -7,6 +7,7 @@ raises :class:`base.errors.Rejected` here, before anything changes.
 
 from __future__ import annotations
 
+from actors.call import callback_offer, supervise, survey
 from actors.call.ivr import menu_event
 from actors.call.messages import (
     AgentBusy,
@@ -33,6 +34,7 @@ from actors.call.messages import (
     QueueStatus,
     QueueTreatment,
     RecordingDone,
+    Supervise,
     TimerFired,
     TransferTo,
     WorkerReserved,
@@ -48,6 +50,7 @@ _TIMER_EVENTS = {
     "recording": "recording_timeout",
     "question": "question_timeout",
     "announce": "announce_due",
+    "survey": "survey_timeout",
 }
 
 
@@ -61,6 +64,8 @@ def role_of(state: CallState, leg: str) -> str | None:
     xfer = state.transfer
     if xfer is not None and xfer.state in ("ringing", "consulting") and leg == xfer.leg:
         return "transfer"
+    if state.supervisor is not None and leg == state.supervisor.leg:
+        return "supervisor"
     return None
 
 
@@ -96,6 +101,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
             return "worker_died"
         case LegAnswered(leg=leg):
             role = role_of(state, leg) if live else None
+            if role == "supervisor":
+                return "supervisor_answered"
             if role == "transfer":
                 consult = state.transfer is not None and state.transfer.mode == "consult"
                 return "consult_answered" if consult else "transfer_answered"
@@ -109,6 +116,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
             return "stale"
         case LegEnded(leg=leg):
             role = role_of(state, leg) if live else None
+            if role == "supervisor":
+                return "supervisor_left"
             if role == "transfer":
                 if state.phase == "consulting":
                     return "consult_target_left"
@@ -121,10 +130,14 @@ def classify(state: CallState, msg: CallMessage) -> str:
                     return "consult_agent_left"
                 if state.phase == "transferring" and xfer is not None and not xfer.blind:
                     return "agent_left"
+                if survey.wanted(state, leg):
+                    return "survey_started"
                 return "agent_ended"
             return "stale"
         case DialFailed(leg=leg):
             role = role_of(state, leg) if live else None
+            if role == "supervisor":
+                return "supervisor_left"
             if role == "transfer":
                 return _transfer_failed_event(state)
             if role == "agent" and state.phase in ("ringing_agent", "dialing_agent"):
@@ -135,10 +148,17 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case DtmfReceived(leg=leg, digit=digit):
             if state.phase == "ivr" and role_of(state, leg) == "customer":
                 return menu_event(state, digit)
+            if callback_offer.chosen(state, msg):
+                return "callback_chosen"
+            if state.phase == "survey" and role_of(state, leg) == "customer":
+                return "survey_digit"
             if role_of(state, leg) == "customer" and "digit" in TRANSITIONS[state.phase]:
                 return "digit"
             return "stale"
         case PlayFinished(leg=leg):
+            customer = role_of(state, leg) == "customer"
+            if state.phase == "treatment" and state.callback_offer and customer:
+                return "offer_played" if state.audio == "offer" else "stale"
             if role_of(state, leg) == "customer" and "prompt_played" in TRANSITIONS[state.phase]:
                 return "prompt_played"
             return "stale"
@@ -201,6 +221,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case TransferTo(kind=kind, target=target):
             _check_transfer(state, kind, target)
             return "transfer_to_queue" if kind == "queue" else "transfer_requested"
+        case Supervise():
+            return supervise.check(state, msg)
         case CompleteTransfer():
             if state.phase != "consulting":
                 raise Rejected("no_consultation", f"call {state.id} has no consultation", 409)
@@ -222,6 +244,8 @@ def _check_transfer(state: CallState, kind: str, target: str) -> None:
         raise Rejected("not_supported", f"call {state.id} is a GSM call: no transfer", 409)
     if state.phase in ("transferring", "consulting"):
         raise Rejected("transfer_in_progress", f"call {state.id} is being transferred", 409)
+    if state.supervisor is not None:
+        raise Rejected("supervised", f"call {state.id} is supervised: no transfer now", 409)
     if state.phase != "connected" or state.customer_leg is None:
         raise Rejected("not_answered", f"call {state.id} is not answered yet", 409)
     if kind == "agent" and target == state.agent:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from actors.call import callback_offer, ivr, supervise, survey, transfer, waiting
 from actors.call import effects as fx
-from actors.call import ivr, transfer, waiting
 from actors.call.causes import MODEM_FAILURES, sip_cause
 from actors.call.classify import classify
 from actors.call.messages import (
@@ -177,12 +177,14 @@ def _greeting_timeout(state: CallState, msg: CallMessage, now: float) -> Result:
 
 
 def _prompt_played(state: CallState, msg: CallMessage, now: float) -> Result:
-    if state.phase == "ending":  # the treatment's message is over
-        return finish(state, now, f"queue_{state.treated}")
+    if state.phase == "ending":  # the treatment's message (or confirmation) is over
+        return finish(state, now, callback_offer.treatment_cause(state))
     if state.phase == "greeting" and state.policy.hold_music and state.customer_leg:
         return state, [fx.Play(state.customer_leg, "hold", loop=True)]
     if state.phase == "ivr":
         return ivr.menu_prompt_played(state)
+    if state.phase == "survey":
+        return survey.prompt_played(state, now)
     if state.phase in ("queued", "ringing_agent"):
         return waiting.waiting_prompt_played(state)
     return state, []
@@ -254,12 +256,13 @@ def _treated(state: CallState, msg: CallMessage, now: float) -> Result:
     effects.append(log)
     if state.policy.hold_music:
         effects.append(fx.StopPlay(cust))
-    play = fx.Play(cust, f"queue_{msg.reason}", language=state.language)
+    state, prompt = callback_offer.treatment_prompt(state, msg.reason, msg.callback)
+    play = fx.Play(cust, prompt, language=state.language)
     return state, [*effects, play, timer]
 
 
 def _treatment_over(state: CallState, msg: CallMessage, now: float) -> Result:
-    return finish(state, now, f"queue_{state.treated}")
+    return finish(state, now, callback_offer.treatment_cause(state))
 
 
 def _ring_timeout(state: CallState, msg: CallMessage, now: float) -> Result:
@@ -470,6 +473,15 @@ _HANDLERS: dict[str, Handler] = {
     "agent_rung": _agent_rung,
     "treated": _treated,
     "treatment_timeout": _treatment_over,
+    "offer_played": callback_offer.offer_played,
+    "survey_started": survey.start,
+    "supervise_requested": supervise.requested,
+    "supervise_changed": supervise.changed,
+    "supervisor_answered": supervise.answered,
+    "supervisor_left": supervise.left,
+    "survey_digit": survey.digit,
+    "survey_timeout": survey.timeout,
+    "callback_chosen": callback_offer.callback_chosen,
     "ring_timeout": _ring_timeout,
     "agent_answered": _agent_answered,
     "agent_answered_gsm": _agent_answered_gsm,

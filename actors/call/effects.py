@@ -52,6 +52,29 @@ class DialNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class DialUser:
+    """Dial a phone registered at the edge by its SIP user (a supervisor's phone)."""
+
+    leg: str
+    user: str
+    caller: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """``leg`` hears ``source`` one way (supervision)."""
+
+    leg: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisten:
+    leg: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Bridge:
     a: str
     b: str
@@ -123,8 +146,11 @@ MediaEffect: TypeAlias = (
     | Hangup
     | DialAgent
     | DialNumber
+    | DialUser
     | Bridge
     | Unbridge
+    | Listen
+    | Unlisten
     | Play
     | PlayParts
     | StopPlay
@@ -197,6 +223,16 @@ class QueueDecline:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """The caller pressed 1: a callback for their number in ``queue``, at the place they
+    took when they first joined it (``queued_at``), confirmed by SMS in ``language``."""
+
+    queue: str
+    queued_at: float
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class QueryQueue:
     """Ask the routing engine where the call's item stands: QueueStatus."""
 
@@ -246,6 +282,22 @@ class IvrChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class Supervised:
+    """A ``supervised`` entry in the customer's journey: who joined the call, how."""
+
+    mode: str  # listen | whisper | barge
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCsat:
+    """The caller's score in the IVR survey (a digit 1-5): a ``csat`` journey event
+    linked to the call's agent and queue."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
 class Save:
     """Write the call's record (what ``GET /api/v1/calls`` shows)."""
 
@@ -284,12 +336,15 @@ Effect: TypeAlias = (
     | LeaveQueue
     | QueueAccept
     | QueueDecline
+    | RequestCallback
     | QueryQueue
     | RingAgent
     | AgentEvent
     | AgentLeaves
     | Journey
     | IvrChoice
+    | Supervised
+    | RecordCsat
     | Save
     | SetTimer
     | CancelTimer

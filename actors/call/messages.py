@@ -179,6 +179,19 @@ class CancelTransfer:
 
 
 @dataclass(frozen=True, slots=True)
+class Supervise:
+    """An operator joins the answered call from a phone: a SIP user registered at the
+    edge (``user``), or a number through ``trunk``. Again on a supervised call: the
+    mode changes."""
+
+    mode: Literal["listen", "whisper", "barge"]
+    by: str  # who asked (the audit trail's name)
+    user: str | None = None
+    number: str | None = None
+    trunk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EndCall:
     """End the call now (the switch stops, an operator hangs it up)."""
 
@@ -211,5 +224,6 @@ CallMessage: TypeAlias = (
     | TransferTo
     | CompleteTransfer
     | CancelTransfer
+    | Supervise
     | EndCall
 )

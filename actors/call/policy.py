@@ -47,6 +47,7 @@ class WaitPolicy:
 
     announce_every: float | None = None  # position and expected wait, every N seconds
     questions: tuple[Question, ...] = ()
+    callback: bool = False  # pressing 1 turns the wait into a callback at the same place
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,9 @@ class CallPolicy:
     human: str = DEFAULT_HUMAN  # where "0" leads when a menu does not say
     waiting: Mapping[str, WaitPolicy] = field(default_factory=dict)  # by queue id
     prompt_wait: float = 60.0  # the longest a menu's or question's prompt may play
+    offer_wait: float = 8.0  # after a treatment's callback offer: time to press 1
+    csat_ivr: frozenset[str] = frozenset()  # queues whose callers are surveyed by IVR
+    survey_wait: float = 8.0  # after the survey's question: time to press 1-5
 
     def wait_policy(self, queue: str) -> WaitPolicy:
         return self.waiting.get(queue) or _NO_WAIT

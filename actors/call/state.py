@@ -23,7 +23,9 @@ The phases::
     new --> greeting --> queued <--> ringing_agent --> connected <--> transferring
              (inbound, with a greeting)  |  |              ^
     new --> queued (inbound, GSM)        |  +--> answering_modem (GSM: answer, bridge)
-                                         +--> treatment (the queue gave up: a message)
+                                         +--> treatment (the queue gave up: a message;
+                                                        or 1 pressed for a callback)
+    connected --> survey --> ending       (the agent left: the caller's score, by IVR)
     new --> dialing_agent --> dialing_customer --> connected   (click-to-call)
     new --> dialing_customer --> connected                      (an agent dials out)
     any live phase --> ending --> ended
@@ -38,6 +40,14 @@ offers it an agent, the call rings them; an agent who does not answer goes back 
 engine as a decline and the call stays queued at its place. While it waits the caller
 may hear their position and expected wait, and answer the queue's questions
 (:mod:`actors.call.waiting`).
+
+When the queue offers callbacks (:mod:`actors.call.callback_offer`), 1 pressed while
+queued, or after a treatment's offer, leads to ``treatment``: the call's item becomes a
+callback at the same place, a confirmation plays, then the call ends.
+
+When the agent hangs up an answered call of a queue with an IVR survey, the caller
+stays on the line in ``survey`` (:mod:`actors.call.survey`): a question, a digit 1-5,
+thanks, then ``ending``.
 
 ``ending`` waits for the call's recording to be reported closed (its duration goes in
 the journey's ``call_ended``), at most ``recording_wait`` seconds; without a recording a
@@ -55,7 +65,7 @@ from typing import Literal
 from actors.call.policy import CallPolicy
 from base.errors import ProtocolError
 
-__all__ = ["CallPolicy", "CallState", "Phase", "TransferState", "next_phase"]
+__all__ = ["CallPolicy", "CallState", "Phase", "Supervision", "TransferState", "next_phase"]
 
 Phase = Literal[
     "new",
@@ -71,6 +81,7 @@ Phase = Literal[
     "transferring",
     "consulting",
     "treatment",
+    "survey",
     "ending",
     "ended",
 ]
@@ -90,11 +101,14 @@ LIVE: frozenset[Phase] = frozenset(
         "transferring",
         "consulting",
         "treatment",
+        "survey",
     }
 )
 
 # Events that may come in any live phase, with where they lead.
 _ANY_LIVE: dict[str, Phase | None] = {
+    "supervisor_answered": None,
+    "supervisor_left": None,
     "worker_died": "ending",
     "end_requested": "ending",
     "stale": None,
@@ -156,6 +170,7 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "no_worker": None,
         "treated": "treatment",
         "digit": None,
+        "callback_chosen": "treatment",  # 1 pressed: a callback keeps the place
         "prompt_played": None,
         "announce_due": None,
         "queue_status": None,
@@ -207,9 +222,12 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         **_ANY_LIVE,
         "customer_ended": "ending",
         "agent_ended": "ending",
+        "survey_started": "survey",  # the agent left; the caller is asked for a score
         "modem_ended": "ending",
         "transfer_requested": "transferring",
         "transfer_to_queue": "queued",
+        "supervise_requested": None,
+        "supervise_changed": None,
         "digit": None,
         "prompt_played": None,
     },
@@ -240,10 +258,19 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
     "treatment": {
         **_ANY_LIVE,
         "prompt_played": "ending",
+        "offer_played": None,  # the callback offer: time to press 1
+        "callback_chosen": None,  # the confirmation plays, then ending
         "treatment_timeout": "ending",
         "digit": None,
         "customer_ended": "ending",
         "modem_ended": "ending",
+    },
+    "survey": {
+        **_ANY_LIVE,
+        "prompt_played": None,  # the question (the caller's time starts) or the thanks
+        "survey_digit": None,
+        "survey_timeout": "ending",
+        "customer_ended": "ending",
     },
     "ending": {
         **_AFTER,
@@ -289,6 +316,22 @@ class TransferState:
             "mode": self.mode,
             "note": self.note,
         }
+
+
+SuperviseMode = Literal["listen", "whisper", "barge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Supervision:
+    """An operator on the call (:mod:`actors.call.supervise`)."""
+
+    leg: str
+    mode: SuperviseMode
+    by: str
+    answered: bool = False
+
+    def record(self) -> dict[str, object]:
+        return {"mode": self.mode, "by": self.by, "answered": self.answered}
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +386,9 @@ class CallState:
     question_misses: int = 0
     audio: str | None = None  # a prompt playing: menu, question, announcement
     identified: bool = False  # the caller's number belonged to a known contact
+    callback_offer: bool = False  # the treatment offered a callback: 1 takes it
+    survey: Literal["asking", "thanks"] | None = None  # the IVR survey after the agent left
+    supervisor: Supervision | None = None  # an operator listening, whispering, barged in
 
     def with_(self, **changes: object) -> CallState:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -362,6 +408,12 @@ class CallState:
         """The call as the API shows it."""
         if self.phase in ("ending", "ended"):
             return "ended"
-        if self.phase in ("connected", "transferring", "consulting", "answering_modem"):
+        if self.phase in (
+            "connected",
+            "transferring",
+            "consulting",
+            "answering_modem",
+            "survey",
+        ):
             return "answered"
         return "ringing"

@@ -79,7 +79,7 @@ def finish(state: CallState, now: float, cause: str, reject_code: int | None = N
         effects.append(fx.ReleaseWorker())
     if state.modem_call:
         effects.append(fx.ModemHangup())
-    if state.agent is not None:
+    if state.agent is not None and state.survey is None:  # (a survey let them go)
         effects.append(fx.AgentLeaves(state.agent))
     if state.ringing_agent is not None:
         effects.append(fx.AgentEvent(state.ringing_agent, "no_answer"))

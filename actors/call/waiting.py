@@ -11,6 +11,8 @@ who has a SIP leg (a GSM caller is not answered while waiting, so hears nothing)
   ``choice`` question takes one of its digits. The answer is an ``ivr_choice`` in the
   journey (``via`` the question id) and kept on the call; no answer (a wrong digit,
   nothing) asks again, ``retries`` times, then the next question. Then hold music.
+- **The callback offer** (``callback = true``, :mod:`actors.call.callback_offer`): said
+  on joining (before hold music) and after each announcement.
 - **Announcements** every ``announce_every`` seconds: the call asks the routing engine
   where it stands (:class:`~actors.call.effects.QueryQueue`, answered by
   :class:`~actors.call.messages.QueueStatus`), says "you are number N, expected wait
@@ -27,6 +29,7 @@ from __future__ import annotations
 import math
 
 from actors.call import effects as fx
+from actors.call.callback_offer import offers
 from actors.call.messages import CallMessage, DtmfReceived, QueueStatus
 from actors.call.policy import Question
 from actors.call.state import CallState
@@ -76,6 +79,9 @@ def start_queue(state: CallState, now: float) -> Result:
     if cust is not None and state.asking is None and state.asked < len(wait.questions):
         state, more = _ask(state, wait.questions[state.asked])
         effects = more + effects
+    elif cust is not None and offers(state):  # "press 1 to be called back", then music
+        state = state.with_(audio="offer")
+        effects.insert(0, fx.Play(cust, "callback_offer", language=state.language))
     elif state.policy.hold_music and cust is not None:
         effects.insert(0, fx.Play(cust, "hold", loop=True))
     state, more = join_queue(state, now)
@@ -210,6 +216,8 @@ def queue_status(state: CallState, msg: CallMessage, now: float) -> Result:
     if msg.position is None or cust is None or state.asking is not None or state.audio:
         return state, []
     parts = announcement(msg.position, msg.expected_wait)
+    if offers(state):
+        parts = (*parts, "callback_offer")
     log = fx.Log(
         "queue_announcement", {"position": msg.position, "expected_wait": msg.expected_wait}
     )
@@ -227,7 +235,7 @@ def waiting_prompt_played(state: CallState) -> Result:
             return state, []
         state, timer = arm(state, "question", question.timeout)
         return state, [timer]
-    if state.audio == "announce":
+    if state.audio in ("announce", "offer"):
         state = state.with_(audio=None)
         if cust is not None and state.policy.hold_music:
             return state, [fx.Play(cust, "hold", loop=True)]

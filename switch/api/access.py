@@ -75,6 +75,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/queues"): Rule(OPS, "any"),
     ("GET", "/queues/{queue_id}"): Rule(OPS),
     ("POST", "/callbacks"): Rule(OPS, "any"),
+    ("GET", "/callbacks"): Rule(OPS),
     ("GET", "/callbacks/{callback_id}"): Rule(OPS),
     ("GET", "/conversations"): Rule(OPS, "query_self"),
     ("GET", "/stats"): Rule(OPS),
@@ -96,6 +97,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/calls/{call_id}/recording"): Rule(OPS, "call"),
     ("POST", "/calls"): Rule(OPS, "body_self"),
     ("POST", "/calls/{call_id}/transfer"): Rule(OPS, "call"),
+    ("POST", "/calls/{call_id}/supervise"): Rule(OPS),
     ("POST", "/webrtc/credentials"): Rule(OPS, "body_self"),
     # messages
     ("POST", "/messages"): Rule(OPS),

@@ -10,9 +10,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from base.errors import Rejected
-from switch.api.auth import require_token
+from switch.api.auth import ApiCaller, require_token
 from switch.api.recordings import recordings_router
 from switch.api.schemas import Phone
+from switch.audit import audit
 
 if TYPE_CHECKING:
     from switch.calls import CallService
@@ -32,6 +33,20 @@ class TransferIn(BaseModel):
     queue: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     mode: Literal["attended", "consult", "blind"] | None = None
     note: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class SuperviseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["listen", "whisper", "barge"]
+    phone: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[A-Za-z0-9+][A-Za-z0-9_.+ -]*$",
+            description="the supervisor's phone: a SIP user registered here, or a number",
+        ),
+    ] = None
 
 
 class TrunkTestIn(BaseModel):
@@ -100,6 +115,39 @@ def call_routers() -> list[APIRouter]:
     async def cancel_transfer(request: Request, call_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await _calls(request).finish_transfer(call_id, False)
         return result
+
+    @router.post(
+        "/calls/{call_id}/supervise",
+        status_code=202,
+        summary="Listen to, whisper to or barge into a live call (operators): the switch "
+        "dials the supervisor's phone",
+        responses={403: {}, 404: {}, 409: {}},
+    )
+    async def supervise_call(
+        request: Request, call_id: str, body: SuperviseIn, caller: ApiCaller
+    ) -> dict[str, Any]:
+        from switch.calls.supervise import supervise  # (with SIP only)
+
+        service = _calls(request)
+        outcome = "ok"
+        try:
+            if caller.role not in ("api", "operator"):
+                raise Rejected("forbidden", "only an operator may supervise a call", 403)
+            return await supervise(service, call_id, body.mode, body.phone, caller.who, caller.user)
+        except Rejected as exc:
+            outcome = exc.code
+            raise
+        finally:
+            await audit(
+                service.core,
+                "call.supervise",
+                who=caller.who,
+                role=caller.role,
+                source=caller.source,
+                target=call_id,
+                outcome=outcome,
+                detail={"mode": body.mode, "phone": body.phone},
+            )
 
     @router.get(
         "/calls/{call_id}/recording",

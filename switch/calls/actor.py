@@ -129,6 +129,18 @@ class CallActor(Actor):
                 await service.queues.accept(state.id, agent)
             case fx.QueueDecline(agent=agent, reason=reason):
                 service.queues.decline(state.id, agent, reason)
+            case fx.RequestCallback(queue=queue, queued_at=queued_at, language=language):
+                await self._request_callback(state, queue, queued_at, language)
+            case fx.Supervised(mode=mode, by=by):
+                entry = JourneyEntry(
+                    "voice",
+                    "supervised",
+                    service.clock.now(),
+                    {"mode": mode, "by": by, "agent": state.agent, "call_id": state.id},
+                )
+                durable.append(self.registry.ask_nowait(f"contact:{state.contact_id}", entry))
+            case fx.RecordCsat(digit=digit):
+                await self._record_csat(state, digit)
             case fx.QueryQueue():
                 item = await self.registry.ask(ROUTER, GetItem(state.id))
                 if item is None:
@@ -215,6 +227,31 @@ class CallActor(Actor):
             return [msg.BridgeDone(effect.leg)]
         return []
 
+    async def _request_callback(
+        self, state: CallState, queue: str, queued_at: float, language: str | None
+    ) -> None:
+        """The caller pressed 1: the callback that keeps their place (durable, queued and
+        confirmed by SMS before this returns)."""
+        try:
+            callback = await self.service.core.callbacks.request(
+                state.number, queue, queued_at=queued_at, language=language
+            )
+        except (Rejected, ChannelUnavailable) as exc:
+            self.log.warning("callback_not_requested", queue=queue, error=str(exc))
+            return
+        self.log.info("callback_from_call", callback=callback.id, queue=queue)
+
+    async def _record_csat(self, state: CallState, digit: str) -> None:
+        """The caller's score in the IVR survey: a ``csat`` journey event."""
+        csat = self.service.core.csat
+        if csat is None:
+            self.log.warning("csat_not_recorded", reason="no survey service", digit=digit)
+            return
+        try:
+            await csat.record_ivr(state.id, state.contact_id, digit, state.agent, state.queue)
+        except Rejected as exc:
+            self.log.warning("csat_not_recorded", reason=exc.message, digit=digit)
+
     async def _modem_pick_up(self) -> Any:
         gsm = self.service.gsm.get(self.actor_id.partition(":")[2])
         if gsm is None or gsm.line is None:
@@ -270,7 +307,7 @@ class CallActor(Actor):
 
 def _failed(effect: Any, error: str) -> list[Any]:
     """The message a failed media effect reports (most report nothing)."""
-    if isinstance(effect, fx.DialAgent | fx.DialNumber):
+    if isinstance(effect, fx.DialAgent | fx.DialNumber | fx.DialUser):
         return [msg.DialFailed(effect.leg, error)]
     if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
         return [msg.BridgeFailed(effect.leg, error)]

@@ -84,6 +84,12 @@ class MediaCommands:
                 trunk = self.trunks[trunk_id]
                 uri = self.number_uri(number, trunk)
                 return ops.Dial(leg, uri, from_user=self.caller_id(trunk))
+            case fx.DialUser(leg=leg, user=user, caller=caller):
+                return ops.Dial(leg, f"sip:{user}@{self.edge}", from_user=caller)
+            case fx.Listen(leg=leg, source=source):
+                return ops.Listen(leg, source)
+            case fx.Unlisten(leg=leg, source=source):
+                return ops.Unlisten(leg, source)
             case fx.Bridge(a=a, b=b):
                 return ops.Bridge(a, b)
             case fx.Unbridge(a=a, b=b):

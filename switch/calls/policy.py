@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actors.call.callback_offer import CALLBACK_TREATMENTS
 from actors.call.policy import DEFAULT_HUMAN, CallPolicy, Menu, Question, WaitPolicy
 from actors.routes import Route, RouteTable
 from actors.schedule import Schedule, parse_schedule
@@ -37,8 +38,8 @@ def wait_policies(config: Config) -> dict[str, WaitPolicy]:
             Question(x.id, x.prompt, x.kind, x.max_length, dict(x.options), x.timeout, x.retries)
             for x in q.questions
         )
-        if q.announce_every is not None or questions:
-            out[q.id] = WaitPolicy(q.announce_every, questions)
+        if q.announce_every is not None or questions or q.callback:
+            out[q.id] = WaitPolicy(q.announce_every, questions, q.callback)
     return out
 
 
@@ -49,7 +50,11 @@ def human(config: Config) -> str:
 def call_policy(config: Config, **fields: Any) -> CallPolicy:
     """The calls' policy: ``fields`` (greeting, hold music, timings...) plus the center."""
     return CallPolicy(
-        menus=menus(config), human=human(config), waiting=wait_policies(config), **fields
+        menus=menus(config),
+        human=human(config),
+        waiting=wait_policies(config),
+        csat_ivr=frozenset(q.id for q in config.queues if q.csat == "ivr"),
+        **fields,
     )
 
 
@@ -61,7 +66,11 @@ def missing_prompts(policy: CallPolicy, prompts: Prompts) -> list[str]:
         names |= {q.prompt for q in wait.questions}
         if wait.announce_every:
             names |= {"queue_position", "queue_wait", "minutes", "num_1"}
+        if wait.callback:
+            names |= {"callback_offer", "callback_confirmed", *CALLBACK_TREATMENTS}
     names |= {"queue_max_wait", "queue_no_agents", "queue_closed"}
+    if policy.csat_ivr:
+        names |= {"csat_question", "csat_thanks"}
     return [name for name in sorted(names) if prompts.find(name, None) is None]
 
 

@@ -49,6 +49,7 @@ def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
         "recording": str(recording_path(recordings, state.id)) if state.recording else None,
         "worker": state.worker,
         "transfer": state.transfer.record() if state.transfer else None,
+        "supervisor": state.supervisor.record() if state.supervisor else None,
         "queue": state.queue,
         "language": state.language,
         "identified": state.identified,

@@ -476,7 +476,7 @@ class CallService:
         its ``transfer``."""
         if sum(x is not None for x in (agent, to, queue)) != 1:
             raise Rejected("bad_request", "give one of 'agent', 'to' or 'queue'", 422)
-        state = self._live(call_id)
+        state = self.live_call(call_id)
         kind: Literal["agent", "number", "queue"] = (
             "agent" if agent is not None else "queue" if queue is not None else "number"
         )
@@ -515,12 +515,13 @@ class CallService:
 
     async def finish_transfer(self, call_id: str, complete: bool) -> dict[str, Any]:
         """Complete (hand the customer to the consulted target) or cancel a transfer."""
-        self._live(call_id)
+        self.live_call(call_id)
         message = msg.CompleteTransfer() if complete else msg.CancelTransfer()
         new: CallState = await self.core.registry.ask(f"call:{call_id}", message)
         return call_record(new, self.recordings)
 
-    def _live(self, call_id: str) -> CallState:
+    def live_call(self, call_id: str) -> CallState:
+        """A call not ended (404 if there never was one, 409 if it has ended)."""
         state = self.states.get(call_id)
         if state is None or state.cause is not None:
             self.call_record(call_id)  # 404 when there never was such a call

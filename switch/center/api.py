@@ -156,6 +156,10 @@ def center_routers() -> list[APIRouter]:
         view = await core.callbacks.view(state.id)
         return {"id": state.id, "position": view["position"], "state": view["state"]}
 
+    @router.get("/callbacks", summary="Callbacks not finished yet, next first")
+    async def list_callbacks(request: Request) -> list[dict[str, Any]]:
+        return await _core(request).callbacks.listing()
+
     @router.get("/callbacks/{callback_id}", summary="A callback: its state and position")
     async def get_callback(request: Request, callback_id: str) -> dict[str, Any]:
         return await _core(request).callbacks.view(callback_id)

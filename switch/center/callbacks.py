@@ -219,6 +219,17 @@ class Callbacks:
             position = item["position"] if item else None
         return public(record, position)
 
+    async def listing(self) -> list[dict[str, Any]]:
+        """Every callback not done or failed, with its position (waiting ones first, in
+        their queue's order)."""
+        rows = []
+        for key, record in self.core.store.scan(CALLBACK_NS):
+            if record["state"] in cb.LIVE:
+                rows.append(await self.view(key))
+        never = len(rows) + 1
+        rows.sort(key=lambda r: (r["position"] or never, r["queued_at"] or "", r["id"]))
+        return rows
+
     async def recover(self) -> int:
         """Wake every callback not finished (after a restart)."""
         count = 0

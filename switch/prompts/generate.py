@@ -54,6 +54,17 @@ ENGLISH: dict[str, str] = {
     "Goodbye.",
     "queue_max_wait": "Sorry, all our agents are still busy. Please call again later. Goodbye.",
     "goodbye": "Thank you for calling. Goodbye.",
+    "callback_offer": "To keep your place and be called back, press 1.",
+    "callback_confirmed": "Thank you. You keep your place in the queue, and we will call you "
+    "back. Goodbye.",
+    "queue_max_wait_callback": "Sorry, all our agents are still busy. To be called back "
+    "when an agent is free, press 1.",
+    "queue_no_agents_callback": "Sorry, nobody can take your call right now. To be called "
+    "back as soon as someone can, press 1.",
+    "queue_closed_callback": "We are closed now. To be called back when we open, press 1.",
+    "csat_question": "How satisfied were you with this call? Press a number from 1, not at "
+    "all, to 5, very satisfied.",
+    "csat_thanks": "Thank you for your answer. Goodbye.",
     "queue_position": "You are number",
     "queue_wait": "Your expected wait is about",
     "queue_wait_short": "Your expected wait is less than a minute.",

@@ -154,8 +154,27 @@ async def test_callbacks_through_the_api_keep_their_places_across_a_restart(
         assert views[1]["phone"] == "+85512000002" and views[1]["queue"] == "support"
         missing = await c.get("/api/v1/callbacks/cbnothing", headers=AUTH)
         assert missing.status_code == 404
+        listing = (await c.get("/api/v1/callbacks", headers=AUTH)).json()
+        assert [(v["id"], v["position"]) for v in listing] == list(zip(ids, [1, 2, 3], strict=True))
         journey = (
             await c.get(f"/api/v1/contacts/{views[0]['contact_id']}/journey", headers=AUTH)
         ).json()
         assert [e["kind"] for e in journey] == ["callback_requested", "queued"]
+    await core.close()
+
+
+async def test_a_caller_who_pressed_1_keeps_the_place_taken_on_joining(tmp_path: Path) -> None:
+    clock = FakeClock()
+    core = await open_core(tmp_path / "s.db", clock)
+    joined = clock.now()
+    clock.advance(60.0)
+    api = await core.callbacks.request("+85512000001", "support")
+    clock.advance(30.0)
+    # the caller who joined before the API's callback presses 1 now: ahead of it
+    pressed = await core.callbacks.request(
+        "+85512000002", "support", queued_at=joined, language="km"
+    )
+    views = [await core.callbacks.view(i) for i in (pressed.id, api.id)]
+    assert [(v["state"], v["position"]) for v in views] == [("waiting", 1), ("waiting", 2)]
+    assert pressed.language == "km" and pressed.queued_at == joined
     await core.close()

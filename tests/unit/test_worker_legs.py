@@ -106,6 +106,41 @@ def test_a_pcm_port_and_its_leg_hear_each_other_and_silent_legs_connect_nothing(
     assert wanted == {(1, 5), (5, 1)}
 
 
+def three_legs() -> tuple[Legs, Leg, Leg, Leg, dict[int, Port]]:
+    legs = Legs(0)
+    cust, agent, sup = leg("c", port=1), leg("a", "out", port=2), leg("s", "out", port=3)
+    cust.peers.add("a")
+    agent.peers.add("c")
+    for one in (cust, agent, sup):
+        legs.add(one)
+    return legs, cust, agent, sup, {1: Port(1), 2: Port(2), 3: Port(3)}
+
+
+def test_a_listener_hears_both_sides_and_is_heard_by_none() -> None:
+    legs, _, _, sup, media = three_legs()
+    sup.hears |= {"c", "a"}
+    wanted, _ = wanted_connections(legs, media)
+    assert wanted == {(1, 2), (2, 1), (1, 3), (2, 3)}  # nothing from 3
+
+
+def test_a_whisper_is_heard_by_the_agent_only() -> None:
+    legs, _, agent, sup, media = three_legs()
+    sup.hears |= {"c", "a"}
+    agent.hears.add("s")
+    wanted, _ = wanted_connections(legs, media)
+    assert (3, 2) in wanted and (3, 1) not in wanted
+
+
+def test_removing_a_leg_stops_whoever_listened_to_it() -> None:
+    legs, cust, agent, sup, media = three_legs()
+    sup.hears |= {"c", "a"}
+    agent.hears.add("s")
+    legs.remove(sup)
+    assert agent.hears == set() and sup.hears == set()
+    legs.remove(cust)
+    assert wanted_connections(legs, media)[0] == set()
+
+
 def test_every_protocol_command_has_a_handler() -> None:
     assert set(Commands.HANDLERS) == set(COMMANDS)
     for name in Commands.HANDLERS.values():

@@ -63,6 +63,22 @@ class Unbridge:
 
 
 @dataclass(frozen=True, slots=True)
+class Listen:
+    """``leg`` hears ``source`` one way (both on one worker): supervision."""
+
+    op: ClassVar[str] = "listen"
+    leg: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisten:
+    op: ClassVar[str] = "unlisten"
+    leg: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Play:
     op: ClassVar[str] = "play"
     leg: str
@@ -136,6 +152,8 @@ MediaCommand: TypeAlias = (
     | Dial
     | Bridge
     | Unbridge
+    | Listen
+    | Unlisten
     | Play
     | StopPlay
     | RecordStart

@@ -452,6 +452,14 @@ class WorkerPool:
                 return await self._dial(command, near)
             case ops.Bridge(a=a, b=b):
                 return await self._bridge(a, b)
+            case ops.Listen(leg=leg, source=source):
+                worker, other = self.state.worker_of(leg), self.state.worker_of(source)
+                if worker is None or worker != other:
+                    raise Rejected(
+                        "worker_refused",
+                        f"{leg!r} can listen to {source!r} only on the same media worker",
+                        409,
+                    )
             case ops.Unbridge(a=a, b=b):
                 link = self.state.link_of(a, b)
                 if link is None:

@@ -68,6 +68,8 @@ COMMANDS: Final[dict[str, _Spec]] = {
     },
     "bridge": {"a": (str, True), "b": (str, True)},
     "unbridge": {"a": (str, True), "b": (str, True)},
+    "listen": {"call": (str, True), "source": (str, True)},
+    "unlisten": {"call": (str, True), "source": (str, True)},
     "play": {"call": (str, True), "file": (str, True), "loop": (bool, False)},
     "stop_play": {"call": (str, True)},
     "record_start": {"call": (str, True), "path": (str, True)},

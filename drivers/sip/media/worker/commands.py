@@ -39,6 +39,8 @@ class Commands:
         "dial": "dial",
         "bridge": "bridge",
         "unbridge": "unbridge",
+        "listen": "listen",
+        "unlisten": "unlisten",
         "play": "play",
         "stop_play": "stop_play",
         "record_start": "record_start",
@@ -188,6 +190,22 @@ class Commands:
         la, lb = self.legs.leg(a), self.legs.leg(b)
         la.peers.discard(b)
         lb.peers.discard(a)
+        self.agent.apply()
+        return None
+
+    def listen(self, call: str, source: str) -> Result:
+        """``call`` hears ``source``, one way (a supervisor listening, an agent hearing a
+        whisper); ``source`` does not hear ``call`` through this."""
+        if call == source:
+            raise CommandFailed("a leg cannot listen to itself")
+        leg = self.legs.leg(call)
+        self.legs.leg(source)
+        leg.hears.add(source)
+        self.agent.apply()
+        return None
+
+    def unlisten(self, call: str, source: str) -> Result:
+        self.legs.leg(call).hears.discard(source)
         self.agent.apply()
         return None
 

@@ -2,7 +2,8 @@
 that makes it so.
 
 The wanted connections are a function of the legs' state (:func:`wanted_connections`):
-a leg and each bridged peer hear each other, a player is heard by its leg (one looping
+a leg and each bridged peer hear each other, a leg hears the legs it listens to (one
+way: supervision), a player is heard by its leg (one looping
 player may feed many legs), a PCM port and its leg hear each other, so do a link's port
 (a leg of another worker) and its leg, a recorder hears the leg, its peers, its player,
 its PCM port and its links (the mix of the conversation), and a modem leg listening
@@ -50,6 +51,9 @@ def wanted_connections(
         if mine is not None:
             for peer_media in peers:
                 connect(mine, peer_media)
+            for source in (legs.get(sid) for sid in leg.hears):  # one way: it hears them
+                if source is not None and source.port is not None and source.port in media:
+                    connect(media[source.port], mine)
             if leg.player is not None:
                 connect(leg.player, mine)
             if leg.keys is not None and sink is not None:

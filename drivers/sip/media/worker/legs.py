@@ -54,6 +54,7 @@ class Leg:
     hung_up_locally: bool = False
     port: int | None = None  # conference slot of the leg's audio, when media is active
     peers: set[str] = field(default_factory=set)
+    hears: set[str] = field(default_factory=set)  # legs it hears one way (supervision)
     player: Any = None  # LegPlayer
     player_loop: bool = False
     recorder: Any = None
@@ -130,12 +131,15 @@ class Legs:
         self.by_id[leg.id] = leg
 
     def remove(self, leg: Leg) -> None:
-        """Forget ``leg`` and unbridge it from its peers."""
+        """Forget ``leg`` and unbridge it from its peers and listeners."""
         for peer_id in leg.peers:
             peer = self.by_id.get(peer_id)
             if peer is not None:
                 peer.peers.discard(leg.id)
+        for other in self.by_id.values():
+            other.hears.discard(leg.id)
         leg.peers.clear()
+        leg.hears.clear()
         self.by_id.pop(leg.id, None)
 
     def room(self) -> None:

@@ -92,7 +92,7 @@ def main() -> None:
                 print(f"  missing: {f.missing}", flush=True)
             for cause, n in f.causes.items():
                 causes[cause] = causes.get(cause, 0) + n
-        total = [str(sum(float(cell(f, name)) for f in runs)) for _, name in COLUMNS[1:]]
+        total = [f"{sum(float(cell(f, name)) for f in runs):.1f}" for _, name in COLUMNS[1:]]
         print(row([scenario, "all"] + [t.removesuffix(".0") for t in total]), flush=True)
     print(f"call_ended causes: {causes}")
 

@@ -227,7 +227,8 @@ def decide(state: VerificationState, msg: VerificationMessage, now: float) -> Re
         case TryCode(code_hash=code_hash, number=number):
             if state.state == "locked":
                 return state, [Refused("locked", until=state.locked_until)]
-            if state.state != "code_sent" or state.code_hash is None or state.phone is None:
+            expected, sent_to = state.code_hash, state.phone
+            if state.state != "code_sent" or expected is None or sent_to is None:
                 return state, [Refused("no_code")]
             if number.locked_until is not None and now < number.locked_until:
                 return state, [Refused("locked", until=number.locked_until)]
@@ -236,17 +237,16 @@ def decide(state: VerificationState, msg: VerificationMessage, now: float) -> Re
                     state, state=next_state(state.state, "expired"), code_hash=None, expires_at=None
                 )
                 return state, [Refused("expired")]
-            if hmac.compare_digest(state.code_hash, code_hash):
-                phone = state.phone
+            if hmac.compare_digest(expected, code_hash):
                 state = replace(
                     state,
                     state=next_state(state.state, "right_code"),
-                    verified=phone,
+                    verified=sent_to,
                     code_hash=None,
                     expires_at=None,
                     wrong=0,
                 )
-                return state, [Proven(phone)]
+                return state, [Proven(sent_to)]
             wrong = state.wrong + 1
             if wrong < policy.attempts:
                 state = replace(state, state=next_state(state.state, "wrong_code"), wrong=wrong)

@@ -29,6 +29,7 @@ from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
 from switch.phone import normalize_phone, phone_identity
 from switch.store import Store
+from switch.widget.service import WidgetService
 
 if TYPE_CHECKING:
     from switch.calls import CallService
@@ -76,6 +77,7 @@ class Core:
         self.queues = Queues(self.registry, queues)
         self.callbacks = Callbacks(self)
         self.conversations = Conversations(self)
+        self.widget = WidgetService(self)  # the customers' web chat (switch/widget)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
@@ -110,6 +112,7 @@ class Core:
             log.debug("agent_update_dropped", agent=state.agent_id, error=repr(exc))
 
     async def close(self) -> None:
+        await self.widget.close()
         await self.registry.close()
         await self.store.close()
 

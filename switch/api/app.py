@@ -23,6 +23,8 @@ from switch.api.webrtc import guest_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
 from switch.web import STATIC_DIR, pages_router
+from switch.widget.api import widget_api_router
+from switch.widget.routes import install_widget
 
 
 def no_unknown_query(request: Request) -> None:
@@ -94,10 +96,12 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router())
+    install_widget(app)
     webrtc = core.config.webrtc
     app.include_router(guest_router(webrtc.guests_per_minute if webrtc is not None else 1))
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
+    app.include_router(widget_api_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_openapi(app)

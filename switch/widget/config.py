@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^https?://\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?$")
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^https?://\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?$"
+)
 
 
 class _Model(BaseModel):
@@ -56,6 +58,6 @@ class WidgetConfig(_Model):
         for origin in value:
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(
-                    f"an origin is scheme://host[:port] with no path (or \"*\"), got {origin!r}"
+                    f'an origin is scheme://host[:port] with no path (or "*"), got {origin!r}'
                 )
         return [o.lower() for o in value]

@@ -36,9 +36,7 @@ _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 _CODE = re.compile(r"^[0-9]{4,8}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Digits as people type them in the widget's languages (Khmer, Thai, Persian, Arabic)
-_DIGITS = str.maketrans(
-    "០១២៣៤៥៦៧៨៩๐๑๒๓๔๕๖๗๘๙۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "0123456789" * 4
-)
+_DIGITS = str.maketrans("០១២៣៤៥៦៧៨៩๐๑๒๓๔๕๖๗๘๙۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "0123456789" * 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +137,9 @@ def parse_frame(raw: str | bytes, max_message: int) -> ClientFrame:
             return Typing(bool(_field(data, "on", bool, "true or false")))
         case "seen":
             ids = _field(data, "ids", list, "a list of message ids")
-            if len(ids) > 200 or not all(isinstance(i, str) and _MESSAGE_ID.fullmatch(i) for i in ids):
+            if len(ids) > 200 or not all(
+                isinstance(i, str) and _MESSAGE_ID.fullmatch(i) for i in ids
+            ):
                 raise Rejected("invalid_frame", "seen: ids are at most 200 message ids", 422)
             status = data.get("status", "read")
             if status not in ("delivered", "read"):

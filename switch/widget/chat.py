@@ -8,8 +8,9 @@ the message id) written in the same commit.
 Delivery states:
 
 - the customer's messages: ``sent`` (the switch has it), ``delivered`` (an agent has the
-  conversation), ``read`` (an agent answered after it). These follow from the
-  conversation and the answers, so they are worked out when shown, never rewritten;
+  conversation), ``read`` (an agent answered after it; the switch's automatic answers do
+  not count). These follow from the conversation and the answers, so they are worked
+  out when shown, never rewritten;
 - the agents' messages: ``sent``, then ``delivered`` once a page of the customer got it,
   ``read`` once a page showed it (the page says so); never backwards.
 
@@ -49,7 +50,8 @@ class ChatMessage:
     text: str
     at: float
     status: str = "sent"
-    agent: str | None = None  # the agent who wrote it (out); None: the switch itself
+    agent: str | None = None  # the agent who wrote it (out), when one is known
+    automatic: bool = False  # the switch's own answer (the queue gave up), no person's
     duplicate: bool = False  # a repeat of a message already recorded
 
     def view(self, names: dict[str, str]) -> dict[str, Any]:
@@ -63,6 +65,7 @@ class ChatMessage:
         }
         if self.direction == "out":
             out["agent"] = names.get(self.agent, self.agent) if self.agent else None
+            out["auto"] = self.automatic
         return out
 
 
@@ -102,9 +105,9 @@ class ChatLog:
         return ChatMessage(message_id, contact_id, "in", text, now)
 
     async def record_out(
-        self, contact_id: str, to: str, text: str, agent: str | None
+        self, contact_id: str, to: str, text: str, agent: str | None, *, automatic: bool = False
     ) -> ChatMessage:
-        """An answer to the customer (``agent`` None: the switch's own), durable."""
+        """An answer to the customer (``automatic``: the switch's own), durable."""
         message_id = "chat-" + secrets.token_hex(8)
         now = self.core.clock.now()
         record = {
@@ -113,6 +116,7 @@ class ChatLog:
             "at": now,
             "status": "sent",
             "agent": agent,
+            "auto": automatic,
         }
         await self.core.registry.ask(
             f"contact:{contact_id}",
@@ -126,7 +130,7 @@ class ChatLog:
                 puts=(Put(CHAT_NS, message_id, record),),
             ),
         )
-        return ChatMessage(message_id, contact_id, "out", text, now, "sent", agent)
+        return ChatMessage(message_id, contact_id, "out", text, now, "sent", agent, automatic)
 
     async def mark(self, ids: tuple[str, ...], status: str, contact_ids: set[str]) -> list[str]:
         """The customer's page got (``delivered``) or showed (``read``) these answers;
@@ -172,11 +176,12 @@ class ChatLog:
             text = str(event.data.get("text", ""))
             record = self.core.store.get(CHAT_NS, message_id) or {}
             if event.kind == "message_out":
-                answered_after = event.at if answered_after is None else answered_after
+                agent, auto = record.get("agent"), bool(record.get("auto", False))
+                if not auto and answered_after is None:
+                    answered_after = event.at  # a person's answer (not the switch's own)
                 status = str(record.get("status", "sent"))
-                agent = record.get("agent")
                 out.append(
-                    ChatMessage(message_id, contact_id, "out", text, event.at, status, agent)
+                    ChatMessage(message_id, contact_id, "out", text, event.at, status, agent, auto)
                 )
                 continue
             status = "read" if answered_after is not None else "delivered" if assigned else "sent"

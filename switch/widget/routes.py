@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("widget")
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-SCRIPT = WEB / "static" / "widget" / "widget.js"
+SCRIPT = WEB / "widget.js"
 DEMO = WEB / "pages" / "widget-demo.html"
 LANGUAGES = ("en", "km", "th", "fa")
 MAX_STRIKES = 20  # invalid frames a page may send before it is cut off

@@ -136,16 +136,21 @@ class WidgetService:
     # ------------------------------------------------------- the chat channel
 
     async def send(self, contact_id: str, body: str, agent: str | None) -> str:
+        return await self._answer(contact_id, body, agent)
+
+    async def _answer(
+        self, contact_id: str, body: str, agent: str | None, *, automatic: bool = False
+    ) -> str:
         visitors = await self.visitors_of(contact_id)
         to = visitor_identity(visitors[0]) if visitors else ""
-        message = await self.chat.record_out(contact_id, to, body, agent)
+        message = await self.chat.record_out(contact_id, to, body, agent, automatic=automatic)
         self.hub.push(visitors, p.frame("message", message=message.view(self.names)))
         return message.id
 
     async def treated(self, contact_id: str, reason: str) -> None:
         visitors = await self.visitors_of(contact_id)
         language = self.hub.language_of(visitors) or self.config.language
-        await self.send(contact_id, text(f"chat_{reason}", language), None)
+        await self._answer(contact_id, text(f"chat_{reason}", language), None, automatic=True)
         self.hub.push(visitors, p.frame("queue", state=await self.look_at_queue()))
 
     def conversation_changed(self, state: cv.ConversationState, kind: str) -> None:
@@ -196,7 +201,7 @@ class WidgetService:
             "welcome",
             history=[m.view(self.names) for m in history],
             conversation=conversation,
-            queue=self.status,
+            queue=await self.look_at_queue(),
             verified=self.verified(page.visitor),
             features=self.features(),
             max_message=self.config.max_message,
@@ -254,6 +259,13 @@ class WidgetService:
         contact = await self.contact_of(page.visitor, create=True)
         assert contact is not None
         message = await self.chat.record_in(page.visitor, contact, client_id, body)
+        log.info(
+            "widget_message",
+            visitor=page.visitor,
+            contact_id=contact,
+            message_id=message.id,
+            repeat=message.duplicate,
+        )
         view = message.view(self.names)
         if not message.duplicate:
             self.customer_typing.pop(contact, None)

@@ -2,6 +2,7 @@
 // SIP credential from the switch, register the browser phone (phone.js), and drive it
 // with labelled buttons. Text comes from i18n.js; ?lang=km|th|fa|en picks the language.
 
+import { AudioMeter } from "./meter.js";
 import { BrowserPhone } from "./phone.js";
 import { LANGUAGES, RTL, pickLanguage, translator } from "./i18n.js";
 
@@ -108,49 +109,28 @@ async function register(event) {
 
 // ------------------------------------------------------------- incoming audio level
 
-let audioContext = null;
-let analyser = null;
+const meter = new AudioMeter();
 let meterTimer = null;
 
 function listen() {
-  const stream = $("remote").srcObject;
-  if (!stream) return;
-  audioContext ??= new AudioContext();
-  audioContext.resume();
-  analyser = audioContext.createAnalyser();
-  analyser.fftSize = 4096;
-  audioContext.createMediaStreamSource(stream).connect(analyser);
+  meter.listen($("remote").srcObject);
   clearInterval(meterTimer);
-  meterTimer = setInterval(() => { $("level").value = level(); }, 100);
+  meterTimer = setInterval(() => { $("level").value = meter.level(); }, 100);
 }
 
 function stopListening() {
   clearInterval(meterTimer);
-  analyser = null;
+  meter.stop();
   $("level").value = 0;
-}
-
-/** RMS of what the far end sends now, 0..1. */
-function level() {
-  if (!analyser) return 0;
-  const data = new Float32Array(analyser.fftSize);
-  analyser.getFloatTimeDomainData(data);
-  return Math.sqrt(data.reduce((sum, x) => sum + x * x, 0) / data.length);
-}
-
-/** The strongest frequency (Hz) in what the far end sends now, or null in silence. */
-function peakFrequency() {
-  if (!analyser || level() < 0.001) return null;
-  const bins = new Float32Array(analyser.frequencyBinCount);
-  analyser.getFloatFrequencyData(bins);
-  let best = 1;
-  for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-  return (best * audioContext.sampleRate) / analyser.fftSize;
 }
 
 // --------------------------------------------------------------------------- wiring
 
-window.edgePhone = { phone: null, level, peakFrequency };
+window.edgePhone = {
+  phone: null,
+  level: () => meter.level(),
+  peakFrequency: () => meter.peakFrequency(),
+};
 
 function init() {
   const select = $("lang");

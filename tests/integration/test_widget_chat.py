@@ -48,7 +48,11 @@ async def test_a_chat_reaches_an_agent_whose_answer_the_page_gets_with_delivery_
     contact = conv["contact_id"]
     journey = env.journey(contact)
     first = next(e for e in journey if e["kind"] == "message_in")
-    assert (first["channel"], first["via"], first["text"]) == ("chat", "widget", sent["message"]["text"])
+    assert (first["channel"], first["via"], first["text"]) == (
+        "chat",
+        "widget",
+        sent["message"]["text"],
+    )
     assert first["from"] == f"web:{page.visitor_id}"
     assert chat_of(env, contact)["messages"][0]["status"] == "delivered"
 
@@ -62,18 +66,26 @@ async def test_a_chat_reaches_an_agent_whose_answer_the_page_gets_with_delivery_
 
     # The agent answers through the API (no channel: the open chat).
     status, body = env.api(
-        "POST", f"/api/v1/contacts/{contact}/messages", {"text": "We can fix it today", "agent": "alice"}
+        "POST",
+        f"/api/v1/contacts/{contact}/messages",
+        {"text": "We can fix it today", "agent": "alice"},
     )
     assert status == 202, body
     answer = await page.next("message", lambda f: f["message"]["dir"] == "out")
-    assert answer["message"]["text"] == "We can fix it today" and answer["message"]["agent"] == "Alice"
+    assert (
+        answer["message"]["text"] == "We can fix it today" and answer["message"]["agent"] == "Alice"
+    )
     assert answer["message"]["id"] == body["id"]
     view = chat_of(env, contact)
     assert [m["status"] for m in view["messages"]] == ["read", "sent"]  # hers: not yet seen
     await page.put(type="seen", ids=[body["id"]], status="delivered")
-    env.wait_api(f"/api/v1/contacts/{contact}/chat", lambda c: c["messages"][-1]["status"] == "delivered")
+    env.wait_api(
+        f"/api/v1/contacts/{contact}/chat", lambda c: c["messages"][-1]["status"] == "delivered"
+    )
     await page.put(type="seen", ids=[body["id"]], status="read")
-    env.wait_api(f"/api/v1/contacts/{contact}/chat", lambda c: c["messages"][-1]["status"] == "read")
+    env.wait_api(
+        f"/api/v1/contacts/{contact}/chat", lambda c: c["messages"][-1]["status"] == "read"
+    )
     await page.put(type="seen", ids=[body["id"]], status="delivered")  # never backwards
     await page.drain(0.3)
     assert chat_of(env, contact)["messages"][-1]["status"] == "read"
@@ -122,7 +134,9 @@ async def test_two_visitors_are_two_contacts_and_never_see_each_other(env: Widge
     await two.say("from two", "b")
     a, b = contact_of_visitor(env, one.visitor_id), contact_of_visitor(env, two.visitor_id)
     assert a != b
-    status, body = env.api("POST", f"/api/v1/contacts/{a}/messages", {"text": "for one", "channel": "chat"})
+    status, body = env.api(
+        "POST", f"/api/v1/contacts/{a}/messages", {"text": "for one", "channel": "chat"}
+    )
     assert status == 202, body
     got = await one.next("message", lambda f: f["message"]["text"] == "for one")
     assert got["message"]["auto"] is False  # (no agent named: the business answers)
@@ -190,8 +204,7 @@ async def test_three_wrong_codes_lock_the_number_for_everybody(env: WidgetEnv) -
     await page.put(type="phone", number=CUSTOMER)
     assert (await page.next("verify"))["state"] == "code_sent"
     code = env.wait_code(CUSTOMER)
-    wrong = ["000000", "111111", "222222", "333333"]
-    wrong.remove(code) if code in wrong else None
+    wrong = [c for c in ("000000", "111111", "222222", "333333") if c != code]
     for n in range(3):
         await page.put(type="code", code=wrong[n])
         refused = await page.next("verify")
@@ -204,7 +217,7 @@ async def test_three_wrong_codes_lock_the_number_for_everybody(env: WidgetEnv) -
     assert (await other.next("verify"))["reason"] == "locked"
     assert len(env.codes_sent_to(CUSTOMER)) == 1
     status, found = env.api("GET", f"/api/v1/contacts?phone=%2B{CUSTOMER[1:]}")
-    assert all(f"web:{page.visitor_id}" not in c["identities"] for c in found)
+    assert status == 200 and all(f"web:{page.visitor_id}" not in c["identities"] for c in found)
     await page.close()
     await other.close()
 
@@ -248,3 +261,127 @@ async def test_origins_sizes_and_rates_are_checked(env: WidgetEnv) -> None:
     assert [a["type"] for a in answers[:10]] == ["sent"] * 10  # a burst of 10, then wait
     assert answers[-1]["type"] == "error" and answers[-1]["code"] == "rate_limited"
     await shop.close()
+
+
+async def test_no_answer_in_time_returns_the_chat_to_the_queue(env: WidgetEnv) -> None:
+    env.sign_in("alice")
+    page = env.visitor()
+    await page.open()
+    await page.say("Hello?", "n1")
+    await page.next("conversation", lambda f: f["state"] == "assigned")
+    # reply_timeout = 6 s: nobody answers, the chat goes back to the queue (and is
+    # offered again: alice is the only agent)
+    back = await page.next("conversation", lambda f: f["state"] == "queued", timeout=30)
+    assert back["agent"] is None
+    contact = contact_of_visitor(env, page.visitor_id)
+    events = [e["event"] for e in env.sw.log_events() if e.get("contact_id") == contact]
+    assert "conversation_assigned" in events
+    await page.close()
+
+
+async def test_with_nobody_there_the_page_is_told_and_an_sms_answer_waits_for_an_agent(
+    env: WidgetEnv,
+) -> None:
+    page = env.visitor()
+    welcome = await page.open()
+    assert welcome["queue"] == "no_agents" and welcome["features"]["sms"]
+    await page.say("Can I book a repair for Monday?", "s1")
+    auto = await page.next("message", lambda f: f["message"]["dir"] == "out")
+    assert auto["message"]["auto"] is True and "Nobody can answer" in auto["message"]["text"]
+    await page.put(type="sms")
+    assert (await page.next("error"))["code"] == "not_verified"  # a proven number first
+    await page.put(type="phone", number=CUSTOMER)
+    await page.next("verify", lambda f: f["state"] == "code_sent")
+    await page.put(type="code", code=env.wait_code(CUSTOMER))
+    await page.next("verify", lambda f: f["state"] == "verified")
+    await page.put(type="sms")
+    assert (await page.next("sms"))["phone"] == CUSTOMER
+    contact = env.contact_of(CUSTOMER)["id"]
+    queue = env.api("GET", "/api/v1/queues/support")[1]
+    assert [(e["contact_id"], e["channel"]) for e in queue["entries"]] == [(contact, "sms")]
+    env.sign_in("alice")  # someone comes: the question is theirs, answered by SMS
+    [conv] = env.wait_api("/api/v1/conversations?agent=alice", lambda cs: len(cs) == 1, timeout=20)
+    assert (conv["contact_id"], conv["channel"]) == (contact, "sms")
+    status, body = env.api(
+        "POST",
+        f"/api/v1/contacts/{contact}/messages",
+        {"text": "Monday 9:00 is free", "channel": "sms"},
+    )
+    assert status == 202, body
+    assert env.modem is not None
+    env.modem.wait_for_sync(
+        lambda s: any(p["text"] == "Monday 9:00 is free" for p in s["sent"]), timeout=20
+    )
+    await page.close()
+
+
+async def test_call_me_back_takes_the_chat_place_in_the_queue(env: WidgetEnv) -> None:
+    env.sign_in("alice")
+    status, _ = env.api("POST", "/api/v1/agents/alice/state", {"state": "break", "reason": "lunch"})
+    assert status == 200
+    other = env.visitor()  # somebody waits already
+    await other.open()
+    await other.say("first in line", "o1")
+    page = env.visitor()
+    await page.open()
+    await page.say("Please call me", "c1")
+    queue = env.wait_api("/api/v1/queues/support", lambda q: len(q["entries"]) == 2)
+    assert [e["channel"] for e in queue["entries"]] == ["chat", "chat"]
+    await page.put(type="phone", number=CUSTOMER)
+    await page.next("verify", lambda f: f["state"] == "code_sent")
+    await page.put(type="code", code=env.wait_code(CUSTOMER))
+    await page.next("verify", lambda f: f["state"] == "verified")
+    await page.put(type="callback")
+    callback = await page.next("callback")
+    assert callback["position"] == 2 and callback["state"] == "waiting"  # the chat's place
+    queue = env.api("GET", "/api/v1/queues/support")[1]
+    contact = env.contact_of(CUSTOMER)["id"]
+    assert [(e["channel"], e["callback"]) for e in queue["entries"]] == [
+        ("chat", False),
+        ("voice", True),
+    ]
+    assert queue["entries"][1]["contact_id"] == contact
+    view = env.api("GET", f"/api/v1/callbacks/{callback['id']}")[1]
+    assert view["phone"] == CUSTOMER and view["position"] == 2
+    journey = env.journey(contact)
+    assert "callback_requested" in kinds(journey) and "message_in" in kinds(journey, "chat")
+    await page.close()
+    await other.close()
+
+
+async def test_a_merge_moves_the_open_chat_with_its_agent(env: WidgetEnv) -> None:
+    assert env.modem is not None
+    env.modem.deliver_sms_sync(CUSTOMER, "hello by SMS")
+    phone_contact = env.wait_api(
+        f"/api/v1/contacts?phone=%2B{CUSTOMER[1:]}", lambda cs: len(cs) == 1, timeout=20
+    )[0]["id"]
+    env.sign_in("alice")  # (after the SMS: nobody was there, it got the automatic answer)
+    page = env.visitor()
+    await page.open()
+    await page.say("It is me again, from the web", "m1")
+    await page.next("conversation", lambda f: f["state"] == "assigned")
+    web_contact = contact_of_visitor(env, page.visitor_id)
+    await page.put(type="phone", number=CUSTOMER)
+    await page.next("verify", lambda f: f["state"] == "code_sent")
+    await page.put(type="code", code=env.wait_code(CUSTOMER))
+    await page.next("verify", lambda f: f["state"] == "verified")
+    [conv] = env.wait_api(
+        "/api/v1/conversations?agent=alice",
+        lambda cs: len(cs) == 1 and cs[0]["contact_id"] == phone_contact,
+    )
+    assert (conv["channel"], conv["state"]) == ("chat", "assigned")
+    alice = env.api("GET", "/api/v1/agents/alice")[1]
+    assert alice["chats"] == 1  # the same chat, not a second one
+    # answering either contact id reaches the page (the merged-away one leads here)
+    for target in (phone_contact, web_contact):
+        status, body = env.api(
+            "POST", f"/api/v1/contacts/{target}/messages", {"text": f"to {target}"}
+        )
+        assert status == 202, body
+        await page.next("message", lambda f, t=target: f["message"]["text"] == f"to {t}")
+    status, _ = env.api(
+        "POST", f"/api/v1/contacts/{phone_contact}/conversation/close", {"channel": "chat"}
+    )
+    assert status == 200
+    env.wait_api("/api/v1/agents/alice", lambda a: a["chats"] == 0)
+    await page.close()

@@ -246,9 +246,7 @@ def running_widget_switch(
     if webrtc:
         ws, ng = free_ports(1, tcp=True), free_ports(1)
         block = free_ports(320)
-        text = widget_config(
-            http, edge, base, block, ws=ws, ng=ng, media=block + 110, extra=extra
-        )
+        text = widget_config(http, edge, base, block, ws=ws, ng=ng, media=block + 110, extra=extra)
     else:
         ws = 0
         text = widget_config(http, edge, base, free_ports(110), extra=extra)

@@ -2,7 +2,7 @@
 
 Rules: this module holds a queue's settings, its items and their order; which agent
 takes which item is decided by :mod:`actors.routing`. Pure; imports nothing of ours but
-``base``.
+``base`` and :mod:`actors.schedule` (a queue's opening hours).
 
 Theory of operation
 -------------------
@@ -25,9 +25,11 @@ treatment: max wait, nobody logged in, closed) or ``abandoned`` (the customer le
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from actors.schedule import Schedule, is_open
 from base.errors import ProtocolError
 
 ItemKind = Literal["voice", "sms", "chat", "callback"]
@@ -74,6 +76,10 @@ class QueueSettings:
     treat_when_nobody: bool = True  # nobody logged in: treatment at once
     only_agent: str | None = None  # a route straight to one agent (``agent:<id>``)
     journal: bool = True  # record queued/dequeued/abandoned in the customers' journeys
+    hours: Schedule | None = None  # outside them the queue is closed (treatment "closed")
+
+    def open_at(self, now: float) -> bool:
+        return self.hours is None or is_open(self.hours, now)
 
     def eligible(self, agent_id: str, agent_skills: frozenset[str]) -> bool:
         if self.only_agent is not None:
@@ -179,6 +185,11 @@ class QueueState:
     def in_order(self) -> list[WorkItem]:
         return [self.items[item_id] for _, item_id in self.order]
 
+    def iter_order(self) -> Iterator[WorkItem]:
+        """The items in queue order, lazily (the queue must not change meanwhile)."""
+        for _, item_id in self.order:
+            yield self.items[item_id]
+
     def position(self, item_id: str) -> int | None:
         item = self.items.get(item_id)
         if item is None:
@@ -192,6 +203,25 @@ class QueueState:
         if not self.order:
             return 0.0
         return max(0.0, now - min(self.items[i].enqueued_at for _, i in self.order))
+
+
+def replay(
+    snapshot: dict[str, Any] | None, events: Iterable[tuple[str, dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], int]:
+    """A queue's log folded back: the items still in it (``to_json`` form, in arrival
+    order) and the next arrival number, from its snapshot and the ``(kind, data)`` of
+    the events after it."""
+    items: dict[str, dict[str, Any]] = {}
+    next_seq = 1
+    if snapshot is not None:
+        items = {i["id"]: i for i in snapshot.get("items", [])}
+        next_seq = int(snapshot.get("next_seq", 1))
+    for kind, data in events:
+        if kind == "item_queued":
+            items[data["id"]] = data
+        elif kind == "item_left":
+            items.pop(data["id"], None)
+    return sorted(items.values(), key=lambda d: int(d.get("seq", 0))), next_seq
 
 
 # ------------------------------------------------ what a queue tells an item's owner

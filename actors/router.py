@@ -22,7 +22,14 @@ from typing import Any
 import structlog
 
 from actors.messages import JourneyEntry
-from actors.queue import QueueOffer, QueueSettings, QueueState, QueueTreatment, WorkItem
+from actors.queue import (
+    QueueOffer,
+    QueueSettings,
+    QueueState,
+    QueueTreatment,
+    WorkItem,
+    replay,
+)
 from actors.routing import (
     Accepted,
     AgentUpdate,
@@ -104,16 +111,8 @@ class RouterActor(Actor):
         effects: list[Any] = []
         for queue_id, queue in self.state.queues.items():
             snapshot, events = self.store.load_actor(f"queue:{queue_id}")
-            items: dict[str, dict[str, Any]] = {}
-            if snapshot is not None:
-                items = {i["id"]: i for i in snapshot.get("items", [])}
-                queue.next_seq = int(snapshot.get("next_seq", 1))
-            for event in events:
-                if event.kind == "item_queued":
-                    items[event.data["id"]] = event.data
-                elif event.kind == "item_left":
-                    items.pop(event.data["id"], None)
-            for data in sorted(items.values(), key=lambda d: int(d.get("seq", 0))):
+            items, queue.next_seq = replay(snapshot, ((e.kind, e.data) for e in events))
+            for data in items:
                 item = WorkItem.from_json(data)
                 if item.kind == "voice":
                     effects.append(

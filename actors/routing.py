@@ -64,6 +64,9 @@ class RouterState:
     offered: dict[str, str] = field(default_factory=dict)  # agent -> item on offer
     where: dict[str, str] = field(default_factory=dict)  # item -> queue
     timer_seq: int = 0
+    # handle times: an agent's call from acceptance until they are available again
+    serving: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (queue, t)
+    handle_times: dict[str, tuple[float, ...]] = field(default_factory=dict)  # queue -> last
 
     def item(self, item_id: str) -> WorkItem | None:
         queue = self.where.get(item_id)
@@ -75,6 +78,9 @@ class RouterState:
 
     def signed_in_for(self, queue: QueueSettings) -> list[AgentView]:
         return [a for a in self.agents.values() if a.signed_in and queue.eligible(a.id, a.skills)]
+
+    def anyone_signed_in(self, queue: QueueSettings) -> bool:
+        return any(a.signed_in and queue.eligible(a.id, a.skills) for a in self.agents.values())
 
 
 # -------------------------------------------------------------------- messages
@@ -221,9 +227,9 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
         )
     if item.waits_forever:
         return effects  # a callback (or patient message) waits however long it takes
-    if closed:
+    if closed or not queue.settings.open_at(now):
         return effects + _treat(state, item, "closed", now)
-    if queue.settings.treat_when_nobody and not state.signed_in_for(queue.settings):
+    if queue.settings.treat_when_nobody and not state.anyone_signed_in(queue.settings):
         return effects + _treat(state, item, "no_agents", now)
     if queue.settings.max_wait is not None:
         waited = max(0.0, now - item.enqueued_at)
@@ -250,7 +256,11 @@ def _leave(state: RouterState, item_id: str, event: str, now: float) -> list[Rou
         del state.offered[item.agent]
     waited = round(max(0.0, now - item.enqueued_at), 3)
     effects: list[RouterEffect] = [
-        Persist(item.queue, "item_left", {"id": item_id, "reason": final, "agent": item.agent})
+        Persist(
+            item.queue,
+            "item_left",
+            {"id": item_id, "reason": final, "agent": item.agent, "waited": waited},
+        )
     ]
     channel = channel_of(item)
     if not queue.settings.journal:
@@ -283,10 +293,14 @@ def _accepted(state: RouterState, item_id: str, agent: str, now: float) -> list[
     item = state.item(item_id)
     if item is None or item.state not in ("offered", "waiting"):
         return []
+    if item.agent is not None and item.agent != agent and state.offered.get(item.agent) == item_id:
+        del state.offered[item.agent]  # taken by someone else: the agent on offer is free
     if item.state == "waiting":  # taken directly (a transfer, an agent picking it)
         item = replace(item, state="offered", agent=agent)
     item = replace(item, agent=agent)
     state.queues[item.queue].update(item)
+    if item.kind in ("voice", "callback"):
+        state.serving[agent] = (item.queue, now)
     return _leave(state, item_id, "accept", now)
 
 
@@ -314,6 +328,12 @@ def _declined(state: RouterState, item_id: str, agent: str, now: float) -> list[
 def _agent_update(state: RouterState, view: AgentView, now: float) -> list[RouterEffect]:
     old = state.agents.get(view.id)
     state.agents[view.id] = view
+    served = state.serving.get(view.id)
+    if served is not None and view.status in ("available", "break", "offline"):
+        del state.serving[view.id]  # the call and its wrap-up are over
+        queue_id, since = served
+        recent = (*state.handle_times.get(queue_id, ()), max(0.0, now - since))
+        state.handle_times[queue_id] = recent[-HANDLE_TIMES_KEPT:]
     effects: list[RouterEffect] = []
     if old is not None and old.signed_in and not view.signed_in:
         # The agent signed out: a queue with nobody left who may serve it treats its
@@ -322,7 +342,7 @@ def _agent_update(state: RouterState, view: AgentView, now: float) -> list[Route
             settings = queue.settings
             if not settings.treat_when_nobody or not settings.eligible(old.id, old.skills):
                 continue
-            if state.signed_in_for(settings):
+            if state.anyone_signed_in(settings):
                 continue
             for item in queue.in_order():
                 if item.state == "waiting" and not item.waits_forever:
@@ -354,7 +374,7 @@ def _free(state: RouterState, agent: AgentView) -> bool:
 def _first_for(
     state: RouterState, queue: QueueState, agent: AgentView, now: float
 ) -> WorkItem | None:
-    for item in queue.in_order():
+    for item in queue.iter_order():  # lazily: the first item usually fits
         if item.state != "waiting" or item.declined_by(agent.id, now) or not _capable(agent, item):
             continue
         if item.sticky is not None and item.sticky != agent.id:
@@ -410,16 +430,26 @@ def assign(state: RouterState, now: float) -> list[RouterEffect]:
     return effects
 
 
+HANDLE_TIMES_KEPT = 20  # the recent calls a queue's average handle time is made of
+
+
+def recent_handle_time(state: RouterState, queue_id: str, default: float) -> float:
+    """The queue's recent average handle time (its last calls), else ``default``."""
+    recent = state.handle_times.get(queue_id)
+    return sum(recent) / len(recent) if recent else default
+
+
 def expected_wait(state: RouterState, item_id: str, handle_time: float) -> float | None:
-    """Seconds until an agent is expected for the item: its position times the average
-    handle time, shared among the agents signed in who may serve the queue."""
+    """Seconds until an agent is expected for the item: its position times the queue's
+    recent average handle time (:func:`recent_handle_time`; ``handle_time`` until one is
+    measured), shared among the agents signed in who may serve the queue."""
     queue_id = state.where.get(item_id)
     if queue_id is None:
         return None
     queue = state.queues[queue_id]
     position = queue.position(item_id) or 1
     agents = max(1, len(state.signed_in_for(queue.settings)))
-    return position * handle_time / agents
+    return position * recent_handle_time(state, queue_id, handle_time) / agents
 
 
 def channel_of(item: WorkItem) -> str:

@@ -49,16 +49,29 @@ def build_services(core: Core, config_source: Path | None = None) -> list[Servic
     """The services this config asks for (imported lazily: heavy extras)."""
     services: list[Service] = []
     config = core.config
+    if config.webhooks:  # first: it follows the log from before the channels start
+        from switch.webhooks import WebhookService
+
+        services.append(WebhookService(core))
+    csat = None
+    if any(q.csat is not None for q in config.queues):
+        from switch.center.csat import CsatService
+
+        csat = CsatService(core)
     if config.modems:
         from switch.sms import SmsService
 
         sms = SmsService(core)
+        if csat is not None:  # a survey's answer is no new conversation
+            sms.add_inbound_listener(csat.on_sms, first=True)
         sms.add_inbound_listener(core.conversations.on_sms)  # before any SMS can arrive
         services.append(sms)
     if config.sip is not None:
         from switch.calls import CallService
 
         services.append(CallService(core))
+    if csat is not None:
+        services.append(csat)
     if config.backup is not None:
         from switch.backup.schedule import BackupService
 
@@ -74,9 +87,12 @@ def _attach(core: Core, service: Service) -> None:
     """Make a started service reachable from the core (and so from the API and the
     other services) under its typed field."""
     from switch.calls import CallService
+    from switch.center.csat import CsatService
     from switch.sms import SmsService
 
-    if isinstance(service, SmsService):
+    if isinstance(service, CsatService):
+        core.csat = service
+    elif isinstance(service, SmsService):
         core.sms = service
     elif isinstance(service, CallService):
         core.calls = service

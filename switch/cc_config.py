@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _TARGET = re.compile(r"^(ivr|queue|agent):([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
@@ -32,6 +32,35 @@ def _target(value: str) -> str:
     return value
 
 
+_PROMPT = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class QuestionConfig(_Model):
+    """A question a waiting caller answers with the keypad (a virtual agent)."""
+
+    id: Annotated[str, Field(pattern=_ID)]
+    prompt: Annotated[str, Field(pattern=_PROMPT)]
+    kind: Literal["digits", "choice"] = "digits"  # digits until #, or one digit of options
+    max_length: Annotated[int, Field(ge=1, le=32)] = 16
+    options: dict[str, str] = Field(default_factory=dict)  # choice: digit -> meaning
+    timeout: Annotated[float, Field(gt=0, le=60)] = 8.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str]) -> dict[str, str]:
+        for digit in value:
+            if len(digit) != 1 or digit not in "0123456789*#":
+                raise ValueError(f"an option key is one DTMF digit (0-9, * or #), got {digit!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _choice_has_options(self) -> QuestionConfig:
+        if self.kind == "choice" and not self.options:
+            raise ValueError("a choice question needs options")
+        return self
+
+
 class QueueConfig(_Model):
     id: Annotated[str, Field(pattern=_ID)]
     skills: list[str] = Field(default_factory=list)  # an agent needs every one
@@ -41,6 +70,9 @@ class QueueConfig(_Model):
     wrap_up: Annotated[float, Field(ge=0, le=3600)] = 3.0
     priority: Annotated[int, Field(ge=0, le=100)] = 0
     hours: str | None = None  # a [[schedules]] id; outside it the queue is closed
+    announce_every: Annotated[float, Field(ge=5, le=3600)] | None = None  # position, wait
+    questions: list[QuestionConfig] = Field(default_factory=list)  # asked while waiting
+    csat: Literal["sms", "ivr"] | None = None  # a survey after an answered call
 
 
 class RouteConfig(_Model):
@@ -64,7 +96,7 @@ class RouteConfig(_Model):
 
 class IvrConfig(_Model):
     id: Annotated[str, Field(pattern=_ID)]
-    prompt: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    prompt: Annotated[str, Field(pattern=_PROMPT)]
     timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     options: dict[str, str] = Field(default_factory=dict)
@@ -189,4 +221,10 @@ def check_references(
     for i, queue in enumerate(queues):
         if queue.hours is not None and queue.hours not in schedule_ids:
             errors.append((("queues", i, "hours"), f"no schedule {queue.hours!r}"))
+        seen_questions: set[str] = set()
+        for j, question in enumerate(queue.questions):
+            if question.id in seen_questions:
+                loc = ("queues", i, "questions", j, "id")
+                errors.append((loc, f"{question.id!r} is defined twice"))
+            seen_questions.add(question.id)
     return errors

@@ -37,6 +37,7 @@ from switch.cc_config import (
     UserConfig,
     check_references,
 )
+from switch.hooks_config import WebhookConfig, check_webhooks
 from switch.widget.config import WidgetConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -151,6 +152,15 @@ class ModemConfig(_Model):
     # The modem's raw PCM voice port (8 kHz 16-bit mono): with it and [sip], incoming
     # GSM calls ring the agents. Simulated modems use the simulator's own voice port.
     audio_port: str | None = None
+    # The SIM's own number (E.164): calls to it follow the [[routes]] entry for it.
+    number: str | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _e164_number(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.fullmatch(value):
+            raise ValueError(f"number must be E.164 like +85512000000, got {value!r}")
+        return value
 
     @field_validator("audio_port")
     @classmethod
@@ -430,6 +440,7 @@ class Config(_Model):
     mqtt: MqttConfig | None = None
     backup: BackupConfig | None = None
     widget: WidgetConfig = Field(default_factory=WidgetConfig)  # switch/widget/config.py
+    webhooks: list[WebhookConfig] = Field(default_factory=list)  # switch/hooks_config.py
 
     @field_validator("api")
     @classmethod
@@ -453,7 +464,10 @@ class Config(_Model):
             self.users,
         ):
             problems.add(loc, message)
+        for loc, message in check_webhooks(self.webhooks):
+            problems.add(loc, message)
         _unique(problems, "modems", [m.id for m in self.modems])
+        _unique(problems, "modems", [m.number for m in self.modems], key="number")
         _unique(problems, "trunks", [t.id for t in self.trunks])
         _unique(problems, "agents", [a.id for a in self.agents])
         _unique(problems, "agents", [a.sip_user for a in self.agents], key="sip_user")

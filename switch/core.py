@@ -25,6 +25,8 @@ from base.clock import Clock, RealClock
 from base.errors import Rejected
 from switch.center.callbacks import Callbacks
 from switch.center.conversations import Conversations
+from switch.center.live import QueueMeter
+from switch.center.presence import PresenceLog
 from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
 from switch.phone import normalize_phone, phone_identity
@@ -33,6 +35,7 @@ from switch.widget.service import WidgetService
 
 if TYPE_CHECKING:
     from switch.calls import CallService
+    from switch.center.csat import CsatService
     from switch.sms import SmsService
 
 log = structlog.get_logger("core")
@@ -75,6 +78,8 @@ class Core:
             lambda aid, reg: RouterActor(aid, reg, store, queues, routing, offer_timeout=ring + 30),
         )
         self.queues = Queues(self.registry, queues)
+        self.meter = QueueMeter({q.id: q.service_level for q in queues}, list(self.profiles))
+        store.add_commit_listener(self.meter.committed)
         self.callbacks = Callbacks(self)
         self.conversations = Conversations(self)
         self.widget = WidgetService(self)  # the customers' web chat (switch/widget)
@@ -82,12 +87,14 @@ class Core:
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
         self.directory = Directory(self.registry, store)
+        self.presence = PresenceLog(store)
         # One merge (or unmerge) at a time: two crossing merges (A into B, B into A)
         # would each wait for the other's actor; in turn, the second sees the first.
         self._merging = asyncio.Lock()
         # Channel services, set once each has started (None: not configured / not up).
         self.sms: SmsService | None = None
         self.calls: CallService | None = None
+        self.csat: CsatService | None = None  # surveys, when a queue asks for them
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> Core:
@@ -106,6 +113,7 @@ class Core:
         await self.conversations.recover()
 
     def _agent_changed(self, state: AgentState, profile: AgentProfile) -> None:
+        self.presence.changed(state)
         try:
             self.registry.tell(ROUTER, AgentUpdate(agent_view(state, profile)))
         except Exception as exc:  # shutting down: nobody routes any more
@@ -114,6 +122,7 @@ class Core:
     async def close(self) -> None:
         await self.widget.close()
         await self.registry.close()
+        self.presence.stopping(self.clock.now())
         await self.store.close()
 
     # ------------------------------------------------------------ contacts

@@ -28,3 +28,33 @@ MODEM_SIGNAL = Gauge("switch_modem_signal_dbm", "Modem signal strength (dBm)", [
 MODEM_READY = Gauge("switch_modem_ready", "1 when the modem is ready", ["modem"])
 CALLS_ACTIVE = Gauge("switch_calls_active", "Calls not yet ended")
 CALLS_TOTAL = Counter("switch_calls_total", "Calls started", ["direction"])
+
+# The contact center (docs/kpis.md): queues and agents now, counters of what left
+QUEUE_WAITING = Gauge("switch_queue_waiting", "Items waiting in the queue", ["queue"])
+QUEUE_LONGEST_WAIT = Gauge(
+    "switch_queue_longest_wait_seconds", "The longest wait in the queue now", ["queue"]
+)
+AGENTS = Gauge("switch_agents", "Agents per state", ["state"])
+QUEUE_OFFERED = Counter("switch_queue_offered_total", "Items that entered the queue", ["queue"])
+QUEUE_ANSWERED = Counter("switch_queue_answered_total", "Items assigned to an agent", ["queue"])
+QUEUE_ABANDONED = Counter(
+    "switch_queue_abandoned_total", "Customers who left the queue (not short abandons)", ["queue"]
+)
+QUEUE_SHORT_ABANDONED = Counter(
+    "switch_queue_short_abandoned_total",
+    "Customers who left within the short-abandon time",
+    ["queue"],
+)
+QUEUE_TREATED = Counter(
+    "switch_queue_treated_total", "Items the queue gave up on (treatment)", ["queue"]
+)
+QUEUE_SERVICE_LEVEL = Gauge(
+    "switch_queue_service_level",
+    "Service level of the items that left the queue in the rolling window",
+    ["queue"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "switch_webhook_deliveries_total", "Webhook deliveries by outcome", ["hook", "outcome"]
+)
+WEBHOOK_BEHIND = Gauge("switch_webhook_behind", "Journey events not delivered yet", ["hook"])
+CSAT_ANSWERS = Counter("switch_csat_answers_total", "Survey answers recorded", ["queue", "channel"])

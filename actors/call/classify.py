@@ -7,6 +7,7 @@ raises :class:`base.errors.Rejected` here, before anything changes.
 
 from __future__ import annotations
 
+from actors.call.ivr import menu_event
 from actors.call.messages import (
     AgentBusy,
     AgentRung,
@@ -29,6 +30,7 @@ from actors.call.messages import (
     NoWorkerFree,
     PlayFinished,
     QueueOffer,
+    QueueStatus,
     QueueTreatment,
     RecordingDone,
     TimerFired,
@@ -44,6 +46,8 @@ _TIMER_EVENTS = {
     "ring": "ring_timeout",
     "transfer": "transfer_timeout",
     "recording": "recording_timeout",
+    "question": "question_timeout",
+    "announce": "announce_due",
 }
 
 
@@ -79,6 +83,10 @@ def classify(state: CallState, msg: CallMessage) -> str:
                 return "begin_dial_agent"
             if state.kind == "agent_out":
                 return "begin_dial_customer"
+            if state.menu is not None and state.customer_leg is not None:
+                return "begin_menu"
+            if state.menu is not None and state.kind == "gsm_in":
+                return "begin_modem_menu"
             if state.kind == "inbound" and state.policy.greeting:
                 return "begin_greeting"
             return "begin_queue"
@@ -92,7 +100,8 @@ def classify(state: CallState, msg: CallMessage) -> str:
                 consult = state.transfer is not None and state.transfer.mode == "consult"
                 return "consult_answered" if consult else "transfer_answered"
             if role == "agent" and state.phase == "ringing_agent":
-                return "agent_answered_gsm" if state.kind == "gsm_in" else "agent_answered"
+                gsm = state.kind == "gsm_in" and state.customer_leg is None  # not answered
+                return "agent_answered_gsm" if gsm else "agent_answered"
             if role == "agent" and state.phase == "dialing_agent":
                 return "agent_answered"
             if role == "customer" and state.phase == "dialing_customer":
@@ -123,7 +132,9 @@ def classify(state: CallState, msg: CallMessage) -> str:
             if role == "customer" and state.phase == "dialing_customer":
                 return "customer_dial_failed"
             return "stale"
-        case DtmfReceived(leg=leg):
+        case DtmfReceived(leg=leg, digit=digit):
+            if state.phase == "ivr" and role_of(state, leg) == "customer":
+                return menu_event(state, digit)
             if role_of(state, leg) == "customer" and "digit" in TRANSITIONS[state.phase]:
                 return "digit"
             return "stale"
@@ -134,8 +145,12 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case RecordingDone():
             return "recording_done" if state.phase == "ending" else "stale"
         case BridgeDone():
+            if state.phase == "answering_caller":
+                return "modem_leg_ready"
             return "bridge_done" if state.phase == "answering_modem" else "stale"
         case BridgeFailed():
+            if state.phase == "answering_caller":
+                return "modem_leg_failed"
             return "bridge_failed" if state.phase == "answering_modem" else "stale"
         case QueueOffer():
             if state.phase == "queued" and state.in_queue and state.offered_agent is None:
@@ -164,7 +179,11 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case TimerFired(name=name, token=token):
             if state.timer_token(name) != token:
                 return "stale"
+            if name == "menu":
+                return menu_event(state, None) if state.phase == "ivr" else "stale"
             return _TIMER_EVENTS[name]
+        case QueueStatus():
+            return "queue_status" if state.phase == "queued" else "stale"
         case ModemAnswered():
             return "modem_answered" if state.phase == "dialing_customer" else "stale"
         case ModemEnded():
@@ -174,9 +193,11 @@ def classify(state: CallState, msg: CallMessage) -> str:
         case ModemDialFailed():
             return "modem_dial_failed" if state.phase == "dialing_customer" else "stale"
         case ModemPickedUp():
-            return "modem_picked_up" if state.phase == "answering_modem" else "stale"
+            answering = state.phase in ("answering_modem", "answering_caller")
+            return "modem_picked_up" if answering else "stale"
         case ModemPickupFailed():
-            return "modem_pickup_failed" if state.phase == "answering_modem" else "stale"
+            answering = state.phase in ("answering_modem", "answering_caller")
+            return "modem_pickup_failed" if answering else "stale"
         case TransferTo(kind=kind, target=target):
             _check_transfer(state, kind, target)
             return "transfer_to_queue" if kind == "queue" else "transfer_requested"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actors.call import effects as fx
-from actors.call import transfer
+from actors.call import ivr, transfer, waiting
 from actors.call.causes import MODEM_FAILURES, sip_cause
 from actors.call.classify import classify
 from actors.call.messages import (
@@ -49,9 +49,9 @@ from actors.call.steps import (
     finish,
     journey,
     new_leg,
-    start_queue,
     start_recording,
 )
+from actors.call.waiting import start_queue
 
 Handler = Callable[[CallState, CallMessage, float], Result]
 
@@ -160,6 +160,8 @@ def _worker_unneeded(state: CallState, msg: CallMessage, now: float) -> Result:
 
 def _digit(state: CallState, msg: CallMessage, now: float) -> Result:
     assert isinstance(msg, DtmfReceived)
+    if state.asking is not None:  # a question of the queue is being asked
+        return waiting.question_digit(state, msg, now)
     if state.phase != "queued" or state.timer_token("greeting") is None:
         return state, []  # a digit outside the menu: nothing to do
     state, effects = disarm(state, "greeting")
@@ -179,6 +181,10 @@ def _prompt_played(state: CallState, msg: CallMessage, now: float) -> Result:
         return finish(state, now, f"queue_{state.treated}")
     if state.phase == "greeting" and state.policy.hold_music and state.customer_leg:
         return state, [fx.Play(state.customer_leg, "hold", loop=True)]
+    if state.phase == "ivr":
+        return ivr.menu_prompt_played(state)
+    if state.phase in ("queued", "ringing_agent"):
+        return waiting.waiting_prompt_played(state)
     return state, []
 
 
@@ -243,11 +249,13 @@ def _treated(state: CallState, msg: CallMessage, now: float) -> Result:
     if cust is None:
         state, ended = finish(state, now, f"queue_{msg.reason}")
         return state, [log, *ended]
+    state, effects = waiting.stop_waiting(state)
     state, timer = arm(state, "treatment", state.policy.treatment_wait)
-    effects: list[fx.Effect] = [log]
+    effects.append(log)
     if state.policy.hold_music:
         effects.append(fx.StopPlay(cust))
-    return state, [*effects, fx.Play(cust, f"queue_{msg.reason}"), timer]
+    play = fx.Play(cust, f"queue_{msg.reason}", language=state.language)
+    return state, [*effects, play, timer]
 
 
 def _treatment_over(state: CallState, msg: CallMessage, now: float) -> Result:
@@ -291,7 +299,10 @@ def _agent_answered(state: CallState, msg: CallMessage, now: float) -> Result:
     if agent is not None:
         effects.append(fx.QueueAccept(agent))
     state = state.with_(agent=agent, ringing_agent=None, answered_at=now, in_queue=False)
-    if state.policy.hold_music or state.policy.greeting:
+    playing = waiting.playing(state)
+    state, more = waiting.stop_waiting(state)
+    effects += more
+    if state.policy.hold_music or state.policy.greeting or playing:
         effects.append(fx.StopPlay(cust))
     effects.append(fx.Bridge(cust, msg.leg))
     state, more = start_recording(state, cust)
@@ -307,6 +318,8 @@ def _agent_answered(state: CallState, msg: CallMessage, now: float) -> Result:
 
 def _agent_answered_gsm(state: CallState, msg: CallMessage, now: float) -> Result:
     state, effects = disarm(state, "ring")
+    state, more = waiting.stop_waiting(state)
+    effects += more
     agent = state.ringing_agent
     if agent is not None:
         effects += [fx.AgentEvent(agent, "answered"), fx.QueueAccept(agent)]
@@ -315,6 +328,8 @@ def _agent_answered_gsm(state: CallState, msg: CallMessage, now: float) -> Resul
 
 
 def _modem_picked_up(state: CallState, msg: CallMessage, now: float) -> Result:
+    if state.phase == "answering_caller":
+        return ivr.modem_picked_up(state)
     assert state.agent_leg is not None
     return state, [fx.PcmBridge(state.agent_leg)]
 
@@ -425,6 +440,15 @@ def _recording_timeout(state: CallState, msg: CallMessage, now: float) -> Result
 
 
 _HANDLERS: dict[str, Handler] = {
+    "begin_menu": ivr.begin_menu,
+    "begin_modem_menu": ivr.begin_modem_menu,
+    "modem_leg_ready": ivr.modem_leg_ready,
+    "modem_leg_failed": ivr.modem_leg_failed,
+    "menu_stay": ivr.menu_event_handler,
+    "menu_exit": ivr.menu_event_handler,
+    "announce_due": waiting.announce_due,
+    "queue_status": waiting.queue_status,
+    "question_timeout": waiting.question_timeout,
     "begin_greeting": _begin_greeting,
     "begin_queue": _begin_queue,
     "begin_dial_agent": _begin_dial_agent,

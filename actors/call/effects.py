@@ -2,8 +2,8 @@
 
 Media effects run on the call's media worker, in order; those whose outcome the call
 needs report back as messages (``DialAgent``/``DialNumber``: :class:`DialFailed` when
-not placed; ``PcmBridge``: :class:`BridgeDone`/:class:`BridgeFailed`). The others are
-fire-and-log: a failure is logged by the shell, and the leg's own ``ended`` event (if
+not placed; ``PcmBridge`` and ``ModemLeg``: :class:`BridgeDone`/:class:`BridgeFailed`).
+The others are fire-and-log: a failure is logged by the shell, and the leg's own ``ended`` event (if
 any) tells the call what happened. Prompts are names (``greeting``, ``hold``): the
 shell knows the files. Agents are ids: the shell knows their phones.
 """
@@ -65,9 +65,22 @@ class Unbridge:
 
 @dataclass(frozen=True, slots=True)
 class Play:
+    """Play a prompt by name; a prompt the shell cannot play reports PlayFinished at
+    once (unless looped), so a call never waits for silence."""
+
     leg: str
-    prompt: str  # greeting, hold, queue_max_wait, queue_no_agents, queue_closed...
+    prompt: str  # greeting, hold, a menu's prompt, queue_max_wait, queue_closed...
     loop: bool = False
+    language: str | None = None  # None: the switch's default language
+
+
+@dataclass(frozen=True, slots=True)
+class PlayParts:
+    """Play several prompts as one (an announcement: "you are number", "3", ...)."""
+
+    leg: str
+    parts: tuple[str, ...]
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +108,14 @@ class PcmUnbridge:
     leg: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModemLeg:
+    """A leg that is the GSM caller's modem PCM port (a menu before any agent):
+    BridgeDone / BridgeFailed."""
+
+    leg: str
+
+
 MediaEffect: TypeAlias = (
     Answer
     | Ring
@@ -105,11 +126,13 @@ MediaEffect: TypeAlias = (
     | Bridge
     | Unbridge
     | Play
+    | PlayParts
     | StopPlay
     | RecordStart
     | RecordStop
     | PcmBridge
     | PcmUnbridge
+    | ModemLeg
 )
 
 # ------------------------------------------------------------ modem and worker
@@ -174,6 +197,11 @@ class QueueDecline:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryQueue:
+    """Ask the routing engine where the call's item stands: QueueStatus."""
+
+
+@dataclass(frozen=True, slots=True)
 class RingAgent:
     """Mark the agent ringing for this call: AgentRung, or AgentBusy if they cannot."""
 
@@ -206,6 +234,15 @@ class Journey:
     target: str | None = None
     recording_seconds: float | None = None
     note: str | None = None  # a transfer's note, for its target
+
+
+@dataclass(frozen=True, slots=True)
+class IvrChoice:
+    """An ``ivr_choice`` entry in the customer's journey: the digits pressed in a menu or
+    the answer to a question (``via`` = the menu's or the question's id)."""
+
+    via: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,10 +284,12 @@ Effect: TypeAlias = (
     | LeaveQueue
     | QueueAccept
     | QueueDecline
+    | QueryQueue
     | RingAgent
     | AgentEvent
     | AgentLeaves
     | Journey
+    | IvrChoice
     | Save
     | SetTimer
     | CancelTimer

@@ -96,6 +96,14 @@ class AgentBusy:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """Where the call's item stands in its queue (None: not known, e.g. no agent)."""
+
+    position: int | None
+    expected_wait: float | None  # seconds
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerReserved:
     worker: int
 
@@ -191,6 +199,7 @@ CallMessage: TypeAlias = (
     | AgentBusy
     | QueueOffer
     | QueueTreatment
+    | QueueStatus
     | WorkerReserved
     | NoWorkerFree
     | TimerFired

@@ -10,10 +10,16 @@ A call has one customer and at most one agent at a time, and a handful of *legs*
 customer's SIP leg (a trunk caller, or the leg dialled to the customer), the agent's SIP
 leg (dialled to the agent's phone, or the agent's own call when they dial out), and,
 during a transfer, the leg to the transfer's target. A GSM customer has no SIP leg: the
-modem holds their call and its PCM port is bridged to the agent's leg.
+modem holds their call and its PCM port is bridged to the agent's leg; a GSM caller
+routed to a menu is answered by the switch and the modem's PCM port becomes their leg
+(prompts play to it, keys are found in band), bridged to the agent's like a SIP leg.
 
 The phases::
 
+    new --> ivr --> queued                (a route to an IVR menu: menus, nested, then
+                                           a queue or an agent's own queue)
+    new --> answering_caller --> ivr      (GSM: the switch answers the modem, the worker
+                                           makes its PCM port the caller's leg)
     new --> greeting --> queued <--> ringing_agent --> connected <--> transferring
              (inbound, with a greeting)  |  |              ^
     new --> queued (inbound, GSM)        |  +--> answering_modem (GSM: answer, bridge)
@@ -22,9 +28,16 @@ The phases::
     new --> dialing_customer --> connected                      (an agent dials out)
     any live phase --> ending --> ended
 
+In ``ivr`` the caller hears a menu's prompt and presses one digit (:mod:`actors.call.ivr`):
+an option leads to another menu (the phase stays), a queue or an agent (``queued``); an
+invalid digit or a timeout replays the prompt, ``retries`` times, then the menu's ``0``
+leads on (a human).
+
 In ``queued`` the call has an item in its queue (the routing engine); the engine
 offers it an agent, the call rings them; an agent who does not answer goes back to the
-engine as a decline and the call stays queued at its place.
+engine as a decline and the call stays queued at its place. While it waits the caller
+may hear their position and expected wait, and answer the queue's questions
+(:mod:`actors.call.waiting`).
 
 ``ending`` waits for the call's recording to be reported closed (its duration goes in
 the journey's ``call_ended``), at most ``recording_wait`` seconds; without a recording a
@@ -36,14 +49,18 @@ state's is stale and ignored, so cancelling is never a race.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from actors.call.policy import CallPolicy
 from base.errors import ProtocolError
+
+__all__ = ["CallPolicy", "CallState", "Phase", "TransferState", "next_phase"]
 
 Phase = Literal[
     "new",
+    "ivr",
+    "answering_caller",
     "greeting",
     "queued",
     "ringing_agent",
@@ -61,6 +78,8 @@ Kind = Literal["inbound", "agent_out", "click", "gsm_in"]
 
 LIVE: frozenset[Phase] = frozenset(
     {
+        "ivr",
+        "answering_caller",
         "greeting",
         "queued",
         "ringing_agent",
@@ -96,12 +115,30 @@ _AFTER: dict[str, Phase | None] = {
 # protocol error (the shell logs it and the state is unchanged).
 TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
     "new": {
+        "begin_menu": "ivr",
+        "begin_modem_menu": "answering_caller",
         "begin_greeting": "greeting",
         "begin_queue": "queued",
         "begin_dial_agent": "dialing_agent",
         "begin_dial_customer": "dialing_customer",
         "begin_refused": "ending",
         "end_requested": "ending",
+    },
+    "ivr": {
+        **_ANY_LIVE,
+        "menu_stay": None,  # another menu, or the same one again
+        "menu_exit": "queued",  # to a queue or an agent
+        "prompt_played": None,
+        "customer_ended": "ending",
+        "modem_ended": "ending",
+    },
+    "answering_caller": {
+        **_ANY_LIVE,
+        "modem_picked_up": None,
+        "modem_pickup_failed": "ending",
+        "modem_leg_ready": "ivr",
+        "modem_leg_failed": "ending",
+        "modem_ended": "ending",
     },
     "greeting": {
         **_ANY_LIVE,
@@ -120,6 +157,9 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "treated": "treatment",
         "digit": None,
         "prompt_played": None,
+        "announce_due": None,
+        "queue_status": None,
+        "question_timeout": None,
         "customer_ended": "ending",
         "modem_ended": "ending",
     },
@@ -133,6 +173,8 @@ TRANSITIONS: dict[Phase, dict[str, Phase | None]] = {
         "treated": None,
         "digit": None,
         "prompt_played": None,
+        "announce_due": None,
+        "question_timeout": None,
         "customer_ended": "ending",
         "modem_ended": "ending",
     },
@@ -223,21 +265,6 @@ def next_phase(phase: Phase, event: str) -> Phase:
 
 
 @dataclass(frozen=True, slots=True)
-class CallPolicy:
-    """How calls are handled; from the config, the same for every call."""
-
-    greeting: bool = False
-    hold_music: bool = False
-    menu: Mapping[str, str] = field(default_factory=dict)  # digit -> skill
-    ring_timeout: float = 20.0
-    record: bool = False
-    greeting_wait: float = 5.0  # from the answer: the greeting and time for a digit
-    recording_wait: float = 10.0  # how long the journey waits for a recording's length
-    missed_break: bool = True  # a ring not answered puts the agent on break ("missed")
-    treatment_wait: float = 20.0  # the longest a treatment message plays
-
-
-@dataclass(frozen=True, slots=True)
 class TransferState:
     """One transfer attempt (the last one stays on the call's record)."""
 
@@ -304,6 +331,18 @@ class CallState:
     reject_code: int | None = None
     answered_at: float | None = None
     ended_at: float | None = None
+    # the contact center: where the call went, what the caller chose and answered
+    menu: str | None = None  # the IVR menu the caller is in (set: the call starts there)
+    menu_misses: int = 0  # invalid digits and timeouts in this menu
+    language: str | None = None  # prompts' language (None: the switch's default)
+    choices: tuple[tuple[str, str], ...] = ()  # (menu id, digit) in order
+    answers: tuple[tuple[str, str], ...] = ()  # (question id, answer)
+    asking: str | None = None  # the question being asked while queued
+    asked: int = 0  # questions of the queue asked so far
+    digits: str = ""  # digits of the answer so far
+    question_misses: int = 0
+    audio: str | None = None  # a prompt playing: menu, question, announcement
+    identified: bool = False  # the caller's number belonged to a known contact
 
     def with_(self, **changes: object) -> CallState:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The steps call handlers share: new legs and timers, the queue's next step, dialling
+"""The steps call handlers share: new legs and timers, joining the queue, dialling
 the customer, recording, and ending the call (``finish``/``close``).
 
 Pure; imports nothing but ``base`` and this package.
@@ -48,14 +48,6 @@ def join_queue(state: CallState, now: float) -> Result:
     queued_at = state.queued_at if state.queued_at is not None else now
     state = state.with_(in_queue=True, queued_at=queued_at, offered_agent=None)
     return state, [fx.JoinQueue(state.queue, state.skill, queued_at)]
-
-
-def start_queue(state: CallState, now: float) -> Result:
-    effects: list[fx.Effect] = []
-    if state.policy.hold_music and state.customer_leg is not None:
-        effects.append(fx.Play(state.customer_leg, "hold", loop=True))
-    state, more = join_queue(state, now)
-    return state, effects + more
 
 
 def dial_customer(state: CallState) -> Result:

@@ -23,7 +23,8 @@ from actors.call import effects as fx
 from actors.call.causes import transfer_failure
 from actors.call.messages import CallMessage, DialFailed, LegEnded, TransferTo
 from actors.call.state import CallState, TransferState
-from actors.call.steps import Result, arm, disarm, finish, join_queue, journey, new_leg, start_queue
+from actors.call.steps import Result, arm, disarm, finish, join_queue, journey, new_leg
+from actors.call.waiting import start_queue
 
 MEDIA_WORKER_REFUSED = "the media worker did not place the call"
 

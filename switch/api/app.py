@@ -19,6 +19,7 @@ from switch.api.contacts import contacts_router
 from switch.api.errors import install_error_handlers
 from switch.api.guard import Guard
 from switch.api.openapi import install_docs, install_openapi
+from switch.api.stats import stats_router
 from switch.api.webrtc import guest_router
 from switch.core import Core
 from switch.metrics import HTTP_REQUESTS
@@ -92,16 +93,19 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     )
     async def metrics() -> Response:
+        await core.meter.refresh(core.registry, core.clock.now())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router())
     install_widget(app)
     webrtc = core.config.webrtc
-    app.include_router(guest_router(webrtc.guests_per_minute if webrtc is not None else 1))
+    if webrtc is not None:  # (without [webrtc] the path does not exist: 404)
+        app.include_router(guest_router(webrtc.guests_per_minute))
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
     app.include_router(widget_api_router(), prefix="/api/v1")
+    app.include_router(stats_router(), prefix="/api/v1")
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_openapi(app)

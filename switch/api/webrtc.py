@@ -7,7 +7,7 @@
   credential that may only call the widget number (``call``), rate-limited per client
   address (429). 404 when the switch takes no widget calls.
 
-Both answer 503 when browser phones are not configured (``[webrtc]``).
+Without ``[webrtc]`` neither path exists (404).
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from actors.call import CallState, decide
 from actors.call import effects as fx
 from actors.call import messages as msg
 from actors.callback import CallOutcome, CustomerAnswered
-from actors.messages import CallEvent
+from actors.messages import CallEvent, JourneyEntry
+from actors.router import ROUTER, GetItem
 from actors.runtime import Actor, Registry
 from actors.store import Put, Write
 from base.clock import TimerHandle
@@ -94,6 +95,15 @@ class CallActor(Actor):
                 durable.append(self._journey(state, effect))
                 if effect.phase == "answered" and state.owner is not None:
                     self.registry.tell(state.owner, CustomerAnswered(state.id))
+            case fx.IvrChoice(via=via, text=text):
+                entry = JourneyEntry(
+                    "voice",
+                    "ivr_choice",
+                    service.clock.now(),
+                    {"text": text, "via": via, "call_id": state.id},
+                )
+                durable.append(self.registry.ask_nowait(f"contact:{state.contact_id}", entry))
+                self.log.info("ivr_choice", via=via, text=text)
             case fx.Save():
                 record = call_record(state, service.recordings)
                 put = Put(CALL_NS, state.id, record)
@@ -119,6 +129,11 @@ class CallActor(Actor):
                 await service.queues.accept(state.id, agent)
             case fx.QueueDecline(agent=agent, reason=reason):
                 service.queues.decline(state.id, agent, reason)
+            case fx.QueryQueue():
+                item = await self.registry.ask(ROUTER, GetItem(state.id))
+                if item is None:
+                    return []
+                return [msg.QueueStatus(item.get("position"), item.get("expected_wait"))]
             case fx.RingAgent(agent=agent):
                 try:
                     await service.router.event(agent, "ring", state.id)
@@ -185,7 +200,7 @@ class CallActor(Actor):
             if isinstance(effect, fx.Play) and not effect.loop:
                 return [msg.PlayFinished(effect.leg)]  # no such prompt: as if it had played
             return _failed(effect, "nothing to send")
-        if isinstance(command, ops.Dial):
+        if isinstance(command, ops.Dial | ops.PcmLeg):
             service.own_leg(command.leg, state.id)
         if state.worker is None:
             return _failed(effect, "no media worker")
@@ -196,7 +211,7 @@ class CallActor(Actor):
         except (ChannelUnavailable, ProtocolError, Rejected, OSError) as exc:
             self.log.warning("worker_command_failed", op=command.op, error=repr(exc))
             return _failed(effect, str(exc))
-        if isinstance(effect, fx.PcmBridge):
+        if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
             return [msg.BridgeDone(effect.leg)]
         return []
 
@@ -257,6 +272,8 @@ def _failed(effect: Any, error: str) -> list[Any]:
     """The message a failed media effect reports (most report nothing)."""
     if isinstance(effect, fx.DialAgent | fx.DialNumber):
         return [msg.DialFailed(effect.leg, error)]
-    if isinstance(effect, fx.PcmBridge):
+    if isinstance(effect, fx.PcmBridge | fx.ModemLeg):
         return [msg.BridgeFailed(effect.leg, error)]
+    if isinstance(effect, fx.PlayParts) or (isinstance(effect, fx.Play) and not effect.loop):
+        return [msg.PlayFinished(effect.leg)]  # nothing to hear: the call goes on at once
     return []

@@ -1,7 +1,10 @@
 """A call as the API shows it (``GET /api/v1/calls``), built from the call's state.
 
 Times are ISO 8601 in UTC. ``to`` of an inbound call is the number the customer dialled
-(the DID), ``via`` the trunk or modem it came through.
+(the DID, or the modem's own number), ``via`` the trunk or modem it came through.
+What the agent should see of the caller's way in: ``queue``, ``language`` (set by a menu,
+null: the default), ``identified`` (the number belonged to a known contact), ``ivr`` (the
+digits pressed, menu by menu) and ``answers`` (to the queue's questions).
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ def call_record(state: CallState, recordings: Path) -> dict[str, Any]:
         "recording": str(recording_path(recordings, state.id)) if state.recording else None,
         "worker": state.worker,
         "transfer": state.transfer.record() if state.transfer else None,
+        "queue": state.queue,
+        "language": state.language,
+        "identified": state.identified,
+        "ivr": [{"menu": menu, "digit": digit} for menu, digit in state.choices],
+        "answers": [{"question": q, "answer": a} for q, a in state.answers],
     }
 
 

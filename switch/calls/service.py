@@ -44,6 +44,7 @@ from drivers.sip.media import ops
 from switch.calls.actor import CallActor
 from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
+from switch.calls.policy import Entrances, call_policy, missing_prompts, prompt_library
 from switch.calls.records import CALL_NS, WIDGET, call_record, iso
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
@@ -99,7 +100,8 @@ class CallService:
         )
         self.greeting = prompt_path(self.sip.greeting)
         self.hold_music = prompt_path(self.sip.hold_music)
-        self.policy = CallPolicy(
+        self.policy: CallPolicy = call_policy(
+            config,
             greeting=self.greeting is not None,
             hold_music=self.hold_music is not None,
             menu=dict(self.sip.menu),
@@ -107,12 +109,15 @@ class CallService:
             record=self.sip.record_calls,
             missed_break=config.routing.missed_call_break,
         )
+        self.entrances = Entrances(config)
+        self.prompts = prompt_library(config)
         self.media = MediaCommands(
             edge=self.sip.listen,
             phones={a.id: a.sip_user for a in config.agents if a.sip_user},
             trunks=self.trunks,
             prompts={"greeting": self.greeting, "hold": self.hold_music},
             recordings=self.recordings,
+            library=self.prompts,
         )
         self.router = AgentRouter(
             core.registry, core.clock, {a.id: a.skills for a in config.agents}
@@ -139,6 +144,8 @@ class CallService:
         for name, path in (("sip.greeting", self.greeting), ("sip.hold_music", self.hold_music)):
             if path is not None and not Path(path).is_file():
                 raise ConfigError([(name, f"no such sound file: {path}")])
+        for name in missing_prompts(self.policy, self.prompts):
+            log.warning("prompt_missing", prompt=name, looked_in=str(self.prompts.directory))
         await self._close_calls_of_a_previous_run()
         await self.pool.start()
         if self.web is not None:
@@ -199,7 +206,10 @@ class CallService:
         from switch.api.calls import call_routers
         from switch.api.webrtc import credential_routers
 
-        return call_routers() + credential_routers()
+        routers = call_routers()
+        if self.web is not None:  # (without [webrtc] the path does not exist: 404)
+            routers += credential_routers()
+        return routers
 
     # ------------------------------------------------------- calls' bookkeeping
 
@@ -221,6 +231,7 @@ class CallService:
             except Rejected:
                 number = number_raw or "anonymous"
                 identity = f"sip:{number}"
+        known = number_raw != "" and self.core.directory.lookup(identity) is not None
         contact_id = await self.core.directory.contact_for(identity)
         direction: Literal["in", "out"] = "in" if kind in ("inbound", "gsm_in") else "out"
         state = CallState(
@@ -233,6 +244,7 @@ class CallService:
             started_at=self.clock.now(),
             policy=self.policy,
             worker=worker,
+            identified=known and identity.startswith("phone:"),
             **fields,
         )
         self.states[state.id] = state
@@ -363,6 +375,7 @@ class CallService:
         caller = from_provider(caller_user, trunk, region)
         dialled = uri_user(event.ruri) or uri_user(event.to_uri)
         did = from_provider(dialled, trunk, region) if dialled else None
+        target, entry = self.entrances.of_number(did, self.clock.now())
         state = await self._new_call(
             "inbound",
             caller or caller_user,
@@ -371,6 +384,7 @@ class CallService:
             did=did or dialled or None,
             customer_leg=event.leg,
             legs=frozenset({event.leg}),
+            **entry,
         )
         log.info(
             "call_incoming",
@@ -378,6 +392,7 @@ class CallService:
             contact_id=state.contact_id,
             trunk=trunk.id,
             did=state.did,
+            route=target,
         )
         self._begin(state)
 
@@ -501,9 +516,18 @@ class CallService:
                 reason="no free media worker",
             )
             return False
+        own = self.entrances.modem_numbers.get(modem_id)
+        target, entry = self.entrances.of_number(own, self.clock.now())
         try:
             state = await self._new_call(
-                "gsm_in", number or "", modem_id, worker, worker_reserved=True, modem_call=True
+                "gsm_in",
+                number or "",
+                modem_id,
+                worker,
+                worker_reserved=True,
+                modem_call=True,
+                did=own,
+                **entry,
             )
         except BaseException:
             await self.pool.release(worker)
@@ -515,6 +539,7 @@ class CallService:
             contact_id=state.contact_id,
             modem_id=modem_id,
             worker=worker,
+            route=target,
         )
         self._begin(state)
         return True

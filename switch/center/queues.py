@@ -19,6 +19,7 @@ from actors.queue import QueueSettings, WorkItem
 from actors.router import ROUTER
 from actors.routing import Accepted, AgentView, Declined, Enqueue, Withdraw
 from actors.runtime import Registry
+from actors.schedule import parse_schedule
 
 if TYPE_CHECKING:
     from actors.call import CallState
@@ -28,6 +29,7 @@ DEFAULT_QUEUE = "default"
 
 
 def queue_settings(config: Config) -> list[QueueSettings]:
+    hours = {s.id: parse_schedule(s.id, s.timezone, s.weekly, s.holidays) for s in config.schedules}
     queues = [
         QueueSettings(
             id=q.id,
@@ -36,6 +38,7 @@ def queue_settings(config: Config) -> list[QueueSettings]:
             callback=q.callback,
             service_level=q.service_level,
             wrap_up=q.wrap_up,
+            hours=hours[q.hours] if q.hours else None,
         )
         for q in config.queues
     ]

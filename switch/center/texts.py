@@ -8,6 +8,16 @@ language usually does (Khmer, Thai, Persian), since that is what customers read.
 from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
+    "csat_survey": {
+        "en": "Thank you for your call. How satisfied are you? "
+        "Reply with one number from {low} (not at all) to {high} (very satisfied).",
+        "km": "សូមអរគុណសម្រាប់ការហៅទូរស័ព្ទរបស់អ្នក។ តើអ្នកពេញចិត្តកម្រិតណា? "
+        "សូមឆ្លើយតបជាលេខមួយពី {low} (មិនពេញចិត្តទាល់តែសោះ) ដល់ {high} (ពេញចិត្តខ្លាំងណាស់)។",
+        "th": "ขอบคุณที่โทรหาเรา คุณพึงพอใจเพียงใด "
+        "ตอบกลับด้วยตัวเลขหนึ่งตัวตั้งแต่ {low} (ไม่พอใจเลย) ถึง {high} (พอใจมาก)",
+        "fa": "از تماس شما سپاسگزاریم. چقدر راضی هستید؟ "
+        "لطفاً با یک عدد از {low} (اصلاً) تا {high} (بسیار راضی) پاسخ دهید.",
+    },
     "callback_confirm": {
         "en": "We will call you back at {phone}. You are number {position} in the queue.",
         "km": "យើងនឹងហៅទៅអ្នកវិញតាមលេខ {phone}។ អ្នកជាលេខ {position} ក្នុងជួរ។",

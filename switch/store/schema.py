@@ -51,6 +51,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (ns, key)
     ) WITHOUT ROWID;
     """,
+    # 2: events by kind and time (statistics read queue, call, survey and agent-status
+    # events of a time range without scanning every contact's log)
+    """
+    CREATE INDEX events_by_kind_at ON events (kind, at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,6 +16,10 @@ recorded once.
 
 Reads run on the caller's thread on a separate connection; WAL lets them proceed while
 the writer commits, and they see every acknowledged write.
+
+Commit listeners (:meth:`Store.add_commit_listener`) are called on the event loop after
+each group commit with the events it committed (their seqs assigned): live metrics and
+the log followers (webhooks, surveys) wake on them instead of polling.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +62,8 @@ class _Pending:
     future: asyncio.Future[Committed]
     queued_at: float = field(default_factory=time.perf_counter)
 
+
+CommitListener = Callable[[list[StoredEvent]], None]
 
 _INSERT_EVENT = "INSERT INTO events (seq, actor, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -130,6 +136,7 @@ class Store:
         self._rlock = threading.Lock()
         # Set to a list to collect (commit seconds, writes) per group commit (benchmarks).
         self.commit_log: list[tuple[float, int]] | None = None
+        self._listeners: list[CommitListener] = []
 
     @classmethod
     async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
@@ -201,6 +208,27 @@ class Store:
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(result)
+            if self._listeners:
+                self._tell_listeners(batch, results)
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener`` after every group commit with the events it committed."""
+        self._listeners.append(listener)
+
+    def _tell_listeners(self, batch: list[_Pending], results: list[Committed]) -> None:
+        events: list[StoredEvent] = []
+        for pending, result in zip(batch, results, strict=True):
+            if result.duplicate:
+                continue
+            for seq, ev in zip(result.seqs, pending.write.events, strict=True):
+                events.append(StoredEvent(seq, ev.actor, ev.kind, ev.at, ev.data))
+        if not events:
+            return
+        for listener in self._listeners:
+            try:
+                listener(events)
+            except Exception as exc:  # a listener's bug never stops the writer
+                log.error("commit_listener_failed", error=repr(exc), exc_info=exc)
 
     def _commit(self, batch: list[_Pending]) -> list[Committed]:
         """One transaction for the whole batch; seqs are assigned here, in batch order.
@@ -305,6 +333,61 @@ class Store:
         )
         return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
+    def events_by_kind(
+        self, kinds: Sequence[str], since: float, until: float | None = None
+    ) -> list[StoredEvent]:
+        """Events of these kinds with ``since <= at < until``, oldest first (by time,
+        then commit order); served by the ``(kind, at)`` index."""
+        if not kinds:
+            return []
+        marks = ",".join("?" for _ in kinds)
+        sql = f"SELECT seq, actor, kind, at, data FROM events WHERE kind IN ({marks}) AND at >= ?"
+        args: list[object] = [*kinds, since]
+        if until is not None:
+            sql += " AND at < ?"
+            args.append(until)
+        rows = self._read(sql + " ORDER BY at, seq", args)
+        return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def latest_by_actor(self, kind: str, before: float) -> list[StoredEvent]:
+        """For each actor, its last event of ``kind`` with ``at < before``."""
+        rows = self._read(
+            "SELECT e.seq, e.actor, e.kind, e.at, e.data FROM events e JOIN "
+            "(SELECT MAX(seq) AS last FROM events WHERE kind = ? AND at < ? GROUP BY actor) m "
+            "ON e.seq = m.last ORDER BY e.seq",
+            (kind, before),
+        )
+        return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def events_after(
+        self, seq: int, kinds: Sequence[str], *, limit: int = 100
+    ) -> list[StoredEvent]:
+        """Events of these kinds committed after ``seq``, in commit order (a follower's
+        next batch)."""
+        if not kinds:
+            return []
+        marks = ",".join("?" for _ in kinds)
+        rows = self._read(
+            f"SELECT seq, actor, kind, at, data FROM events WHERE seq > ? AND +kind IN ({marks}) "
+            "ORDER BY seq LIMIT ?",
+            (seq, *kinds, limit),
+        )
+        return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def count_after(self, seq: int, kinds: Sequence[str]) -> int:
+        """How many events of these kinds were committed after ``seq``."""
+        if not kinds:
+            return 0
+        marks = ",".join("?" for _ in kinds)
+        rows = self._read(
+            f"SELECT COUNT(*) FROM events WHERE seq > ? AND +kind IN ({marks})", (seq, *kinds)
+        )
+        return int(rows[0][0])
+
+    def last_seq(self) -> int:
+        rows = self._read("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+        return int(rows[0][0]) if rows else 0
+
     def events_page(
         self,
         actors: Sequence[str],
@@ -322,7 +405,8 @@ class Store:
         where = f"actor IN ({','.join('?' for _ in actors)})"
         args: list[object] = list(actors)
         if kinds:
-            where += f" AND kind IN ({','.join('?' for _ in kinds)})"
+            # (+kind: a contact's page is found by its actor, never by the kind index)
+            where += f" AND +kind IN ({','.join('?' for _ in kinds)})"
             args += list(kinds)
         if before is not None:
             found = self._read(f"SELECT at FROM events WHERE seq = ? AND {where}", (before, *args))

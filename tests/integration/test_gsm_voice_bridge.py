@@ -19,12 +19,12 @@ from base.errors import Rejected
 from drivers.gsm.simulator import SimulatorProcess
 from drivers.gsm.simulator.terminal import RawTerminal
 from drivers.sip.media.pool import WorkerPool
-from tests.sipphone import EventLog, Phone, free_udp_block, read_wav, tone_power
+from tests.sipphone import EventLog, Phone, free_udp_block, read_wav, tone_power, write_tone
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("pjsua2")
 
-PHONE_HZ, MODEM_HZ = 440.0, 1300.0
+PHONE_HZ, MODEM_HZ, PROMPT_HZ = 440.0, 1300.0, 900.0
 
 
 @pytest.fixture
@@ -202,3 +202,60 @@ async def test_a_worker_stopped_mid_bridge_closes_the_port_and_exits_cleanly(
         finally:
             phone.close()
         await term.command("ATH")
+
+
+async def test_a_modem_leg_hears_prompts_gives_keys_in_band_and_bridges_to_a_phone(
+    pool: WorkerPool, modem: SimulatorProcess, phone_port: int, tmp_path: Path
+) -> None:
+    """A GSM caller in a menu: the worker's leg is the modem's PCM port itself."""
+    log = EventLog(pool)
+    prompt = tmp_path / "prompt.wav"
+    write_tone(str(prompt), PROMPT_HZ, seconds=0.6)
+    audio_path = str(modem.audio_link)
+    async with RawTerminal(modem.link) as term:
+        await modem_in_call(modem, term)
+        await pool.command(0, "pcm_leg", call="m-1", path=audio_path)
+        with pytest.raises(Rejected, match="in use"):
+            await pool.command(0, "pcm_leg", call="m-1", path=audio_path)
+        with pytest.raises(Rejected, match="hang it up"):
+            await pool.command(0, "pcm_unbridge", call="m-1")
+        with pytest.raises(Rejected, match="busy"):  # the worker holds a conversation
+            await pool.command(0, "reserve", seconds=1.0)
+        # the prompt plays to the modem, then play_done
+        await pool.command(0, "play", call="m-1", file=str(prompt))
+        await log.wait("play_done", call="m-1", timeout=10)
+        heard = await modem.client.audio_power(PROMPT_HZ, seconds=1.0)
+        assert heard["power"] > 1e5, heard
+        # the caller's keys, in band, come back as dtmf events, each once
+        await modem.client.press_keys("4#")
+        first = await log.wait("dtmf", call="m-1", timeout=10)
+        second = await log.wait("dtmf", call="m-1", timeout=10)
+        assert (first.args["digit"], second.args["digit"]) == ("4", "#")
+        assert first.args["method"] == "audio"
+        # an agent: a SIP leg bridged with the modem leg; they hear each other
+        phone = await phone_leg(pool, log, phone_port, tmp_path)
+        try:
+            await pool.command(0, "bridge", a="m-1", b="gsm-1")
+            await asyncio.sleep(1.5)
+            from_phone = await modem.client.audio_power(PHONE_HZ, seconds=1.0)
+            own = await modem.client.audio_power(MODEM_HZ, seconds=1.0)
+            assert from_phone["power"] > 1e5 and from_phone["power"] > 100 * own["power"]
+            assert await asyncio.to_thread(phone.heard) > 5
+            stats = await pool.command(0, "stats", call="m-1")
+            assert stats["pcm"]["frames_from_modem"] > 0
+            # hanging up the modem leg ends it (and closes the port); the phone stays
+            await pool.command(0, "hangup", call="m-1")
+            ended = await log.wait("ended", call="m-1", timeout=10)
+            assert ended.args["by"] == "local" and ended.args["pcm"]["errors"] == 0
+            before = (await modem.client.state())["audio"]["frames_received"]
+            await asyncio.sleep(0.5)
+            assert (await modem.client.state())["audio"]["frames_received"] == before
+            await pool.command(0, "hangup", call="gsm-1")
+            await log.wait("ended", call="gsm-1", timeout=10)
+        finally:
+            phone.close()
+        await term.command("ATH")
+    await pool.command(0, "reserve", seconds=1.0)  # no leg left: free again
+    await pool.command(0, "release")
+    samples, rate = read_wav(tmp_path / "phone.wav")  # the phone heard the caller
+    assert tone_power(samples, rate, MODEM_HZ) > 1e5

@@ -1,4 +1,4 @@
-""""Call us" from the widget, with a scripted WebRTC peer (aiortc, no browser): the page's
+""" "Call us" from the widget, with a scripted WebRTC peer (aiortc, no browser): the page's
 socket hands out a SIP credential for the visitor's own guest user, the call goes
 through Kamailio and rtpengine into the same queue as phone calls, a pjsua2 desk phone
 answers, both hear each other, and the journey holds the chat and the call in one
@@ -111,7 +111,7 @@ async def test_call_us_lands_in_the_visitors_contact_and_both_hear_each_other(
     switched = steps.index(("voice", "channel_switched"))
     started = steps.index(("voice", "call_started"))
     assert first_chat < switched < started
-    switch_event = journey[[i for i, e in enumerate(journey) if e["kind"] == "channel_switched"][0]]
+    switch_event = next(e for e in journey if e["kind"] == "channel_switched")
     assert (switch_event["from"], switch_event["to"]) == ("chat", "voice")
     assert ("voice", "call_answered") in steps and ("chat", "message_in") in steps[started:]
     await page.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from base.dtmf import DtmfDetector, dtmf_pcm
 from drivers.gsm.simulator.audio import sine_frames
 from drivers.sip.media.pcm import PcmLink, check_pcm_path
 from drivers.sip.media.protocol import Command, check_command
@@ -111,6 +112,33 @@ def test_a_modem_that_talks_faster_than_sip_listens_keeps_only_the_latest_frames
         assert link.stats()["dropped_from_modem"] == 7
     finally:
         link.close()
+
+
+def test_a_link_listening_for_keys_keeps_what_the_bridge_dropped_for_the_detector(
+    pty_pair: tuple[int, str],
+) -> None:
+    modem, path = pty_pair
+    link = PcmLink.open(path, max_backlog=3, keys=True)
+    plain = PcmLink.open(path, max_backlog=3)
+    try:
+        keys = dtmf_pcm("5", on=0.2, off=0.0)  # 10 frames at once: a busy moment
+        os.write(modem, keys)
+        link.from_modem()
+        assert link.stats()["dropped_from_modem"] == 7  # the bridge keeps its latency...
+        heard = link.take_heard()
+        assert heard == keys  # ...but every byte reaches the key detector
+        assert DtmfDetector().feed(heard) == ["5"]
+        assert link.take_heard() == b""
+        # a long time nobody takes it: the newest second is kept, samples aligned
+        for _ in range(20):
+            os.write(modem, sine_frames(1000.0, 5) + b"\x01")
+            link.from_modem()
+        kept = link.take_heard()
+        assert 0 < len(kept) <= 50 * 320 and len(kept) % 2 == 0
+        assert plain.take_heard() == b""  # a plain bridge keeps nothing
+    finally:
+        link.close()
+        plain.close()
 
 
 def test_a_modem_port_nobody_reads_drops_the_newest_frames_and_stays_aligned(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import struct
 import termios
 import tty
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.dtmf import DtmfDetector
 from drivers.gsm.simulator import ControlServer, SimulatedModem, SimulatorClient
 from drivers.gsm.simulator.audio import CallAudio, goertzel_power, sine_frames
 from drivers.gsm.simulator.terminal import RawTerminal
@@ -101,6 +103,24 @@ def test_what_was_heard_is_bounded_and_survives_the_end_of_the_call() -> None:
     assert snap["active"] is False and snap["frames_received"] == 20
     audio.start()  # the next call starts afresh
     assert audio.frames_received == 0 and len(audio.heard()) == 0 and audio.calls == 2
+
+
+def test_pressed_keys_are_said_in_band_instead_of_the_tone_then_the_tone_again() -> None:
+    clock = Clock()
+    audio = CallAudio(now=clock, tone_hz=1000.0, max_burst=100)
+    with pytest.raises(ValueError, match="no call"):
+        audio.press("1")
+    audio.start()
+    audio.frames_due()
+    audio.press("47")
+    clock.t += 0.5  # 25 frames: the two presses (0.4 s), then the tone
+    said = audio.frames_due()
+    assert DtmfDetector().feed(said) == ["4", "7"]
+    keys, after = said[: 320 * 20], said[320 * 20 :]
+    n = len(after) // 2
+    tail = list(struct.unpack(f"<{n}h", after))
+    assert goertzel_power(tail, 8000, 1000.0) > 1e6
+    assert goertzel_power(list(struct.unpack(f"<{len(keys) // 2}h", keys)), 8000, 1000.0) < 1e3
 
 
 def test_tone_settings_are_validated() -> None:

@@ -80,7 +80,8 @@ Methods (sync unless marked; call them from the loop's thread):
 - Calls: ``incoming_call(number, *, ring_for=None) -> call id``, ``remote_hangup(call_id=
   None)``, ``remote_answer(call_id=None)``, ``set_call_behaviour(number|"*",
   "answer"|"busy"|"no_answer"|"reject"|"ring", *, delay=None)`` for ATD.
-- Voice (``audio=True``): ``set_audio_tone(hz, amplitude=None)``, ``audio_power(hz,
+- Voice (``audio=True``): ``set_audio_tone(hz, amplitude=None)``, ``press_keys(digits)``
+  (the remote party presses keys: DTMF tone pairs in band), ``audio_power(hz,
   seconds=None) -> {hz, power, rms, frames_received, active}`` (Goertzel power of ``hz``
   in what the modem heard in the current or last call; a tone of amplitude A gives
   about A²/4).
@@ -119,7 +120,8 @@ interval?} -> {parts, pdus}``, ``deliver_raw_pdu {pdu mode?} -> {kind}``,
 ``set_timing {name: seconds...}``, ``incoming_call {number ring_for?} -> {call_id}``,
 ``remote_hangup {call_id?}``, ``remote_answer {call_id?}``, ``set_call_behaviour {number
 behaviour delay?}``, ``transcript -> {lines}``, ``audio_power {hz seconds?} -> {hz power
-rms frames_received active}``, ``set_audio_tone {hz amplitude?}``, ``shutdown``.
+rms frames_received active}``, ``set_audio_tone {hz amplitude?}``, ``press_keys {digits}``,
+``shutdown``.
 
 :class:`SimulatorClient` (``SimulatorClient(control_path)``) wraps them: ``await
 client.request(op, **params)`` / ``client.request_sync(op, **params)`` and a method per

@@ -15,6 +15,9 @@ Theory of operation
   measured from the call's start: a late wake-up catches up (at most ``max_burst``
   frames at once; older ones are counted in ``frames_skipped``, as a real network
   would lose them).
+- **Pressing keys.** :meth:`CallAudio.press` queues DTMF key presses (tone pairs in
+  band, :func:`base.dtmf.dtmf_pcm`): the next frames say them instead of the tone, then
+  the tone goes on.
 - **Listening.** Bytes written to the port are framed (any chunking); whole frames are
   counted and their samples kept (the last ``keep_seconds``) so a test can measure the
   power of a frequency in what the modem heard (:meth:`CallAudio.power`, Goertzel).
@@ -32,6 +35,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
+from base.dtmf import dtmf_pcm
 from base.pcm import SERIAL_PCM, PcmFormat, PcmFramer
 
 __all__ = ["CallAudio", "goertzel_power", "sine_frames"]
@@ -96,6 +100,7 @@ class CallAudio:
         self._sample = 0  # phase of the tone, in samples
         self._framer = PcmFramer(fmt, max_frames=1 << 30)
         self._heard: array[int] = array("h")
+        self._keys = bytearray()  # DTMF still to say, instead of the tone
         self.calls = 0
         self.frames_sent = 0
         self.frames_skipped = 0
@@ -116,6 +121,7 @@ class CallAudio:
         self._sample = 0
         self._framer = PcmFramer(self.format, max_frames=1 << 30)
         self._heard = array("h")
+        self._keys = bytearray()
         self.frames_sent = self.frames_skipped = 0
         self.frames_received = self.bytes_received = 0
 
@@ -131,6 +137,12 @@ class CallAudio:
         self.tone_hz = float(tone_hz)
         if amplitude is not None:
             self.amplitude = amplitude
+
+    def press(self, digits: str) -> None:
+        """The remote party presses ``digits`` (each 100 ms, 100 ms apart), in band."""
+        if not self.active:
+            raise ValueError("no call: nobody can press keys")
+        self._keys += dtmf_pcm(digits)
 
     # ------------------------------------------------------------ talking
 
@@ -157,6 +169,10 @@ class CallAudio:
         out = sine_frames(
             self.tone_hz, count, amplitude=self.amplitude, start=self._sample, fmt=self.format
         )
+        if self._keys:  # key presses instead of the tone, while they last
+            n = min(len(out), len(self._keys))
+            out = bytes(self._keys[:n]) + out[n:]
+            del self._keys[:n]
         self._sample += count * self._samples_per_frame
         self._next_frame = due
         self.frames_sent += count

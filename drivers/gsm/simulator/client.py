@@ -178,6 +178,10 @@ class SimulatorClient:
             params["amplitude"] = amplitude
         await self.request("set_audio_tone", **params)
 
+    async def press_keys(self, digits: str) -> None:
+        """The remote party of the active call presses ``digits`` (DTMF in band)."""
+        await self.request("press_keys", digits=digits)
+
     async def transcript(self) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = (await self.request("transcript"))["lines"]
         return lines

@@ -94,6 +94,8 @@ class ControlledModem(Protocol):
 
     def set_audio_tone(self, tone_hz: float, amplitude: int | None = ...) -> None: ...
 
+    def press_keys(self, digits: str) -> None: ...
+
     def audio_power(self, hz: float, seconds: float | None = ...) -> dict[str, Any]: ...
 
 
@@ -237,6 +239,14 @@ async def _op_set_audio_tone(m: ControlledModem, p: dict[str, Any]) -> dict[str,
     return {}
 
 
+async def _op_press_keys(m: ControlledModem, p: dict[str, Any]) -> dict[str, Any]:
+    digits = _str(p, "digits")
+    if not digits or any(d not in "0123456789*#ABCD" for d in digits):
+        raise ValueError("'digits' must be DTMF keys (0-9, *, #, A-D)")
+    m.press_keys(digits)
+    return {}
+
+
 async def _op_transcript(m: ControlledModem, p: dict[str, Any]) -> dict[str, Any]:
     return {"lines": m.transcript()}
 
@@ -271,6 +281,7 @@ OPS: dict[str, Handler] = {
     "transcript": _op_transcript,
     "audio_power": _op_audio_power,
     "set_audio_tone": _op_set_audio_tone,
+    "press_keys": _op_press_keys,
     "ping": _op_ping,
 }
 """Every control op; "shutdown" is handled by the server itself."""

@@ -441,6 +441,12 @@ class SimulatedModem:
             raise ValueError("this simulated modem has no voice port (audio=False)")
         self.audio.set_tone(tone_hz, amplitude)
 
+    def press_keys(self, digits: str) -> None:
+        """The remote party of the active call presses keys (DTMF in band)."""
+        if self.audio is None:
+            raise ValueError("this simulated modem has no voice port (audio=False)")
+        self.audio.press(digits)
+
     def audio_power(self, hz: float, seconds: float | None = None) -> dict[str, Any]:
         """What the modem heard in the current (or last) call: Goertzel power of ``hz``
         over the last ``seconds`` (all kept audio if None), RMS and frame counts."""

@@ -118,6 +118,17 @@ class PcmUnbridge:
     leg: str
 
 
+@dataclass(frozen=True, slots=True)
+class PcmLeg:
+    """A leg that *is* a modem's PCM port (a GSM caller answered before any agent):
+    prompts play to it, its keys are heard in band (``dtmf`` method ``audio``), it
+    bridges with a SIP leg like any leg; ``hangup`` ends it (``ended``)."""
+
+    op: ClassVar[str] = "pcm_leg"
+    leg: str
+    path: str
+
+
 MediaCommand: TypeAlias = (
     Answer
     | Ring
@@ -133,6 +144,7 @@ MediaCommand: TypeAlias = (
     | Hangup
     | PcmBridge
     | PcmUnbridge
+    | PcmLeg
 )
 
 # The wire name of a leg argument (the protocol calls a leg "call").

@@ -23,6 +23,13 @@ per 20 ms tick:
   oldest dropped, so latency stays bounded); the next frame, or silence when none is
   there yet (counted as an underrun).
 
+A link that listens for keys (``keys=True``, a GSM caller in a menu) also keeps a copy of
+everything read from the modem, before the framer drops what is late (at most
+``max_backlog * 10`` frames), for the worker's thread to take
+(:meth:`PcmLink.take_heard`) and look for DTMF in band: a busy moment that costs the
+bridge a few frames costs no key press, and the clock thread does no more than copy
+bytes.
+
 Both only do non-blocking reads/writes on one fd under a lock, never touch a pjsua2
 Call, never log (counters instead). :meth:`PcmLink.close` (from the worker's thread)
 takes the same lock, so a tick never uses a closed (or reused) descriptor.
@@ -72,8 +79,12 @@ class PcmLink:
         fmt: PcmFormat = SERIAL_PCM,
         max_backlog: int = 5,
         max_pending: int = 5,
+        keys: bool = False,
     ) -> None:
         self.path = path
+        self.keys = keys
+        self._heard = bytearray()
+        self._max_heard = max_backlog * 10 * fmt.frame_bytes
         self.format = fmt
         self._fd: int | None = fd
         self._lock = threading.Lock()
@@ -166,6 +177,11 @@ class PcmLink:
                     if not data:
                         break
                     self._framer.feed(data)
+                    if self.keys:  # all of it, before the framer bounds the latency
+                        self._heard += data
+            excess = len(self._heard) - self._max_heard
+            if excess > 0:  # nobody took it for a while: keep the newest, sample-aligned
+                del self._heard[: excess + excess % 2]
             frame = self._framer.next_frame()
             if frame is None:
                 self.underruns += 1
@@ -174,6 +190,13 @@ class PcmLink:
             return frame
 
     # ------------------------------------------------------------ the worker's thread
+
+    def take_heard(self) -> bytes:
+        """The modem's audio since the last call (``keys=True`` links; else empty)."""
+        with self._lock:
+            data = bytes(self._heard)
+            self._heard.clear()
+        return data
 
     def close(self) -> None:
         with self._lock:

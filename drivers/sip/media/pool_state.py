@@ -16,8 +16,8 @@ synthetic ``ended`` events of the legs that died with the worker;
 names the workers that stayed silent for three health intervals (the shell kills them;
 the shared process supervisor restarts them with its backoff).
 
-Leg bookkeeping: a leg is the worker's from its ``incoming`` event or its ``dial``
-command until its ``ended`` event; a failed ``dial`` forgets it again. A reservation
+Leg bookkeeping: a leg is the worker's from its ``incoming`` event or its ``dial`` (or
+``pcm_leg``) command until its ``ended`` event; a failed one forgets it again. A reservation
 (:meth:`PoolState.reserve`) keeps :meth:`PoolState.free_worker` away from a worker
 until ``until``, the first ``dial`` on it, :meth:`PoolState.unreserve`, or its death.
 
@@ -238,8 +238,8 @@ class PoolState:
 
     def command(self, worker: int, op: str, args: Mapping[str, Any]) -> Command:
         """A command for ``worker``, now pending (Rejected: no such worker or a bad
-        command; ChannelUnavailable: the worker is not up). A ``dial`` makes its leg the
-        worker's and ends its reservation."""
+        command; ChannelUnavailable: the worker is not up). A ``dial`` (or ``pcm_leg``)
+        makes its leg the worker's and ends its reservation."""
         if not 0 <= worker < self.size:
             raise Rejected("no_such_worker", f"no media worker {worker}")
         cmd = Command(next(self._ids), op, dict(args))
@@ -250,7 +250,7 @@ class PoolState:
         if slot.state != "up":
             raise ChannelUnavailable(f"media worker {worker} is {slot.state}")
         slot.pending.add(cmd.id)
-        if op == "dial":
+        if op in ("dial", "pcm_leg"):
             slot.legs.add(args["call"])
             slot.reserved_until = 0.0  # the leg keeps the worker taken from now on
         return cmd
@@ -260,7 +260,7 @@ class PoolState:
         the worker's after all."""
         slot = self.slots[worker]
         slot.pending.discard(cmd.id)
-        if cmd.op == "dial":
+        if cmd.op in ("dial", "pcm_leg"):
             slot.legs.discard(cmd.args["call"])
 
     def shutdown_command(self) -> Command:

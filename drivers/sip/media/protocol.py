@@ -78,6 +78,7 @@ COMMANDS: Final[dict[str, _Spec]] = {
     "stats": {"call": (str, True)},
     "pcm_bridge": {"call": (str, True), "path": (str, True)},
     "pcm_unbridge": {"call": (str, True)},
+    "pcm_leg": {"call": (str, True), "path": (str, True)},
     "link": {
         "call": (str, True),
         "link": (str, True),
@@ -111,7 +112,7 @@ EVENTS: Final[dict[str, _Spec]] = {
     "transfer_status": {"call": (str, True), "code": (int, True), "final": (bool, False)},
 }
 
-DTMF_METHODS: Final = frozenset({"rfc4733", "info"})
+DTMF_METHODS: Final = frozenset({"rfc4733", "info", "audio"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +189,8 @@ def check_command(cmd: Command) -> str | None:
         not cmd.args["digits"] or not set(cmd.args["digits"]) <= DTMF_DIGITS
     ):
         return "send_dtmf: digits must be a non-empty string of 0-9 * # A-D"
-    if cmd.op == "pcm_bridge" and not cmd.args["path"].startswith("/"):
-        return "pcm_bridge: path must be an absolute path to the modem's PCM port"
+    if cmd.op in ("pcm_bridge", "pcm_leg") and not cmd.args["path"].startswith("/"):
+        return f"{cmd.op}: path must be an absolute path to the modem's PCM port"
     if cmd.op == "link" and not (
         cmd.args["local"].startswith("/") and cmd.args["remote"].startswith("/")
     ):
@@ -208,7 +209,7 @@ def check_event(event: Event) -> str | None:
     if problem:
         return problem
     if event.name == "dtmf" and event.args["method"] not in DTMF_METHODS:
-        return "dtmf: method must be 'rfc4733' or 'info'"
+        return "dtmf: method must be 'rfc4733', 'info' or 'audio' (tones in a PCM stream)"
     return None
 
 

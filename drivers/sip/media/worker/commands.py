@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from base.dtmf import DtmfDetector
 from drivers.sip.media.link import FrameLink, check_link_path
 from drivers.sip.media.pcm import PcmLink, check_pcm_path, pcm_media_format, pcm_port_class
 from drivers.sip.media.protocol import Command, Reply, check_command
@@ -48,6 +49,7 @@ class Commands:
         "stats": "stats",
         "pcm_bridge": "pcm_bridge",
         "pcm_unbridge": "pcm_unbridge",
+        "pcm_leg": "pcm_leg",
         "link": "link",
         "unlink": "unlink",
         "reserve": "reserve",
@@ -152,6 +154,8 @@ class Commands:
 
     def transfer(self, call: str, uri: str) -> Result:
         leg = self.legs.leg(call)
+        if leg.modem:
+            raise CommandFailed(f"{call} is a modem leg: no SIP call to transfer")
         if not leg.answered:
             raise CommandFailed(f"{call} is not answered")
         leg.call.xfer(uri, self.pj.CallOpParam(True))
@@ -159,6 +163,8 @@ class Commands:
 
     def send_dtmf(self, call: str, digits: str) -> Result:
         leg = self.legs.leg(call)
+        if leg.modem:
+            raise CommandFailed(f"{call} is a modem leg: no SIP call")
         if leg.port is None:
             raise CommandFailed(f"{call} has no active media")
         prm = self.pj.CallSendDtmfParam()
@@ -239,7 +245,7 @@ class Commands:
             out["pcm"] = leg.pcm.link.stats()
         if leg.links:
             out["links"] = {key: port.link.stats() for key, port in leg.links.items()}
-        if leg.port is not None:
+        if leg.port is not None and not leg.modem:
             try:
                 st = leg.call.getStreamStat(0)
                 out["rx_packets"] = int(st.rtcp.rxStat.pkt)
@@ -247,6 +253,7 @@ class Commands:
                 out["rx_lost"] = int(st.rtcp.rxStat.loss)
             except self.pj.Error:
                 pass
+        if leg.port is not None:
             media = self.agent.conference.media.get(leg.port)
             if media is not None:
                 # pjsua2 names levels from the bridge's side: the call port's "tx" is
@@ -257,17 +264,14 @@ class Commands:
 
     # ------------------------------------------------------------ GSM voice
 
-    def pcm_bridge(self, call: str, path: str) -> Result:
-        leg = self.legs.leg(call)
-        if leg.pcm is not None:
-            raise CommandFailed(f"{call} is already bridged with {leg.pcm.link.path}")
+    def _pcm_port(self, op: str, call: str, path: str, *, keys: bool = False) -> Any:
         problem = check_pcm_path(path)
         if problem is not None:
-            raise CommandFailed(problem)
+            raise CommandFailed(problem.replace("pcm_bridge", op, 1))
         try:
-            link = PcmLink.open(path)
+            link = PcmLink.open(path, keys=keys)
         except OSError as exc:
-            raise CommandFailed(f"pcm_bridge: cannot open {path!r}: {exc.strerror}") from exc
+            raise CommandFailed(f"{op}: cannot open {path!r}: {exc.strerror}") from exc
         if self.agent.pcm_class is None:
             self.agent.pcm_class = pcm_port_class(self.pj)
         port = self.agent.pcm_class()
@@ -277,16 +281,39 @@ class Commands:
         except self.pj.Error:
             link.close()
             raise
-        leg.pcm = port
+        return port
+
+    def pcm_bridge(self, call: str, path: str) -> Result:
+        leg = self.legs.leg(call)
+        if leg.pcm is not None:
+            raise CommandFailed(f"{call} is already bridged with {leg.pcm.link.path}")
+        leg.pcm = self._pcm_port("pcm_bridge", call, path)
         self.agent.apply()
         self.log.info("pcm_bridged", call=call, path=path, media=leg.port is not None)
         return {"path": path}
 
     def pcm_unbridge(self, call: str) -> Result:
         leg = self.legs.leg(call)
+        if leg.modem:
+            raise CommandFailed(f"{call} is a modem leg: hang it up")
         if leg.pcm is None:
             raise CommandFailed(f"{call} is not bridged with a PCM port")
         return self.agent.drop_pcm(leg)
+
+    def pcm_leg(self, call: str, path: str) -> Result:
+        """A leg that is the modem's PCM port: prompts, keys in band, bridges."""
+        if call in self.legs:
+            raise CommandFailed(f"leg id {call!r} is in use")
+        self.legs.room()
+        port = self._pcm_port("pcm_leg", call, path, keys=True)
+        self.legs.release()  # the leg itself keeps inbound calls away from now on
+        now = time.monotonic()
+        leg = Leg(call, None, "modem", now, answered=True, pcm=port, keys=DtmfDetector())
+        self.legs.add(leg)
+        self.agent.conference.attach(leg, port)
+        self.agent.apply()
+        self.log.info("pcm_leg", call=call, path=path)
+        return {"path": path}
 
     # ------------------------------------------------------------ links to other workers
 

@@ -5,7 +5,9 @@ The wanted connections are a function of the legs' state (:func:`wanted_connecti
 a leg and each bridged peer hear each other, a player is heard by its leg (one looping
 player may feed many legs), a PCM port and its leg hear each other, so do a link's port
 (a leg of another worker) and its leg, a recorder hears the leg, its peers, its player,
-its PCM port and its links (the mix of the conversation). :class:`Conference`
+its PCM port and its links (the mix of the conversation), and a modem leg listening
+for keys is heard by the ``sink`` (the null sound device: the bridge only reads a port
+that something hears, and the keys are found in what it reads). :class:`Conference`
 remembers what it applied and, after every change, applies only the difference
 (``startTransmit`` / ``stopTransmit``). A conference slot that went away took its
 connections with it: they are forgotten, never touched.
@@ -25,7 +27,9 @@ __all__ = ["Conference", "wanted_connections"]
 Connections = set[tuple[int, int]]
 
 
-def wanted_connections(legs: Legs, media: dict[int, Any]) -> tuple[Connections, dict[int, Any]]:
+def wanted_connections(
+    legs: Legs, media: dict[int, Any], sink: Any = None
+) -> tuple[Connections, dict[int, Any]]:
     """The conference connections the legs' state asks for, and the port objects by slot
     (each object has ``getPortId()``)."""
     wanted: Connections = set()
@@ -48,7 +52,10 @@ def wanted_connections(legs: Legs, media: dict[int, Any]) -> tuple[Connections, 
                 connect(mine, peer_media)
             if leg.player is not None:
                 connect(leg.player, mine)
-            if leg.pcm is not None:  # the modem hears the leg, the leg the modem
+            if leg.keys is not None and sink is not None:
+                connect(mine, sink)
+            if leg.pcm is not None and leg.pcm is not mine:  # modem <-> leg (a modem leg's
+                # audio is its PCM port itself)
                 connect(mine, leg.pcm)
                 connect(leg.pcm, mine)
             for port in leg.links.values():  # the leg of another worker, both ways
@@ -74,6 +81,7 @@ class Conference:
     def __init__(self, pj: Any, log: Any) -> None:
         self.pj = pj
         self.log = log
+        self.sink: Any = None  # the null sound device's port, once the endpoint runs
         self.media: dict[int, Any] = {}  # conference slot -> a leg's AudioMedia
         self.connections: Connections = set()
         self.port_objs: dict[int, Any] = {}  # slot -> object, for the applied connections
@@ -95,7 +103,7 @@ class Conference:
 
     def apply(self, legs: Legs) -> None:
         """Make the bridge's connections what the legs ask for."""
-        wanted, objs = wanted_connections(legs, self.media)
+        wanted, objs = wanted_connections(legs, self.media, self.sink)
         known = {**self.port_objs, **objs}
         for src_port, dst_port in self.connections - wanted:
             src, dst = known.get(src_port), known.get(dst_port)
@@ -119,5 +127,6 @@ class Conference:
 
     def clear(self) -> None:
         """Drop every pjsua2 object held (before ``libDestroy``)."""
+        self.sink = None
         self.media.clear()
         self.port_objs.clear()

@@ -2,8 +2,9 @@
 
 A :class:`Leg` is one SIP call of the worker (incoming: ``w<index>-<n>``, numbered by
 the worker; outgoing: the id the core gave in ``dial``) with its audio state (bridged
-peers, player, recorder, PCM port, links to legs of other workers). :class:`Legs` holds
-them and the worker's rules:
+peers, player, recorder, PCM port, links to legs of other workers), or a *modem leg*
+(``pcm_leg``: the id the core gave) whose audio is a modem's PCM port itself, with no
+SIP call. :class:`Legs` holds them and the worker's rules:
 
 - at most :data:`MAX_LEGS` legs (the pjsua2 wheel's calls per process); a ``dial`` past
   that is refused (:meth:`Legs.room`);
@@ -61,6 +62,12 @@ class Leg:
     pcm: Any = None  # PcmPort bridging the leg with a modem's PCM port
     account_key: str = ""  # the from_user whose pjsua2 Account placed an outgoing leg
     links: dict[str, Any] = field(default_factory=dict)  # link id -> LinkPort (other worker)
+    keys: Any = None  # a modem leg's DtmfDetector (keys heard in band)
+
+    @property
+    def modem(self) -> bool:
+        """A leg that is a modem's PCM port itself (``pcm_leg``): no SIP call."""
+        return self.call is None
 
 
 class Legs:
@@ -106,7 +113,7 @@ class Legs:
         """No room for another incoming call (see the module docstring)."""
         if self.max_inbound == 1:
             return bool(self.by_id)
-        inbound = sum(1 for leg in self.by_id.values() if leg.direction == "in")
+        inbound = sum(1 for leg in self.by_id.values() if leg.direction in ("in", "modem"))
         return inbound >= self.max_inbound or len(self.by_id) >= MAX_LEGS
 
     def offer(self, now: float) -> str | None:

@@ -7,7 +7,8 @@ Theory of operation
 INVITE is announced (``incoming``) or refused busy (486, see
 :class:`~drivers.sip.media.worker.legs.Legs`); a leg's EARLY/CONFIRMED/DISCONNECTED
 states become ``ringing``/``answered``/``ended``; DTMF and transfer progress are passed
-on. Its audio wiring is :class:`~drivers.sip.media.worker.conference.Conference`'s.
+on; a modem leg's keys are found in band in its PCM stream (:mod:`base.dtmf`), after
+each pump. Its audio wiring is :class:`~drivers.sip.media.worker.conference.Conference`'s.
 
 Lifetimes: every pjsua2 Call is held in ``legs`` (by leg id) until it reaches
 DISCONNECTED, and then released on the pump's thread after the pump returns
@@ -115,6 +116,7 @@ class MediaAgent:
             log_writer=self._log_writer,
         )
         self.account(None).setDefault()
+        self.conference.sink = self.ep.audDevManager().getPlaybackDevMedia()
         self.emit("hello", {"worker": self.index, "pid": os.getpid(), "version": WORKER_VERSION})
         self.log.info("worker_started", sip_port=self.sip_port, rtp_port=self.rtp_port)
 
@@ -198,6 +200,9 @@ class MediaAgent:
                 self.drop_player(leg)
                 self.apply()
                 self.emit("play_done", {"call": leg.id})
+            if leg.keys is not None and leg.pcm is not None:
+                for digit in leg.keys.feed(leg.pcm.link.take_heard()):
+                    self.emit("dtmf", {"call": leg.id, "digit": digit, "method": "audio"})
         if self.dead_players:
             self.dead_players.clear()
         if self.dead_pcm:
@@ -239,6 +244,9 @@ class MediaAgent:
     def hangup(self, leg: Leg, code: int | None) -> None:
         leg.hung_up_locally = True
         leg.deadline = None
+        if leg.modem:  # no SIP call: the leg ends now
+            self.finish_leg(leg, code or 200, "hangup")
+            return
         prm = self.pj.CallOpParam(True)
         if code is not None:
             prm.statusCode = code
@@ -308,6 +316,8 @@ class MediaAgent:
         if leg.ended:
             return
         leg.ended = True
+        if leg.modem:  # its audio is the PCM port: out of the conference first
+            self.conference.detach(leg)
         pcm = self.drop_pcm(leg) if leg.pcm is not None else None
         for link_id in list(leg.links):
             self.drop_link(leg, link_id)
@@ -318,7 +328,8 @@ class MediaAgent:
         self.conference.detach(leg)
         self.legs.remove(leg)
         self.apply()
-        self.graveyard.append(leg.call)
+        if leg.call is not None:
+            self.graveyard.append(leg.call)
         ended: dict[str, Any] = {
             "call": leg.id,
             "code": code,

@@ -1,0 +1,174 @@
+"""A simulated day (tests/unit/daysim.py) through the real routing engine and agent
+state machine: 5,000 contacts, 20 agents, voice/SMS/chat, breaks, missed rings and
+router restarts. What must hold:
+
+- every customer gets an outcome (an agent, the queue's treatment, or they leave), and
+  none later than ``max_wait`` after joining, unless an offer was out at that moment:
+  then by the end of that offer (at most the router's offer timeout later);
+- no agent is stuck: at the end every agent is signed out with no work; during the
+  day no agent's offer stays open longer than the offer timeout, and no agent who is
+  available (by their own state machine) and not on offer is left with a waiting item
+  they may take (not declined by them within ``retry``, of a kind they can take now);
+- first come, first served per queue: when an item is offered to an agent, every item of
+  the same queue and priority that came earlier is, at that moment, already on offer to
+  someone, or declined by this agent less than ``retry`` seconds ago, or of a kind this
+  agent cannot take now (a call while they have chats open, a chat above ``max_chats``);
+- the statistics (actors.kpis.compute over the log the switch would have written) equal
+  the ones computed independently from the simulation's own records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from actors.kpis import FCR_WINDOW, SHORT_ABANDON, Window, compute
+from actors.queue import WorkItem
+from actors.routing import AgentView
+from tests.unit.daysim import OFFER_TIMEOUT, QUEUES, T0, DaySim
+
+SETTINGS = {q.id: q for q in QUEUES}
+
+
+def capable(view: AgentView, item: WorkItem) -> bool:
+    return view.can_call if item.kind in ("voice", "callback") else view.can_chat
+
+
+class Checks:
+    def __init__(self) -> None:
+        self.offers_seen = 0
+        self.problems: list[str] = []
+
+    def __call__(self, sim: DaySim) -> None:
+        state, now = sim.state, sim.now
+        for agent, since in sim.offer_since.items():
+            if agent in state.offered and now - since > OFFER_TIMEOUT + 1e-6:
+                self.problems.append(f"{agent} held by an offer since {since - T0:.0f}")
+        # work conservation: an available agent, not on offer, with an item for them
+        for view in state.agents.values():
+            if view.id in state.offered or not (view.can_call or view.can_chat):
+                continue
+            for queue in state.queues.values():
+                if not queue.settings.eligible(view.id, view.skills):
+                    continue
+                for item in queue.in_order():
+                    if (
+                        item.state == "waiting"
+                        and capable(view, item)
+                        and not item.declined_by(view.id, now)
+                    ):
+                        self.problems.append(
+                            f"{view.id} idle while {item.id} waits ({now - T0:.0f})"
+                        )
+                        break
+
+    def offered(self, sim: DaySim, item_id: str, agent: str) -> None:
+        """FCFS at the moment of an offer (called by the simulation on each Offer)."""
+        self.offers_seen += 1
+        state, now = sim.state, sim.now
+        item = state.item(item_id)
+        assert item is not None
+        view = state.agents[agent]
+        for other in state.queues[item.queue].in_order():
+            if other.id == item_id:
+                break
+            if other.priority != item.priority or other.state != "waiting":
+                continue
+            if other.declined_by(agent, now) or not capable(view, other):
+                continue
+            self.problems.append(f"{item_id} offered to {agent} before {other.id} ({now - T0:.0f})")
+
+
+def independent_stats(sim: DaySim) -> dict[str, float | int | None]:
+    visits = list(sim.visits.values())
+    answered = [v for v in visits if v.outcome == "answered"]
+    waited = {v.item: (v.outcome_at or 0.0) - v.arrived for v in visits}
+    abandoned = [v for v in visits if v.outcome == "abandoned" and waited[v.item] >= SHORT_ABANDON]
+    short = [v for v in visits if v.outcome == "abandoned" and waited[v.item] < SHORT_ABANDON]
+    treated = [v for v in visits if v.outcome == "treated"]
+    closed = len(answered) + len(abandoned) + len(treated)
+    in_sl = [v for v in answered if waited[v.item] <= SETTINGS[v.queue].service_level]
+    calls = [v for v in answered if v.kind == "voice"]
+    handle = [
+        (v.talk_end - v.outcome_at) + (v.wrap_end - v.talk_end)
+        for v in calls
+        if v.talk_end is not None and v.wrap_end is not None and v.outcome_at is not None
+    ]
+    arrivals: dict[str, list[float]] = defaultdict(list)
+    for v in visits:
+        arrivals[v.contact].append(v.arrived)
+    resolved = [
+        v
+        for v in answered
+        if not any(
+            v.outcome_at is not None and v.outcome_at < t <= v.outcome_at + FCR_WINDOW
+            for t in arrivals[v.contact]
+        )
+    ]
+    scores = [v.score for v in visits if v.score is not None]
+    busy, signed_in = sim.busy_and_signed_in()
+    return {
+        "offered": len(visits),
+        "answered": len(answered),
+        "abandoned": len(abandoned),
+        "short_abandoned": len(short),
+        "treated": len(treated),
+        "service_level": len(in_sl) / closed,
+        "abandon_rate": len(abandoned) / closed,
+        "asa": sum(waited[v.item] for v in answered) / len(answered),
+        "aht": sum(handle) / len(handle),
+        "fcr": len(resolved) / len(answered),
+        "csat": sum(scores) / len(scores),
+        "occupancy": busy / signed_in,
+        "voice_offered": sum(1 for v in visits if v.kind == "voice"),
+        "sms_answered": sum(1 for v in answered if v.kind == "sms"),
+        "chat_abandoned": sum(1 for v in abandoned if v.kind == "chat"),
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_simulated_day_keeps_its_promises_and_its_statistics(seed: int) -> None:
+    checks = Checks()
+    sim = DaySim(seed)
+    sim.offer_hook = checks.offered
+    sim.run(checks)
+    assert sim.restarts == 5 and checks.offers_seen > 4000
+    assert sim.violations == []
+    assert checks.problems[:10] == []
+    # every customer got an outcome, in time
+    late = []
+    for visit in sim.visits.values():
+        assert visit.outcome is not None, visit
+        deadline = visit.arrived + SETTINGS[visit.queue].max_wait
+        assert visit.outcome_at is not None
+        if visit.outcome_at > deadline + 1e-6:
+            open_at_deadline = [t for _, t in visit.offers if t <= deadline]
+            if not open_at_deadline or visit.outcome_at > max(open_at_deadline) + OFFER_TIMEOUT:
+                late.append(visit.item)
+    assert late == []
+    # no agent stuck: signed out, no work, nothing on offer
+    assert all(a.status == "offline" and not a.chats for a in sim.agents.values())
+    assert sim.state.offered == {} and sim.state.where == {}
+    outcomes = {v.outcome for v in sim.visits.values()}
+    assert outcomes == {"answered", "abandoned", "treated"}  # the day saw all three
+
+    stats = compute(
+        sim.log,
+        Window(
+            T0,
+            T0 + 86400,
+            service_levels={q: s.service_level for q, s in SETTINGS.items()},
+            now=sim.now,
+        ),
+    )
+    mine = independent_stats(sim)
+    assert stats.offered == mine["offered"] == 5000
+    assert stats.waiting == 0 and stats.lost == 0
+    for name in ("answered", "abandoned", "short_abandoned", "treated"):
+        assert getattr(stats, name) == mine[name], name
+    for name in ("service_level", "abandon_rate", "asa", "aht", "fcr", "csat", "occupancy"):
+        assert getattr(stats, name) == pytest.approx(mine[name], rel=1e-9), name
+    assert stats.channels["voice"].offered == mine["voice_offered"]
+    assert stats.channels["sms"].answered == mine["sms_answered"]
+    assert stats.channels["chat"].abandoned == mine["chat_abandoned"]

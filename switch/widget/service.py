@@ -36,6 +36,7 @@ from base.errors import Rejected, SwitchError
 from base.secretfile import load_or_create_secret
 from switch.api.ratelimit import RateLimit
 from switch.center.conversations import WIDGET
+from switch.center.queues import queue_settings
 from switch.center.texts import text
 from switch.config import store_path
 from switch.widget import protocol as p
@@ -76,6 +77,7 @@ class WidgetService:
         self.chat = ChatLog(core)
         self.names = {a.id: a.name or a.id for a in core.config.agents}
         self.queue = core.conversations.queue_for(WIDGET)
+        self.settings = next((q for q in queue_settings(core.config) if q.id == self.queue), None)
         per_minute = cfg.messages_per_minute
         self.connections = RateLimit(cfg.connections_per_minute, burst=cfg.connections_per_minute)
         self.visitor_messages = RateLimit(per_minute, burst=min(per_minute, 10))
@@ -328,7 +330,9 @@ class WidgetService:
         except SwitchError as exc:  # shutting down
             log.debug("widget_queue_unknown", error=str(exc))
             return self.status
-        self.status = queue_status(row, open_now=True)
+        now = self.core.clock.now()
+        open_now = self.settings is None or self.settings.open_at(now)
+        self.status = queue_status(row, open_now=open_now)
         return self.status
 
     def ensure_watching(self) -> None:

@@ -43,6 +43,7 @@ def widget_config(
     ng: int | None = None,
     media: int | None = None,
     extra: str = "",
+    queue_extra: str = "",
 ) -> str:
     webrtc = ""
     if ws is not None:
@@ -79,6 +80,7 @@ profile = "huawei_e173"
 [[queues]]
 id = "support"
 callback = true
+{queue_extra}
 [routing]
 reply_timeout = 6
 [widget]
@@ -239,17 +241,31 @@ class Visitor:
 
 @contextmanager
 def running_widget_switch(
-    tmp: Path, *, webrtc: bool = False, extra: str = ""
+    tmp: Path, *, webrtc: bool = False, extra: str = "", queue_extra: str = ""
 ) -> Iterator[WidgetEnv]:
+    """``extra`` goes into ``[widget]``; ``queue_extra`` into the ``support`` queue (and
+    may add tables after it)."""
     http, edge = free_port(), free_ports(1, tcp=True)
     base = free_ports(2)
     if webrtc:
         ws, ng = free_ports(1, tcp=True), free_ports(1)
         block = free_ports(320)
-        text = widget_config(http, edge, base, block, ws=ws, ng=ng, media=block + 110, extra=extra)
+        text = widget_config(
+            http,
+            edge,
+            base,
+            block,
+            ws=ws,
+            ng=ng,
+            media=block + 110,
+            extra=extra,
+            queue_extra=queue_extra,
+        )
     else:
         ws = 0
-        text = widget_config(http, edge, base, free_ports(110), extra=extra)
+        text = widget_config(
+            http, edge, base, free_ports(110), extra=extra, queue_extra=queue_extra
+        )
     sw = SwitchProcess(text, tmp, http)
     sw.start(timeout=60)
     env = WidgetEnv(sw, edge, 0, tmp, http=http, ws=ws)

@@ -141,6 +141,9 @@ async def _serve_locked(
             _attach(core, service)
         routers = [*center_routers(), *(r for s in services for r in s.routers())]
         api = create_api(core, routers)
+        swept = api.state.sessions.sweep()  # sessions that ended while the switch was off
+        if swept:
+            log.info("sessions_swept", ended=swept)
         server = _Server(
             uvicorn.Config(
                 api,

@@ -165,6 +165,7 @@ class UserConfig(_Model):
     role: Literal["operator", "technician"]
     name: str = ""
     password_hash: Annotated[str, Field(min_length=20)] | None = None
+    language: Literal["en", "km", "th", "fa"] | None = None  # the desktop's language
 
 
 def check_references(

@@ -101,6 +101,22 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_passwd(args: argparse.Namespace) -> int:
+    """Print an argon2 hash for ``password_hash`` of an agent or a user."""
+    from switch.passwords import hash_password, read_new_password
+
+    try:
+        password = read_new_password()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (EOFError, KeyboardInterrupt):
+        print("error: no password given", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 # ------------------------------------------------------------ backup, restore
 
 
@@ -286,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("--config", required=True)
     check.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser(
+        "passwd",
+        help="print a password hash for password_hash in [[agents]] or [[users]]",
+        description="Reads the password twice from a terminal, or one line from a pipe.",
+    )
+    p.set_defaults(func=cmd_passwd)
 
     p = sub.add_parser("doctor", help="check the box: ports, programs, modems, time, disk")
     p.add_argument("--config", help="config of the switch (default: demo)")

@@ -106,6 +106,11 @@ class NumbersConfig(_Model):
 
 class HttpConfig(_Model):
     listen: str = "127.0.0.1:8080"
+    # Desktop sign-in: a session ends after this long without a request (seconds).
+    session_idle: Annotated[float, Field(ge=60, le=30 * 86400)] = 8 * 3600.0
+    # Wrong passwords allowed per 15 minutes, then 429 until the oldest ages out.
+    login_failures_per_user: Annotated[int, Field(ge=1, le=1000)] = 5
+    login_failures_per_address: Annotated[int, Field(ge=1, le=10000)] = 20
 
     @field_validator("listen")
     @classmethod
@@ -328,6 +333,7 @@ class AgentConfig(_Model):
     sip_password: Annotated[str, Field(min_length=4)] | None = None
     skills: list[str] = Field(default_factory=list)
     password_hash: Annotated[str, Field(min_length=20)] | None = None  # desktop sign-in
+    language: Literal["en", "km", "th", "fa"] | None = None  # the desktop's language
     max_chats: Annotated[int, Field(ge=1, le=20)] = 3  # chats/SMS conversations at once
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from switch.center.live import QueueMeter
 from switch.center.presence import PresenceLog
 from switch.center.queues import Queues, agent_view, queue_settings
 from switch.config import Config
+from switch.live import LiveFeed
 from switch.phone import normalize_phone, phone_identity
 from switch.store import Store
 from switch.widget.service import WidgetService
@@ -88,6 +89,7 @@ class Core:
         )
         self.directory = Directory(self.registry, store)
         self.presence = PresenceLog(store)
+        self.live = LiveFeed(self)  # what the desktops see change (switch/live)
         # One merge (or unmerge) at a time: two crossing merges (A into B, B into A)
         # would each wait for the other's actor; in turn, the second sees the first.
         self._merging = asyncio.Lock()
@@ -118,9 +120,11 @@ class Core:
             self.registry.tell(ROUTER, AgentUpdate(agent_view(state, profile)))
         except Exception as exc:  # shutting down: nobody routes any more
             log.debug("agent_update_dropped", agent=state.agent_id, error=repr(exc))
+        self.live.agent_changed(state)
 
     async def close(self) -> None:
         await self.widget.close()
+        await self.live.close()
         await self.registry.close()
         self.presence.stopping(self.clock.now())
         await self.store.close()

@@ -38,5 +38,26 @@ def normalize_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_forms(raw: str, default_region: str) -> dict[str, str | bool | None]:
+    """How a number reads to people of the box's region: ``national`` for numbers of
+    that region (``012 345 678``), ``international`` for the others; ``e164`` and
+    ``valid`` (False, with the forms None, when it is not a phone number)."""
+    try:
+        e164 = normalize_phone(raw, default_region)
+    except Rejected:
+        return {"input": raw, "e164": None, "national": None, "display": raw, "valid": False}
+    number = phonenumbers.parse(e164, None)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    intl = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    home = phonenumbers.region_code_for_number(number) == default_region
+    return {
+        "input": raw,
+        "e164": e164,
+        "national": national,
+        "display": national if home else intl,
+        "valid": True,
+    }
+
+
 def phone_identity(e164: str) -> str:
     return f"phone:{e164}"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from base.clock import FakeClock
 from switch.store import Store
+
+# Property tests in CI are deterministic (the same examples every run, no example
+# database): a red CI run is one anybody can rerun. HYPOTHESIS_PROFILE=dev explores anew.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

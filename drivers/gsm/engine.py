@@ -34,7 +34,10 @@ Rules
 - ``+CMT:`` and ``+CDS:`` are two-line URCs: the next line is their PDU.
 - ``RING``, ``NO CARRIER`` outside a command, ``RDY``, ``SMS Ready``... are URCs.
 - The ``>`` prompt of ``AT+CMGS`` is answered with the PDU and Ctrl-Z; if the command
-  times out with the prompt open, ESC is written to abort it.
+  times out with the prompt open, ESC is written to abort it. A modem gives the prompt
+  at once: waiting for it is bounded by ``PROMPT_TIMEOUT``, and only the network's
+  answer after the PDU gets the command's own (long) timeout, so a modem that stopped
+  answering is noticed in seconds even while SMS are going out.
 - The echo of a command (and of a PDU) is recognised and dropped.
 - :meth:`receive_data` never raises: what cannot be understood becomes :class:`Garbage`.
 
@@ -52,6 +55,7 @@ from base.errors import ProtocolError
 
 DEFAULT_TIMEOUT = 5.0
 LONG_TIMEOUT = 60.0  # CMGS, ATD, CUSD
+PROMPT_TIMEOUT = DEFAULT_TIMEOUT  # the "> " of AT+CMGS (the network's answer gets the rest)
 MAX_LINE = 4096
 
 FINAL_OK = "OK"
@@ -259,6 +263,7 @@ class AtEngine:
             self._out += command.pdu.encode("ascii") + _CTRL_Z
             self._awaiting_prompt = False
             self._pdu_sent = True
+            self._deadline = self._now + command.timeout  # now the network's turn
             return True
         return False
 
@@ -267,7 +272,8 @@ class AtEngine:
             return
         command = self._queue.popleft()
         self._current = command
-        self._deadline = self._now + command.timeout
+        wait = command.timeout if command.pdu is None else min(command.timeout, PROMPT_TIMEOUT)
+        self._deadline = self._now + wait
         self._lines = []
         self._after_listing = False
         self._pdu_sent = False

@@ -1,9 +1,11 @@
-"""Who is calling ``/api/v1``: bearer tokens, the caller's role, and its audit identity.
+"""Who is calling ``/api/v1``: a bearer token or a signed-in person, the caller's role,
+and its audit identity.
 
 The guard (:mod:`switch.api.guard`) authenticates every ``/api/v1`` request before its
 body is read and leaves a :class:`Caller` in the request's state; the routes' dependencies
-read it (and declare the bearer scheme, so the OpenAPI document and ``/docs`` know it).
-Technician tools need a technician token (403 otherwise).
+read it (and declare the two schemes, bearer and session cookie, so the OpenAPI document
+and ``/docs`` know them). With a token, technician tools need a technician token (403
+otherwise); what a signed-in person may do is decided by :mod:`switch.api.access`.
 """
 
 from __future__ import annotations
@@ -14,17 +16,28 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from base.errors import Rejected
 from switch.config import ApiConfig
+from switch.sessions import COOKIE, Session
 
-Role = Literal["api", "technician"]
+Role = Literal["api", "technician", "operator", "agent"]
 
 BEARER = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     description="A token from the config's `api.tokens` (or `api.technician_tokens`).",
+)
+SESSION_COOKIE = APIKeyCookie(
+    name=COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description=(
+        "The session cookie `POST /api/v1/login` sets (HttpOnly, SameSite=Strict). "
+        "Requests that change something also need the session's CSRF token in the "
+        "`X-CSRF-Token` header. What a person may do depends on their role."
+    ),
 )
 
 
@@ -33,13 +46,21 @@ class Caller:
     """An authenticated caller: what it may do, and how the audit trail names it."""
 
     role: Role
-    token: str  # the token's key path in the config, e.g. "api.tokens[0]"
+    token: str  # the token's key path in the config, e.g. "api.tokens[0]"; "session"
     fingerprint: str  # stable id of the token (a hash prefix; never the token)
     source: str  # the client's address
+    user: str | None = None  # a signed-in person (agent or user id); None for a token
+    session: Session | None = None
 
     @property
     def who(self) -> str:
+        if self.user is not None:
+            return self.user
         return f"{self.token} ({self.fingerprint})"
+
+
+def session_caller(session: Session, source: str) -> Caller:
+    return Caller(session.role, "session", session.key[:12], source, session.user, session)
 
 
 def fingerprint(token: str) -> str:
@@ -91,6 +112,7 @@ def caller_of(request: Request) -> Caller:
 def require_token(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+    __: Annotated[str | None, Depends(SESSION_COOKIE)] = None,
 ) -> Caller:
     return caller_of(request)
 
@@ -98,9 +120,12 @@ def require_token(
 def require_technician(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+    __: Annotated[str | None, Depends(SESSION_COOKIE)] = None,
 ) -> Caller:
+    """A technician token; a signed-in person was already let through (or not) by the
+    role table (:mod:`switch.api.access`)."""
     caller = caller_of(request)
-    if caller.role != "technician":
+    if caller.user is None and caller.role != "technician":
         raise Rejected("forbidden", "this needs a technician token", 403)
     return caller
 

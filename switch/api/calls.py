@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from base.errors import Rejected
@@ -97,6 +99,36 @@ def call_routers() -> list[APIRouter]:
     async def cancel_transfer(request: Request, call_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await _calls(request).finish_transfer(call_id, False)
         return result
+
+    @router.get(
+        "/calls/{call_id}/recording",
+        summary="The call's recording (WAV)",
+        response_class=FileResponse,
+        responses={200: {"content": {"audio/wav": {"schema": {"type": "string"}}}}},
+    )
+    async def recording(request: Request, call_id: str) -> FileResponse:
+        service = _calls(request)
+        record = service.call_record(call_id)
+        path = Path(str(record.get("recording") or ""))
+        folder = service.recordings.resolve()
+        if not record.get("recording") or folder not in path.parents or not path.is_file():
+            raise Rejected("not_found", f"call {call_id!r} has no recording", 404)
+        return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "private"})
+
+    @router.get("/trunks", summary="SIP trunks: where they are, the numbers they bring")
+    async def trunks(request: Request) -> list[dict[str, Any]]:
+        service = _calls(request)
+        return [
+            {
+                "id": t.id,
+                "host": t.host,
+                "port": t.port,
+                "transport": t.transport,
+                "register": t.register_,
+                "dids": list(t.dids),
+            }
+            for t in service.core.config.trunks
+        ]
 
     @router.post("/trunks/{trunk_id}/test", summary="Registration, OPTIONS, optional test call")
     async def trunk_test(request: Request, trunk_id: str, body: TrunkTestIn) -> dict[str, Any]:

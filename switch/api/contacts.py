@@ -68,12 +68,20 @@ def contacts_router() -> APIRouter:
         link_next(request, response, cursor, limit)
         return [JourneyEvent.model_validate(e) for e in events]
 
-    @router.post("/contacts/{contact_id}/notes", status_code=201, summary="Add a note")
-    async def add_note(request: Request, contact_id: str, body: NoteIn) -> Created:
+    @router.post(
+        "/contacts/{contact_id}/notes",
+        status_code=201,
+        summary="Add a note",
+        description="A signed-in person's note is theirs: `author` is their id, whatever is sent.",
+    )
+    async def add_note(
+        request: Request, contact_id: str, body: NoteIn, caller: ApiCaller
+    ) -> Created:
         core: Core = request.app.state.core
         await core.contact_state(contact_id)
+        author = caller.user or body.author
         await core.registry.ask(
-            f"contact:{contact_id}", AddNote(body.text, body.author, core.clock.now())
+            f"contact:{contact_id}", AddNote(body.text, author, core.clock.now())
         )
         return Created(ok=True)
 

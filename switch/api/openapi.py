@@ -27,12 +27,16 @@ from switch.api.schemas import ErrorBody
 ASSETS = "/docs/assets"
 _WHY = {
     400: "the body is not JSON (`malformed_json`)",
-    401: "missing or invalid bearer token (`unauthorized`)",
-    403: "this needs a technician token (`forbidden`)",
+    401: "missing or invalid bearer token, or no signed-in session (`unauthorized`)",
+    403: (
+        "this needs a technician token, your role may not do this (`forbidden`), or the "
+        "session's X-CSRF-Token is missing (`csrf_failed`)"
+    ),
     404: "no such id (`not_found`)",
     409: "the request conflicts with the current state",
     413: "the body is over 64 KiB (`too_large`)",
     422: "invalid input: a field, a parameter, or a value such as a phone number",
+    429: "too many tries: wait (`Retry-After`)",
     503: "a channel or the store cannot take this now; retry (`Retry-After`)",
 }
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -49,7 +53,7 @@ def finish_openapi(doc: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if path.startswith("/api/v1"):
-                wanted = {401, 422, 503}
+                wanted = {401, 403, 422, 503}
                 if "requestBody" in operation:
                     wanted |= {400, 413}
                 if "{" in path:

@@ -133,6 +133,44 @@ class Diagnosis(BaseModel):
     checks: list[Check]
 
 
+class StoreHealth(BaseModel):
+    state: Literal["ok", "failing"]
+    error: str | None = Field(description="why the last write failed, null once one succeeds")
+
+
+class EdgeHealth(BaseModel):
+    """A supervised child process (Kamailio, rtpengine)."""
+
+    state: Literal["up", "down"]
+    restarts: int
+
+
+class WorkersHealth(BaseModel):
+    up: int
+    total: int
+    restarts: int
+
+
+class SipHealth(BaseModel):
+    edge: EdgeHealth
+    rtpengine: EdgeHealth | None = Field(description="null without [webrtc]")
+    workers: WorkersHealth
+
+
+class ModemHealth(BaseModel):
+    id: str
+    state: str
+    last_error: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    problems: list[str] = Field(description="one plain line per fault, empty when ok")
+    store: StoreHealth
+    sip: SipHealth | None = Field(description="null without [sip]")
+    modems: list[ModemHealth]
+
+
 class AtIn(_Body):
     command: Annotated[str, Field(min_length=2, max_length=200)]
 

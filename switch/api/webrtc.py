@@ -64,7 +64,10 @@ def guest_router(per_minute: int) -> APIRouter:
         "/webrtc/guest",
         status_code=201,
         summary="A guest's SIP credential for a widget call (the widget number only)",
-        responses={429: {"description": "too many guest credentials from this address"}},
+        responses={
+            429: {"description": "too many guest credentials from this address"},
+            503: {"description": "browser phones are not configured ([webrtc])"},
+        },
     )
     async def guest_credential(request: Request, response: Response) -> dict[str, Any]:
         core: Core = request.app.state.core

@@ -16,7 +16,7 @@ from actors.agent import GetAgent, SetIntent, intent_for
 from actors.agent_state import AgentState
 from actors.router import ROUTER, GetQueue, GetQueues
 from base.errors import Rejected
-from switch.api.auth import require_token
+from switch.api.auth import ApiCaller, require_token
 
 if TYPE_CHECKING:
     from switch.core import Core
@@ -93,7 +93,7 @@ async def _agent(core: Core, agent_id: str) -> AgentState:
     return state
 
 
-def _visible(queue_id: str) -> bool:
+def queue_visible(queue_id: str) -> bool:
     return not queue_id.startswith("agent:")
 
 
@@ -128,17 +128,17 @@ def center_routers() -> list[APIRouter]:
     async def queues(request: Request) -> list[dict[str, Any]]:
         core = _core(request)
         rows: list[dict[str, Any]] = await core.registry.ask(ROUTER, GetQueues())
-        return [_public(r) for r in rows if _visible(r["id"])]
+        return [queue_summary(r) for r in rows if queue_visible(r["id"])]
 
     @router.get("/queues/{queue_id}", summary="One queue and its entries, next first")
     async def queue(request: Request, queue_id: str) -> dict[str, Any]:
         core = _core(request)
         detail: dict[str, Any] | None = None
-        if _visible(queue_id) and len(queue_id) <= 64:
+        if queue_visible(queue_id) and len(queue_id) <= 64:
             detail = await core.registry.ask(ROUTER, GetQueue(queue_id))
         if detail is None:
             raise Rejected("not_found", f"queue {queue_id!r} not found", 404)
-        out = _public(detail)
+        out = queue_summary(detail)
         out["entries"] = [
             {k: e[k] for k in ("contact_id", "channel", "position", "waited", "callback", "state")}
             for e in detail["entries"]
@@ -165,11 +165,14 @@ def center_routers() -> list[APIRouter]:
         status_code=202,
         summary="Answer a contact: on the channel given, else where they are reachable now",
     )
-    async def message_contact(request: Request, contact_id: str, body: MessageIn) -> dict[str, Any]:
+    async def message_contact(
+        request: Request, contact_id: str, body: MessageIn, caller: ApiCaller
+    ) -> dict[str, Any]:
         core = _core(request)
-        if body.agent is not None:
-            await _agent(core, body.agent)
-        message_id = await core.conversations.reply(contact_id, body.text, body.channel, body.agent)
+        agent = body.agent or (caller.user if caller.role == "agent" else None)
+        if agent is not None:
+            await _agent(core, agent)
+        message_id = await core.conversations.reply(contact_id, body.text, body.channel, agent)
         return {"id": message_id}
 
     @router.post(
@@ -195,7 +198,7 @@ def center_routers() -> list[APIRouter]:
     return [router]
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def queue_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "waiting": row["waiting"],

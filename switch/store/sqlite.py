@@ -19,7 +19,9 @@ the writer commits, and they see every acknowledged write.
 
 Commit listeners (:meth:`Store.add_commit_listener`) are called on the event loop after
 each group commit with the events it committed (their seqs assigned): live metrics and
-the log followers (webhooks, surveys) wake on them instead of polling.
+the log followers (webhooks, surveys) wake on them instead of polling. Write listeners
+(:meth:`Store.add_write_listener`) get each durable write whole, puts included: the
+desktops' live feed.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class _Pending:
 
 
 CommitListener = Callable[[list[StoredEvent]], None]
+WriteListener = Callable[[Write, Committed], None]
 
 _INSERT_EVENT = "INSERT INTO events (seq, actor, kind, at, data) VALUES (?, ?, ?, ?, ?)"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -137,6 +140,10 @@ class Store:
         # Set to a list to collect (commit seconds, writes) per group commit (benchmarks).
         self.commit_log: list[tuple[float, int]] | None = None
         self._listeners: list[CommitListener] = []
+        self._write_listeners: list[WriteListener] = []
+        # Why the last group commit failed (disk full...), None once one succeeds again:
+        # what the health view tells an operator.
+        self.failing: str | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, max_batch: int = 256) -> Store:
@@ -196,11 +203,15 @@ class Store:
                 why = _why(exc)
                 log.error("store_commit_failed", error=str(exc), why=why, writes=len(batch))
                 STORE_FAILED.inc(len(batch))
+                self.failing = why
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(StoreUnavailable(why))
                 continue
             done = time.perf_counter()
+            if self.failing is not None:
+                log.info("store_commit_recovered", was=self.failing)
+                self.failing = None
             STORE_COMMIT_SECONDS.observe(done - started)
             if self.commit_log is not None:
                 self.commit_log.append((done - started, len(batch)))
@@ -208,18 +219,28 @@ class Store:
             for pending, result in zip(batch, results, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(result)
-            if self._listeners:
+            if self._listeners or self._write_listeners:
                 self._tell_listeners(batch, results)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Call ``listener`` after every group commit with the events it committed."""
         self._listeners.append(listener)
 
+    def add_write_listener(self, listener: WriteListener) -> None:
+        """Call ``listener`` with every write once it is durable (duplicates excluded),
+        after its writer was answered: the puts too, not only the events."""
+        self._write_listeners.append(listener)
+
     def _tell_listeners(self, batch: list[_Pending], results: list[Committed]) -> None:
         events: list[StoredEvent] = []
         for pending, result in zip(batch, results, strict=True):
             if result.duplicate:
                 continue
+            for write_listener in self._write_listeners:
+                try:
+                    write_listener(pending.write, result)
+                except Exception as exc:  # a listener's bug never stops the writer
+                    log.error("write_listener_failed", error=repr(exc), exc_info=exc)
             for seq, ev in zip(result.seqs, pending.write.events, strict=True):
                 events.append(StoredEvent(seq, ev.actor, ev.kind, ev.at, ev.data))
         if not events:

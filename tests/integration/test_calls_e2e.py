@@ -406,6 +406,7 @@ def test_all_workers_busy_rejects_the_next_caller_with_503(env1: Env) -> None:
         first.close()
 
 
+@pytest.mark.faults
 def test_worker_killed_mid_call_ends_only_that_call_and_is_replaced(env1: Env) -> None:
     import os
     import signal

@@ -14,7 +14,7 @@ from tests.integration.switchproc import SwitchProcess
 from tests.integration.test_calls_e2e import CALLER, DID, agent_available, switch_config
 from tests.sipphone import Phone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_a_call_up_at_kill9_ends_in_the_journey_after_the_restart(tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ def grandchild(child: ChildProcess) -> int:
     return int(lines[-1].split()[1])
 
 
+@pytest.mark.faults
 async def test_a_child_that_dies_is_restarted_and_its_group_killed(tmp_path: Path) -> None:
     script, log = Script(tmp_path, "serve"), Recorder()
     child = ChildProcess("child", script, log=log, backoff=Backoff(initial=0.05, maximum=0.1))
@@ -179,6 +180,7 @@ async def test_a_stderr_flood_is_cut_and_every_cut_line_counted(tmp_path: Path) 
     assert logged[0] == {"line": "line 0"}
 
 
+@pytest.mark.faults
 def test_a_child_dies_with_its_parent_even_on_kill_9(tmp_path: Path) -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT],

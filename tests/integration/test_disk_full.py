@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 @pytest.fixture
@@ -68,11 +68,18 @@ simulated = true
         assert status == 503 and body["error"]["code"] == "unavailable", body
         assert "disk" in body["error"]["message"] and "full" in body["error"]["message"]
         assert "store_commit_failed" in sw.stderr_text()
+        status, health = sw.get("/api/v1/health")  # what an operator sees
+        assert status == 200 and health["store"]["state"] == "failing", health
+        assert health["status"] == "degraded" and any(
+            p.startswith("store: the disk holding the store is full") for p in health["problems"]
+        ), health
         filler.unlink()  # the technician frees space
         status, body = sw.request(
             "POST", "/api/v1/messages", {"to": "+85512000001", "text": "after"}
         )
         assert status == 202, body
+        status, health = sw.get("/api/v1/health")
+        assert health["store"] == {"state": "ok", "error": None}, health
         for message_id in accepted:  # everything acknowledged is there
             status, body = sw.request("GET", f"/api/v1/messages/{message_id}")
             assert status == 200, body

@@ -21,6 +21,8 @@ from drivers.gsm import Modem, ModemSettings, SimulatedModem
 from drivers.gsm.simulator import Delivery
 from drivers.gsm.types import DeliveryReport, GsmCallEvent, InboundPart, InboundSms, ModemStatus
 
+pytestmark = pytest.mark.faults
+
 SENDER = "+85512345678"
 KHMER_2000 = "ក" * 2000  # 30 UCS-2 parts
 

@@ -37,6 +37,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.faults
 async def test_kamailio_killed_is_restarted_and_phones_can_register_again() -> None:
     async with running_edge(workers=1) as edge:
         first = edge.sup.pid

@@ -15,6 +15,8 @@ import pytest
 
 from switch.store import Store
 
+pytestmark = pytest.mark.faults
+
 WRITER = Path(__file__).with_name("kill9_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
 

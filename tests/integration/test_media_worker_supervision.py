@@ -65,6 +65,7 @@ async def call_in(pool: WorkerPool, log: EventLog, worker: int) -> tuple[Phone, 
     return caller, leg
 
 
+@pytest.mark.faults
 async def test_a_worker_killed_mid_call_ends_only_its_legs_and_is_restarted(
     tmp_path: Path,
 ) -> None:
@@ -251,6 +252,7 @@ async def test_a_worker_exits_cleanly_when_its_control_socket_reaches_eof(
         server.close()
 
 
+@pytest.mark.faults
 async def test_a_hung_worker_is_killed_by_the_watchdog_and_restarted(tmp_path: Path) -> None:
     pool = make_pool(tmp_path, 1, health_interval=0.3)
     await pool.start()

@@ -32,7 +32,7 @@ from drivers.gsm.simulator import SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 T = TypeVar("T")
 TECH = "tech-token-for-tests"

@@ -246,6 +246,7 @@ def test_a_callback_rings_the_agent_first_then_the_customer_and_is_done(env: Env
     assert dequeued["agent"] == "alice" and dequeued["via"] == "default"
 
 
+@pytest.mark.faults
 def test_callbacks_keep_their_places_when_the_switch_is_killed(tmp_path: Path) -> None:
     http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
     base, rtp = free_ports(3), free_ports(150)

@@ -37,7 +37,7 @@ from drivers.gsm.simulator import Delivery, SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 T = TypeVar("T")
 SEED = int(os.environ.get("SMS_KILL9_SEED", "20261124"))

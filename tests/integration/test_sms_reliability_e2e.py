@@ -26,7 +26,7 @@ from drivers.gsm.simulator import Delivery, SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import ROOT, SwitchProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 T = TypeVar("T")
 TECH = "tech-token-for-tests"

@@ -19,6 +19,8 @@ from drivers.gsm.simulator import SimulatorProcess
 from tests.conftest import free_port
 from tests.integration.switchproc import SwitchProcess
 
+pytestmark = pytest.mark.faults
+
 SENDER = "+85512345678"
 
 

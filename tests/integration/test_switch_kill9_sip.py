@@ -20,7 +20,7 @@ from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports, needs_kamailio_and_sipp
 from tests.integration.switchproc import SwitchProcess
 
-pytestmark = [pytest.mark.integration, needs_kamailio_and_sipp]
+pytestmark = [pytest.mark.integration, needs_kamailio_and_sipp, pytest.mark.faults]
 
 
 def config(http: int, edge: int, base: int, rtp: int) -> str:

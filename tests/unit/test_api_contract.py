@@ -93,7 +93,11 @@ async def test_every_api_operation_documents_auth_and_its_errors(env: Any) -> No
             continue
         for method, op in operations.items():
             where = f"{method} {path}"
-            assert op["security"] == [{"bearer": []}], where
+            if path == "/api/v1/login":  # contract part 2: open to all, it limits itself
+                assert op["security"] == [] and {"401", "429"} <= set(op["responses"])
+                continue
+            # contract part 2: a bearer token or a signed-in session's cookie
+            assert op["security"] == [{"bearer": []}, {"session": []}], where
             expected = {"401", "422", "503"} | ({"404"} if "{" in path else set())
             if "requestBody" in op:
                 expected |= {"400", "413"}

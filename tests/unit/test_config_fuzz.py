@@ -7,11 +7,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from base.errors import ConfigError
 from switch.config import Config, load_config, parse_config
+
+pytestmark = pytest.mark.faults
 
 SECTIONS = ["store", "numbers", "http", "api", "runtime", "log", "sms", "sip"]
 LISTS = ["modems", "trunks", "agents"]

@@ -7,6 +7,7 @@ import pytest
 from base.errors import ProtocolError
 from drivers.gsm.engine import (
     LONG_TIMEOUT,
+    PROMPT_TIMEOUT,
     AtEngine,
     Command,
     Done,
@@ -178,6 +179,29 @@ def test_cmgs_timeout_with_open_prompt_writes_escape() -> None:
     [event] = engine.check_timeouts(LONG_TIMEOUT)
     assert isinstance(event, Timeout)
     assert engine.data_to_send() == b"\x1b"
+
+
+def test_a_modem_that_gives_no_prompt_times_out_like_any_command() -> None:
+    # a hung modem is noticed in seconds while SMS go out, not after LONG_TIMEOUT
+    engine = AtEngine()
+    engine.send(cmgs(PDU, 19), 0.0)
+    engine.data_to_send()
+    assert engine.next_deadline() == PROMPT_TIMEOUT < LONG_TIMEOUT
+    [event] = engine.check_timeouts(PROMPT_TIMEOUT)
+    assert isinstance(event, Timeout)
+    assert engine.data_to_send() == b"\x1b"
+
+
+def test_after_the_pdu_the_network_gets_the_long_timeout() -> None:
+    engine = AtEngine()
+    engine.send(cmgs(PDU, 19), 0.0)
+    engine.data_to_send()
+    feed(engine, "\r\n> ", 2.0)
+    assert engine.data_to_send().endswith(b"\x1a")
+    assert engine.next_deadline() == 2.0 + LONG_TIMEOUT
+    assert engine.check_timeouts(2.0 + PROMPT_TIMEOUT) == []
+    done = only_done(feed(engine, "\r\n+CMGS: 17\r\n\r\nOK\r\n", 30.0))
+    assert done.ok
 
 
 def test_two_line_urcs_cmt_and_cds_carry_their_pdu() -> None:

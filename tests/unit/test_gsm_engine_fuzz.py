@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.gsm.engine import AtEngine, Command, Done, Event, Urc, cmgl, cmgs, simple
+
+pytestmark = pytest.mark.faults
 
 PDU = "0011000B915855214365F70000AA05E8329BFD06"
 LINES = [

@@ -14,6 +14,7 @@ import random
 from collections import deque
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -381,6 +382,7 @@ def test_cmt_recorded_or_duplicate_is_acknowledged_at_once() -> None:
 # ------------------------------------------------------------------ property
 
 
+@pytest.mark.faults
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 10_000),

@@ -4,6 +4,7 @@ normalisation answers with a number or the documented error, never anything else
 from __future__ import annotations
 
 import phonenumbers
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,8 @@ from base.errors import Rejected
 from drivers.sip.numbers import from_provider, to_provider
 from switch.config import TrunkConfig
 from switch.phone import normalize_phone
+
+pytestmark = pytest.mark.faults
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)

@@ -29,6 +29,8 @@ from drivers.gsm.pdu import (
 )
 from drivers.gsm.ussd import decode_ussd
 
+pytestmark = pytest.mark.faults
+
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 hex_text = st.text(alphabet="0123456789ABCDEFabcdef", max_size=400)

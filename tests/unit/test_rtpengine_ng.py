@@ -39,6 +39,7 @@ def test_decode_reverses_encode(value: Any) -> None:
     assert decode(encode(value)) == value
 
 
+@pytest.mark.faults
 @given(st.binary(max_size=200))
 def test_any_bytes_decode_to_a_value_or_a_protocol_error(data: bytes) -> None:
     try:
@@ -91,6 +92,7 @@ def test_replies_are_read_as_text() -> None:
     assert parse_reply(b"x d6:result4:ponge")[1].ok
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "datagram",
     [b"", b"nocookie", b" d6:result2:oke", b"c1 li1ee", b"c1 de", b"c1 d6:resulti1ee", b"c1 d6:re"],

@@ -158,6 +158,7 @@ def test_responses_round_trip_through_the_parser(
     assert probe.answer(data) == (status if status >= 200 else None)
 
 
+@pytest.mark.faults
 @given(st.binary(max_size=600))
 def test_any_datagram_parses_or_is_a_protocol_error(data: bytes) -> None:
     try:
@@ -168,6 +169,7 @@ def test_any_datagram_parses_or_is_a_protocol_error(data: bytes) -> None:
         assert 100 <= response.status <= 699
 
 
+@pytest.mark.faults
 @given(st.text(max_size=300))
 def test_garbage_after_a_valid_status_line_never_crashes(rest: str) -> None:
     data = ("SIP/2.0 200 OK\r\n" + rest).encode("utf-8", "surrogatepass")

@@ -73,6 +73,7 @@ def test_messages_split_at_any_byte_boundary_are_reassembled(
     assert decoder.buffered == 0
 
 
+@pytest.mark.faults
 @settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_random_bytes_only_ever_raise_protocol_error(junk: bytes) -> None:
@@ -87,6 +88,7 @@ def test_random_bytes_only_ever_raise_protocol_error(junk: bytes) -> None:
     ]
 
 
+@pytest.mark.faults
 @given(st.dictionaries(st.text(max_size=6), json_values, max_size=6))
 def test_random_json_objects_decode_or_raise_protocol_error(obj: dict[str, Any]) -> None:
     line = json.dumps(obj).encode()

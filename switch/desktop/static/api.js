@@ -1,0 +1,49 @@
+// The switch's API with the session cookie: JSON in and out, the CSRF token on every
+// request that changes something, errors as ApiError. A 401 means the session ended:
+// the app hears "signed-out" and shows the sign-in form.
+
+let csrf = null;
+
+export function setCsrf(token) {
+  csrf = token;
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch {
+    throw new ApiError(0, "unreachable", "the switch cannot be reached");
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    if (res.status === 401 && path !== "/login") {
+      window.dispatchEvent(new CustomEvent("signed-out"));
+    }
+    throw new ApiError(res.status, err.code || "error", err.message || res.statusText);
+  }
+  return data;
+}

@@ -1,0 +1,241 @@
+// A workspace: one contact the agent works on, as a tab. The contact's journey across
+// channels (SMS, calls with their recordings, notes, queues), the SMS reply box with
+// its part count and alphabet, click-to-call, wrap-up notes, closing the conversation.
+
+import { api } from "./api.js";
+import { field, h, uid } from "./dom.js";
+import { fmtDateTime, fmtNumber, t, tOr } from "./i18n.js";
+import { loadPhones, phone } from "./phones.js";
+import { smsInfo } from "./sms.js";
+
+const JOURNEY_PAGE = 100;
+
+// One line of a journey, in words: "12 Mar 2026, 09:14 · SMS received · text".
+export function describeEvent(event) {
+  const parts = [
+    h("time", { datetime: event.at }, fmtDateTime(event.at)),
+    " · ",
+    h("span", { class: "kind" }, tOr(`kind.${event.kind}`, event.kind)),
+  ];
+  if (event.channel && event.channel !== "note") {
+    parts.push(" · ", tOr(`channel.${event.channel}`, event.channel));
+  }
+  if (event.agent) parts.push(" · ", t("event.agent", { agent: event.agent }));
+  if (event.kind === "call_ended" && event.cause) {
+    parts.push(" · ", tOr(`cause.${event.cause}`, event.cause));
+  }
+  if (event.kind === "csat" && event.score !== undefined) {
+    parts.push(" · ", t("event.score", { score: fmtNumber(event.score) }));
+  }
+  if ((event.kind === "queued" || event.kind === "dequeued") && event.via) {
+    parts.push(" · ", event.via);
+  }
+  return parts;
+}
+
+export class Workspace {
+  constructor(desk, contactId) {
+    this.desk = desk;
+    this.contactId = contactId;
+    this.contact = null;
+    this.conversation = null;
+    this.seen = new Set();
+    const tabId = uid("tab");
+    const panelId = uid("panel");
+    this.tab = h(
+      "button",
+      {
+        type: "button",
+        role: "tab",
+        id: tabId,
+        "aria-controls": panelId,
+        "aria-selected": "false",
+        tabindex: "-1",
+        onclick: () => desk.select(contactId),
+        onkeydown: (event) => {
+          const rtl = document.documentElement.dir === "rtl";
+          const forward = rtl ? "ArrowLeft" : "ArrowRight";
+          const back = rtl ? "ArrowRight" : "ArrowLeft";
+          if (event.key === forward) desk.moveTab(contactId, 1);
+          if (event.key === back) desk.moveTab(contactId, -1);
+        },
+      },
+      t("work.loading"),
+    );
+    this.panel = h("div", { role: "tabpanel", id: panelId, "aria-labelledby": tabId, hidden: true });
+    this.journey = h("ol", { class: "journey" });
+  }
+
+  show(selected) {
+    this.tab.setAttribute("aria-selected", String(selected));
+    this.tab.tabIndex = selected ? 0 : -1;
+    this.panel.hidden = !selected;
+  }
+
+  get numbers() {
+    return (this.contact?.identities || [])
+      .filter((i) => i.startsWith("phone:"))
+      .map((i) => i.slice("phone:".length));
+  }
+
+  get title() {
+    return this.contact?.name || phone(this.numbers[0]) || this.contactId;
+  }
+
+  async load() {
+    this.contact = await api("GET", `/contacts/${encodeURIComponent(this.contactId)}`);
+    const events = await api(
+      "GET",
+      `/contacts/${encodeURIComponent(this.contactId)}/journey?limit=${JOURNEY_PAGE}`,
+    );
+    await loadPhones([...this.numbers, ...events.map((e) => e.number).filter(Boolean)]);
+    this.tab.textContent = this.title;
+    this.seen.clear();
+    this.journey.replaceChildren();
+    for (const event of events) this.addEvent(event);
+    this.render();
+  }
+
+  setConversation(conversation) {
+    this.conversation = conversation;
+    if (this.closeButton) this.closeButton.hidden = !conversation;
+  }
+
+  addEvent(event) {
+    const key = `${event.at}|${event.kind}|${event.text ?? ""}|${event.call_id ?? ""}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    const item = h("li", { class: `event ${event.kind}` }, h("p", {}, describeEvent(event)));
+    if (event.text && event.kind !== "ivr_choice") {
+      item.append(h("p", { class: "text", dir: "auto" }, event.text));
+    } else if (event.kind === "ivr_choice") {
+      item.append(h("p", { class: "text" }, t("event.pressed", { digits: event.text })));
+    }
+    if (event.kind === "call_ended" && event.recording && event.call_id) {
+      item.append(
+        h("audio", {
+          controls: true,
+          preload: "none",
+          src: `/api/v1/calls/${encodeURIComponent(event.call_id)}/recording`,
+          "aria-label": t("event.recording", { time: fmtDateTime(event.at) }),
+        }),
+      );
+    }
+    this.journey.prepend(item); // newest first
+  }
+
+  render() {
+    const c = this.contact;
+    const titleId = uid("h");
+    const merged = c.merged_from && c.merged_from.length;
+    this.panel.replaceChildren(
+      h("h3", { id: titleId, class: "contact-name" }, this.title),
+      h(
+        "div",
+        { class: "numbers" },
+        this.numbers.map((n) => this.desk.callButton(n)),
+        merged ? h("p", { class: "muted" }, t("work.merged", { count: fmtNumber(c.merged_from.length) })) : null,
+      ),
+      this.numbers.length ? this.replyBox() : h("p", { class: "muted" }, t("reply.no_phone")),
+      this.notesBox(),
+      h("h4", {}, t("work.journey")),
+      this.journey,
+    );
+    this.journey.setAttribute("aria-label", t("work.journey_of", { who: this.title }));
+  }
+
+  replyBox() {
+    const text = h("textarea", { rows: "3", dir: "auto", maxlength: "1530" });
+    const meta = h("p", { class: "sms-meta", "aria-live": "polite" });
+    const status = h("p", { role: "status", class: "muted" });
+    const update = () => {
+      const info = smsInfo(text.value);
+      meta.textContent = t("reply.meta", {
+        parts: fmtNumber(info.parts),
+        encoding: t(`reply.${info.encoding}`),
+        left: fmtNumber(info.left),
+      });
+      meta.dataset.parts = String(info.parts);
+      meta.dataset.encoding = info.encoding;
+    };
+    text.addEventListener("input", update);
+    update();
+    const send = async (event) => {
+      event.preventDefault();
+      if (!text.value.trim()) return;
+      status.textContent = t("reply.sending");
+      try {
+        await api("POST", `/contacts/${encodeURIComponent(this.contactId)}/messages`, {
+          text: text.value,
+          channel: "sms",
+          agent: this.desk.me,
+        });
+        text.value = "";
+        update();
+        status.textContent = t("reply.sent");
+      } catch (err) {
+        status.textContent = t("reply.failed", { why: err.message });
+      }
+    };
+    this.closeButton = h(
+      "button",
+      {
+        type: "button",
+        hidden: !this.conversation,
+        onclick: async () => {
+          try {
+            await api("POST", `/contacts/${encodeURIComponent(this.contactId)}/conversation/close`, {
+              channel: this.conversation?.channel || "sms",
+            });
+            this.setConversation(null);
+            status.textContent = t("reply.closed");
+          } catch (err) {
+            status.textContent = err.message;
+          }
+        },
+      },
+      t("reply.close"),
+    );
+    return h(
+      "form",
+      { class: "reply", onsubmit: send },
+      h("div", { class: "row" }, field(t("reply.label"), text)),
+      meta,
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit", class: "primary" }, t("reply.send")),
+        this.closeButton,
+      ),
+      status,
+    );
+  }
+
+  notesBox() {
+    const text = h("textarea", { rows: "2", dir: "auto", maxlength: "10000" });
+    const status = h("p", { role: "status", class: "muted" });
+    return h(
+      "form",
+      {
+        class: "notes",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          if (!text.value.trim()) return;
+          try {
+            await api("POST", `/contacts/${encodeURIComponent(this.contactId)}/notes`, {
+              text: text.value,
+              author: this.desk.me,
+            });
+            text.value = "";
+            status.textContent = t("notes.saved");
+          } catch (err) {
+            status.textContent = err.message;
+          }
+        },
+      },
+      h("div", { class: "row" }, field(t("notes.label"), text)),
+      h("button", { type: "submit" }, t("notes.save")),
+      status,
+    );
+  }
+}

@@ -301,8 +301,8 @@ async def run(chats: int, messages: int, rate: float) -> None:
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
     if what == "serve":
-        port, chats, workdir = sys.argv[2:5]
-        asyncio.run(serve(int(port), int(chats), workdir))
+        port, count, workdir = sys.argv[2:5]
+        asyncio.run(serve(int(port), int(count), workdir))
         return
     args = [a for a in sys.argv[1:] if a]
     chats = int(args[0]) if args else 200

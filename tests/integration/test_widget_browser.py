@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.integration.widget_env import WidgetEnv, running_widget_switch
+from tests.integration.widget_env import DESK_PASSWORD, WidgetEnv, running_widget_switch
 
 playwright = pytest.importorskip("playwright.async_api")
 
@@ -112,6 +112,21 @@ async def open_widget(
     return ctx, page
 
 
+async def open_desk(browser: Any, switch: WidgetEnv, agent: str) -> tuple[Any, Any]:
+    """The agent's desktop (GET /), signed in and available."""
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
+    page = await ctx.new_page()
+    page.on("pageerror", lambda exc: print("desk error:", exc))
+    await page.goto(f"{switch.url}/")
+    await page.get_by_label("User").fill(agent)
+    await page.get_by_label("Password").fill(DESK_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    available = page.get_by_role("button", name="Available")
+    await available.click()
+    await playwright.expect(available).to_have_attribute("aria-pressed", "true")
+    return ctx, page
+
+
 async def visitor_of(ctx: Any) -> str:
     [cookie] = [c for c in await ctx.cookies() if c["name"] == "edge_visitor"]
     assert cookie["httpOnly"]
@@ -160,6 +175,7 @@ def close_chat(switch: WidgetEnv, contact: str) -> None:
 async def test_a_chat_answered_through_the_api_shows_in_the_page_as_text_and_survives_reload(
     switch: WidgetEnv, browser: Any
 ) -> None:
+    desk_ctx, desk = await open_desk(browser, switch, "alice")
     ctx, page = await open_widget(browser, switch)
     await playwright.expect(page.locator(".status")).to_have_text("We are here: write to us.")
     await write(page, MARKUP)
@@ -173,6 +189,12 @@ async def test_a_chat_answered_through_the_api_shows_in_the_page_as_text_and_sur
     await playwright.expect(page.locator(".status")).to_have_text("Alice is answering you")
     [first] = [e for e in switch.journey(contact) if e["kind"] == "message_in"]
     assert (first["channel"], first["text"]) == ("chat", MARKUP)  # kept as written
+
+    # the agent's desk shows what the customer wrote as text: nothing of it runs there
+    panel = desk.get_by_role("tabpanel")
+    await playwright.expect(panel.get_by_text(MARKUP)).to_be_visible(timeout=20000)
+    assert await panel.locator("img, b").count() == 0
+    assert await desk.evaluate("window.pwned") is None
 
     answer(switch, contact, ANSWER)
     theirs = page.locator("li.msg.theirs")
@@ -190,6 +212,7 @@ async def test_a_chat_answered_through_the_api_shows_in_the_page_as_text_and_sur
     assert await page.evaluate("window.pwned") is None
     close_chat(switch, contact)
     await ctx.close()
+    await desk_ctx.close()
 
 
 @scenario

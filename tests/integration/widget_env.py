@@ -22,6 +22,7 @@ import httpx
 import websockets
 
 from drivers.gsm.simulator import SimulatorClient
+from switch.passwords import hash_password
 from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports
 from tests.integration.switch_env import SwitchEnv
@@ -31,6 +32,8 @@ SHOP = "https://shop.example"
 CUSTOMER = "+85512345678"
 WIDGET_NUMBER = "+85523900199"
 AGENTS = {"alice": ("1001", "secret-1001"), "bob": ("1002", "secret-1002")}
+DESK_PASSWORD = "desk-password-1"  # every agent's, for the desktop (GET /)
+_DESK_HASH = hash_password(DESK_PASSWORD)
 
 
 def widget_config(
@@ -63,6 +66,7 @@ id = "{agent}"
 name = "{agent.title()}"
 sip_user = "{user}"
 sip_password = "{password}"
+password_hash = "{_DESK_HASH}"
 """
         for agent, (user, password) in AGENTS.items()
     )

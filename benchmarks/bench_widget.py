@@ -14,6 +14,10 @@ pages come from 127.0.0.1); for each, the time from the page's ``send`` to the
 ``journey`` event with its text at the agent's socket, parsed (one clock: both ends are
 in this process).
 
+The store's group commits over 50 ms are counted (from ``/metrics``): every message is
+durable in the journey before anybody sees it, so a slow fsync holds the messages behind
+it.
+
 Baseline in the same run, through the same server and the same client loop: a relay
 mounted only in the benchmark's server (``/bench/page`` -> ``/bench/agent``), the page
 sockets' frames forwarded unchanged to the agents' sockets (WebSocket and uvicorn cost,
@@ -199,6 +203,18 @@ async def settle(arrivals: dict[str, float], keys: list[str], timeout: float = 3
         await asyncio.sleep(0.1)
 
 
+def slow_commits(port: int) -> tuple[float, float]:
+    """The store's group commits so far (fsync included): how many, how many over 50 ms."""
+    import httpx
+
+    buckets: dict[str, float] = {}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        if line.startswith("switch_store_commit_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[le] = float(line.rsplit(" ", 1)[1])
+    return buckets["+Inf"], buckets["+Inf"] - buckets["0.05"]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -248,6 +264,7 @@ async def run(chats: int, messages: int, rate: float) -> None:
     await paced(sends, rate, sent)
     await settle(arrivals, list(sent))
     widget = latencies(sent, arrivals)
+    commits = slow_commits(port)
 
     # baseline: the same number of sockets, frames relayed unchanged
     relay_arrivals: dict[str, float] = {}
@@ -292,6 +309,7 @@ async def run(chats: int, messages: int, rate: float) -> None:
         f"page -> agent's socket (p50/p99/max): {statistics.median(widget):.1f} / "
         f"{pct(widget, 0.99):.1f} / {max(widget):.1f} ms   (goal p99 <= 50 ms)"
     )
+    print(f"store group commits (whole run):  {commits[0]:.0f}, over 50 ms: {commits[1]:.0f}")
     print(
         f"baseline: raw relay (p50/p99/max):    {statistics.median(baseline):.1f} / "
         f"{pct(baseline, 0.99):.1f} / {max(baseline):.1f} ms   ({len(baseline)} frames)"

@@ -30,6 +30,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 INSIDE = os.environ.get("EDGE_NETNS") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("EDGE_SCREENSHOTS", "/tmp/edge-switch-screenshots"))
+HELLO = "Hello! Is my bike ready? I left it on Monday."
+REPLY = "Good morning! Yes, it is ready: the chain and both brakes are new."
 MARKUP = 'Hi <b>there</b> <img src=x onerror="window.pwned=1">'
 ANSWER = "<script>window.pwned=2</script>Your bike is ready"
 
@@ -159,8 +161,9 @@ async def write(page: Any, text: str, label: str = "Your message") -> None:
     await box.press("Enter")
 
 
-def answer(switch: WidgetEnv, contact: str, text: str) -> None:
-    status, body = switch.api("POST", f"/api/v1/contacts/{contact}/messages", {"text": text})
+def answer(switch: WidgetEnv, contact: str, text: str, agent: str | None = None) -> None:
+    request = {"text": text} | ({"agent": agent} if agent else {})
+    status, body = switch.api("POST", f"/api/v1/contacts/{contact}/messages", request)
     assert status == 202, body
 
 
@@ -178,17 +181,30 @@ async def test_a_chat_answered_through_the_api_shows_in_the_page_as_text_and_sur
     desk_ctx, desk = await open_desk(browser, switch, "alice")
     ctx, page = await open_widget(browser, switch)
     await playwright.expect(page.locator(".status")).to_have_text("We are here: write to us.")
-    await write(page, MARKUP)
+    await write(page, HELLO)
     mine = page.locator("li.msg.mine")
-    await playwright.expect(mine.locator(".text")).to_have_text(MARKUP)
+    await playwright.expect(mine.locator(".text")).to_have_text(HELLO)
     contact = contact_of(switch, await visitor_of(ctx))
     [conv] = switch.wait_api(
         "/api/v1/conversations?agent=alice", lambda cs: any(c["contact_id"] == contact for c in cs)
     )
     assert (conv["channel"], conv["state"]) == ("chat", "assigned")
     await playwright.expect(page.locator(".status")).to_have_text("Alice is answering you")
-    [first] = [e for e in switch.journey(contact) if e["kind"] == "message_in"]
-    assert (first["channel"], first["text"]) == ("chat", MARKUP)  # kept as written
+    answer(switch, contact, REPLY, "alice")
+    await playwright.expect(page.locator("li.msg.theirs .text")).to_have_text(REPLY)
+    await playwright.expect(page.locator("li.msg.theirs .who")).to_have_text("Alice")
+    status, _ = switch.api("POST", f"/api/v1/contacts/{contact}/typing", {"agent": "alice"})
+    assert status == 200
+    await playwright.expect(page.locator(".typing")).to_have_text("Alice is typing…")
+    await playwright.expect(mine).to_have_attribute("data-status", "read")  # alice answered
+    await shot(page, "widget-chat")
+
+    await write(page, MARKUP)
+    await playwright.expect(mine.nth(1).locator(".text")).to_have_text(MARKUP)
+    switch.wait_api(
+        f"/api/v1/contacts/{contact}/journey",
+        lambda j: [e["text"] for e in j if e["kind"] == "message_in"] == [HELLO, MARKUP],
+    )  # kept as written
 
     # the agent's desk shows what the customer wrote as text: nothing of it runs there
     panel = desk.get_by_role("tabpanel")
@@ -198,17 +214,15 @@ async def test_a_chat_answered_through_the_api_shows_in_the_page_as_text_and_sur
 
     answer(switch, contact, ANSWER)
     theirs = page.locator("li.msg.theirs")
-    await playwright.expect(theirs.locator(".text")).to_have_text(ANSWER)
-    await playwright.expect(theirs.locator(".who")).to_have_text("Agent")  # (no agent named)
-    await playwright.expect(mine).to_have_attribute("data-status", "read")  # the agent read it
+    await playwright.expect(theirs.nth(1).locator(".text")).to_have_text(ANSWER)
+    await playwright.expect(theirs.nth(1).locator(".who")).to_have_text("Agent")  # unnamed
     # what anybody wrote is text: no element from it, no script ran
     assert await page.locator("li.msg img, li.msg b, li.msg script").count() == 0
     assert await page.evaluate("window.pwned") is None
-    await shot(page, "widget-chat")
 
     await page.reload()
     log = page.locator("li.msg .text")
-    await playwright.expect(log).to_have_text([MARKUP, ANSWER], timeout=15000)
+    await playwright.expect(log).to_have_text([HELLO, REPLY, MARKUP, ANSWER], timeout=15000)
     assert await page.evaluate("window.pwned") is None
     close_chat(switch, contact)
     await ctx.close()
@@ -246,7 +260,7 @@ async def test_persian_is_right_to_left(switch: WidgetEnv, browser: Any) -> None
     await write(page, "سلام، دوچرخه من آماده است؟", "پیام شما")
     contact = contact_of(switch, await visitor_of(ctx))
     await playwright.expect(page.locator(".status")).to_have_text("Alice به شما پاسخ می‌دهد")
-    answer(switch, contact, "بله، آماده است.")
+    answer(switch, contact, "بله، آماده است.", "alice")
     await playwright.expect(page.locator("li.msg.theirs .text")).to_have_text("بله، آماده است.")
     # mirrored: the customer's own message sits on the left, the answer on the right,
     # the send button left of the text box
@@ -273,7 +287,7 @@ async def test_a_phone_sized_screen_gets_the_whole_width(switch: WidgetEnv, brow
     await write(page, "Do you rent bikes by the day?")
     contact = contact_of(switch, await visitor_of(ctx))
     await playwright.expect(page.locator(".status")).to_have_text("Alice is answering you")
-    answer(switch, contact, "Yes: 8 dollars a day.")
+    answer(switch, contact, "Yes: 8 dollars a day.", "alice")
     await playwright.expect(page.locator("li.msg.theirs .text")).to_have_text(
         "Yes: 8 dollars a day."
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from functools import cache
 from typing import TextIO
 
 from argon2 import PasswordHasher
@@ -22,7 +23,13 @@ __all__ = ["MIN_LENGTH", "hash_password", "read_new_password", "verify_password"
 
 MIN_LENGTH = 8
 _HASHER = PasswordHasher()  # argon2id, RFC 9106's second recommended profile
-_DUMMY = _HASHER.hash("not a password anyone has")
+
+
+@cache
+def _dummy() -> str:
+    """A hash to check strangers against, made on first use: hashing costs ~0.1 s and
+    64 MiB, which the switch's start-up and every CLI command need not pay."""
+    return _HASHER.hash("not a password anyone has")
 
 
 def hash_password(password: str) -> str:
@@ -36,7 +43,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches ``password_hash``; False for no hash, a wrong
     password, or a hash that is not argon2 (a config typo signs nobody in)."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -32,6 +32,7 @@ from actors.messages import (
     MergeFrom,
     OutboundMessage,
     Reload,
+    SetDetails,
     UndoMerge,
 )
 from actors.metrics import JOURNEY_EVENTS
@@ -59,9 +60,10 @@ class ContactState:
     calls: tuple[tuple[str, str], ...] = ()
     absorbed: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
     last_agent: str | None = None  # who served the customer last (sticky routing)
+    attributes: tuple[tuple[str, str], ...] = ()  # what people noted: ("plan", "gold")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.contact_id,
             "identities": list(self.identities),
             "name": self.name,
@@ -72,6 +74,9 @@ class ContactState:
             "merged_from": list(self.merged_from),
             "merged_into": self.merged_into,
         }
+        if self.attributes:  # (absent when none: a contact's form before attributes)
+            out["attributes"] = dict(self.attributes)
+        return out
 
     def snapshot_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +106,10 @@ def evolve(state: ContactState, kind: str, at: float, data: dict[str, Any]) -> C
             identities=tuple(data.get("identities", ())),
             name=data.get("name"),
             created_at=at,
+        )
+    if kind == "details_changed":
+        return replace(
+            state, name=data.get("name"), attributes=tuple(data.get("attributes", {}).items())
         )
     if kind == "identity_added":
         if data["identity"] in state.identities:
@@ -212,6 +221,11 @@ def decide(state: ContactState, message: Any, now: float) -> Decision:
         case AddNote():
             data = {"text": message.text, "author": message.author}
             return Decision(events=tuple(_journey(state, "note", "note", data)))
+        case SetDetails(name=name, attributes=attributes, by=by):
+            if (name, attributes) == (state.name, state.attributes):
+                return Decision(reply=state)
+            data = {"name": name, "attributes": dict(attributes), "by": by}
+            return Decision(events=(("details_changed", data),))
         case AddIdentity(identity=identity):
             if identity in state.identities:
                 return Decision(reply=state)
@@ -397,6 +411,7 @@ def _from_snapshot(contact_id: str, snap: dict[str, Any]) -> ContactState:
         calls=tuple((c[0], c[1]) for c in snap.get("calls", ())),
         absorbed=tuple((a[0], tuple(a[1])) for a in snap.get("absorbed", ())),
         last_agent=snap.get("last_agent"),
+        attributes=tuple(snap.get("attributes", {}).items()),
     )
 
 

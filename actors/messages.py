@@ -34,6 +34,8 @@ JOURNEY_KINDS = frozenset(
         "callback_done",
         "callback_failed",
         "csat",
+        # the agent's wrap-up of a piece of work: a disposition and notes
+        "wrap_up",
     }
 )
 
@@ -92,6 +94,17 @@ class CallEvent:
 class AddNote:
     text: str
     author: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetDetails:
+    """A person edits the contact: its name (None: no name) and attributes (all of
+    them: the ones left out are removed)."""
+
+    name: str | None
+    attributes: tuple[tuple[str, str], ...]
+    by: str
     at: float
 
 

@@ -221,6 +221,8 @@ class SipConfig(_Model):
     ring_timeout: Annotated[float, Field(gt=0)] = 20.0
     record_calls: bool = False
     recordings: str = "data/recordings"
+    # days a recording is kept, then deleted (checked hourly); none: kept until deleted
+    recordings_keep_days: Annotated[int | None, Field(ge=1, le=3650)] = None
     greeting: str | None = None
     hold_music: str | None = None
     # DTMF digit pressed during the greeting -> skill of the agents to ring (e.g. "1" = "km").

@@ -80,8 +80,10 @@ RULES: dict[tuple[str, str], Rule] = {
     # contacts
     ("GET", "/contacts"): Rule(OPS, "any"),
     ("GET", "/contacts/{contact_id}"): Rule(OPS, "contact"),
+    ("PATCH", "/contacts/{contact_id}"): Rule(OPS, "contact"),
     ("GET", "/contacts/{contact_id}/journey"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/notes"): Rule(OPS, "contact"),
+    ("POST", "/contacts/{contact_id}/wrapup"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/messages"): Rule(OPS, "contact_reply"),
     ("POST", "/contacts/{contact_id}/conversation/close"): Rule(OPS, "contact"),
     ("GET", "/contacts/{contact_id}/chat"): Rule(OPS, "contact"),  # the web chat, live
@@ -90,6 +92,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/contacts/{contact_id}/unmerge"): Rule(OPS),
     # calls
     ("GET", "/calls"): Rule(OPS),
+    ("GET", "/recordings"): Rule(OPS),
     ("GET", "/calls/{call_id}"): Rule(OPS, "call"),
     ("GET", "/calls/{call_id}/recording"): Rule(OPS, "call"),
     ("POST", "/calls"): Rule(OPS, "body_self"),
@@ -97,6 +100,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/webrtc/credentials"): Rule(OPS, "body_self"),
     # messages
     ("POST", "/messages"): Rule(OPS),
+    ("GET", "/outbox"): Rule(OPS_TECH),
     ("GET", "/messages/{message_id}"): Rule(OPS),
     # the box: modems, trunks, audit
     ("GET", "/modems"): Rule(OPS_TECH),

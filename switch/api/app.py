@@ -14,6 +14,7 @@ from typing import Any, get_origin
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.gzip import GZipMiddleware
 
 from base.errors import Rejected
 from switch.api.access import authorize
@@ -120,7 +121,8 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
         await core.meter.refresh(core.registry, core.clock.now())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    static = GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024)
+    app.mount("/static", static, name="static")
     app.include_router(pages_router())
     install_widget(app)
     webrtc = core.config.webrtc
@@ -137,7 +139,15 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     for router in extra_routers or []:
         app.include_router(router, prefix="/api/v1")
     install_live(app)
-    install_desktop(app)
+    install_desktop(app, _sip_sockets)
     install_openapi(app)
     install_docs(app)
     return app
+
+
+def _sip_sockets(request: Request) -> list[str]:
+    """The edge's WebSocket URLs as this browser reaches them (none without browser
+    phones): the desk's page may connect there."""
+    core: Core = request.app.state.core
+    web = core.calls.web if core.calls is not None else None
+    return web.ws_servers(request.url.hostname) if web is not None else []

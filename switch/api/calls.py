@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from base.errors import Rejected
 from switch.api.auth import require_token
+from switch.api.recordings import recordings_router
 from switch.api.schemas import Phone
 
 if TYPE_CHECKING:
@@ -135,4 +136,4 @@ def call_routers() -> list[APIRouter]:
         result: dict[str, Any] = await _calls(request).trunk_test(trunk_id, body.call)
         return result
 
-    return [router]
+    return [router, recordings_router()]

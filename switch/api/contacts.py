@@ -1,5 +1,5 @@
-"""API routes for contacts: lookup by phone, one contact, its journey (paged), notes,
-merges (audited)."""
+"""API routes for contacts: lookup by phone, search by any text, one contact and its
+details (name, attributes: audited), its journey (paged), notes, merges (audited)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from actors.contact import ContactState
-from actors.messages import AddNote
+from actors.messages import AddNote, JourneyEntry, SetDetails
 from base.errors import Rejected
 from base.timestamps import iso_utc_or_none
 from switch.api.auth import ApiCaller, Caller, require_token
 from switch.api.paging import DEFAULT_LIMIT, LINK_HEADER, Before, Limit, link_next
-from switch.api.schemas import Contact, Created, JourneyEvent, MergeIn, NoteIn, Phone
+from switch.api.schemas import (
+    Contact,
+    ContactDetailsIn,
+    Created,
+    JourneyEvent,
+    MergeIn,
+    NoteIn,
+    Phone,
+    WrapUpIn,
+)
 from switch.audit import audit
+from switch.contact_search import search_contacts
 from switch.core import Core
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {}}
@@ -31,20 +41,68 @@ def contact_view(state: ContactState) -> Contact:
         journey_events=state.journey_len,
         merged_from=list(state.merged_from),
         merged_into=state.merged_into,
+        attributes=dict(state.attributes),
     )
 
 
 def contacts_router() -> APIRouter:
     router = APIRouter(dependencies=[Depends(require_token)], tags=["contacts"])
 
-    @router.get("/contacts", summary="The contact that owns a phone number (empty: nobody)")
-    async def find_contacts(request: Request, phone: Annotated[Phone, Query()]) -> list[Contact]:
+    @router.get(
+        "/contacts",
+        summary="The contact that owns a phone number, or contacts a text finds",
+        description=(
+            "`phone`: the contact that owns the number (empty: nobody). `q`: up to 20 "
+            "contacts whose number, name, attributes, messages or notes contain the text "
+            "(a piece of a number works), the most recently mentioned first. One of the two."
+        ),
+    )
+    async def find_contacts(
+        request: Request,
+        phone: Annotated[Phone | None, Query()] = None,
+        q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+    ) -> list[Contact]:
         core: Core = request.app.state.core
-        return [contact_view(state) for state in await core.contacts_by_phone(phone)]
+        if (phone is None) == (q is None):
+            raise Rejected("invalid_request", "give either phone or q", 422)
+        if phone is not None:
+            return [contact_view(state) for state in await core.contacts_by_phone(phone)]
+        return [contact_view(state) for state in await search_contacts(core, q or "")]
 
     @router.get("/contacts/{contact_id}", summary="One contact")
     async def get_contact(request: Request, contact_id: str) -> Contact:
         core: Core = request.app.state.core
+        return contact_view(await core.contact_state(contact_id))
+
+    @router.patch(
+        "/contacts/{contact_id}",
+        summary="Change the contact's name and attributes (audited)",
+        description="`attributes` replaces them all. 409 for a contact merged away.",
+        responses=_CONFLICT,
+    )
+    async def edit_contact(
+        request: Request, contact_id: str, body: ContactDetailsIn, caller: ApiCaller
+    ) -> Contact:
+        core: Core = request.app.state.core
+        state = await core.contact_state(contact_id)
+        if state.merged_into is not None:
+            raise Rejected(
+                "merged", f"contact {contact_id!r} was merged into {state.merged_into!r}", 409
+            )
+        name = (body.name or "").strip() or None
+        attributes = tuple((k.strip(), v.strip()) for k, v in body.attributes.items())
+        message = SetDetails(name, attributes, caller.who, core.clock.now())
+        await core.registry.ask(f"contact:{contact_id}", message)
+        await audit(
+            core,
+            "contact.edit",
+            who=caller.who,
+            role=caller.role,
+            source=caller.source,
+            target=contact_id,
+            outcome="ok",
+            detail={"name": name, "attributes": dict(attributes)},
+        )
         return contact_view(await core.contact_state(contact_id))
 
     @router.get(
@@ -83,6 +141,30 @@ def contacts_router() -> APIRouter:
         await core.registry.ask(
             f"contact:{contact_id}", AddNote(body.text, author, core.clock.now())
         )
+        return Created(ok=True)
+
+    @router.post(
+        "/contacts/{contact_id}/wrapup",
+        status_code=201,
+        summary="The wrap-up of a piece of work: disposition and notes, in the journey",
+        description=(
+            "A `wrap_up` journey event (channel `note`) with `disposition`, `text`, "
+            "`agent` (a signed-in person: their id) and `call_id` when given."
+        ),
+    )
+    async def wrap_up(
+        request: Request, contact_id: str, body: WrapUpIn, caller: ApiCaller
+    ) -> Created:
+        core: Core = request.app.state.core
+        await core.contact_state(contact_id)
+        data: dict[str, object] = {
+            "disposition": body.disposition,
+            "text": body.text.strip() or None,
+            "agent": caller.user or "api",
+            "call_id": body.call_id,
+        }
+        entry = JourneyEntry("note", "wrap_up", core.clock.now(), data)
+        await core.registry.ask(f"contact:{contact_id}", entry)
         return Created(ok=True)
 
     @router.post(

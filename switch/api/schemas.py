@@ -60,6 +60,31 @@ class MergeIn(_Body):
     other: Id
 
 
+Disposition = Literal[
+    "resolved", "follow_up", "callback", "escalated", "no_answer", "wrong_number", "other"
+]
+
+
+class WrapUpIn(_Body):
+    """How a piece of work ended (`disposition`), with notes, and the call it was about."""
+
+    disposition: Disposition
+    text: Annotated[str, Field(max_length=10_000)] = ""
+    call_id: Id | None = None
+
+
+AttributeName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f]+$")]
+AttributeValue = Annotated[str, Field(max_length=500)]
+
+
+class ContactDetailsIn(_Body):
+    """The contact's name (null or empty: no name) and all its attributes (those left
+    out are removed; at most 30)."""
+
+    name: Annotated[str | None, Field(max_length=200)] = None
+    attributes: Annotated[dict[AttributeName, AttributeValue], Field(max_length=30)] = {}
+
+
 class Contact(BaseModel):
     id: str
     identities: list[str] = Field(description="`phone:+855...`, `web:<session>`, ...")
@@ -70,6 +95,7 @@ class Contact(BaseModel):
     journey_events: int
     merged_from: list[str]
     merged_into: str | None = Field(description="set when merged into another contact")
+    attributes: dict[str, str] = Field(default={}, description="what people noted")
 
 
 class JourneyEvent(_Out):

@@ -115,6 +115,25 @@ def sms_routers() -> list[APIRouter]:
     async def get_message(request: Request, message_id: str) -> Message:
         return Message.model_validate(_sms(request).message(message_id))
 
+    @router.get(
+        "/outbox",
+        summary="Outgoing SMS not sent yet (the queue), oldest first",
+        description="Each: `id`, `to`, `text`, `modem`, `parts`, `attempts`, `error` (the "
+        "last attempt's), `created_at`, `next_attempt_at` (ISO 8601).",
+        tags=["messages"],
+    )
+    async def outbox(request: Request) -> list[dict[str, Any]]:
+        waiting = sorted(_sms(request).outbox.values(), key=lambda m: m.created_at)
+        keys = ("id", "to", "text", "modem", "parts", "attempts", "error", "contact_id")
+        return [
+            {
+                **{k: getattr(m, k) for k in keys},
+                "created_at": iso_utc_or_none(m.created_at),
+                "next_attempt_at": iso_utc_or_none(m.next_attempt_at or None),
+            }
+            for m in waiting
+        ]
+
     @router.get("/modems", summary="Modems, SIMs, signal and registration", tags=["modems"])
     async def modems(request: Request) -> list[Modem]:
         found: list[dict[str, Any]] = await _sms(request).modems_json()

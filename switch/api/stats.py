@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -20,14 +20,17 @@ def stats_router() -> APIRouter:
     )
 
     @router.get(
-        "/stats", summary="Offered, answered, abandoned, service level, ASA, AHT, FCR, CSAT"
+        "/stats",
+        summary="Offered, answered, abandoned, service level, ASA, AHT, FCR, CSAT",
+        description="`by=hour` adds `hours`: the main figures of each hour begun (48 h at most).",
     )
     async def get_stats(
         request: Request,
         since: Annotated[str | None, Query(max_length=64)] = None,
         until: Annotated[str | None, Query(max_length=64)] = None,
         queue: Annotated[str | None, Query(max_length=100)] = None,
+        by: Annotated[Literal["hour"] | None, Query()] = None,
     ) -> dict[str, Any]:
-        return await stats(request.app.state.core, since, until, queue)
+        return await stats(request.app.state.core, since, until, queue, by)
 
     return router

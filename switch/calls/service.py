@@ -46,6 +46,7 @@ from switch.calls.gsm import GsmDialer, GsmLine, GsmSide
 from switch.calls.media import MediaCommands, prompt_path
 from switch.calls.policy import Entrances, call_policy, missing_prompts, prompt_library
 from switch.calls.records import CALL_NS, WIDGET, call_record, iso
+from switch.calls.retention import sweep_forever
 from switch.calls.routing import AgentRouter, choose_route, choose_trunk
 from switch.calls.trunk_test import TrunkTester
 from switch.calls.web import BrowserPhones, guest_identity
@@ -155,6 +156,10 @@ class CallService:
             asyncio.create_task(self._events(), name="calls:events"),
             asyncio.create_task(self._watch_registrations(), name="calls:registrations"),
         ]
+        if self.sip.recordings_keep_days is not None:
+            keep = self.sip.recordings_keep_days
+            sweeper = sweep_forever(self.recordings, keep, self.core.clock.now)
+            self._tasks.append(asyncio.create_task(sweeper, name="calls:retention"))
         log.info("calls_started", workers=self.sip.workers, edge=self.sip.listen)
 
     async def _close_calls_of_a_previous_run(self) -> None:

@@ -10,13 +10,17 @@ agent's last status before the range, where the range begins).
 ``until``, the end of that day), a local time (``2026-05-01T08:00``, in the box's time
 zone) or a time with an offset (``...Z``, ``...+07:00``). The default is today in the
 box's time zone; ``until`` defaults to the end of the day ``since`` falls in.
+
+``by=hour`` adds ``hours``: the same figures for each hour of the range that has begun
+(the wallboard's charts of the day), from the same events.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from actors.kpis import FCR_WINDOW, KINDS, SHORT_ABANDON, STATUS_KIND, Window, compute
 from base.errors import Rejected
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
 
 OUTCOME_HORIZON = FCR_WINDOW + 86400.0  # seconds after ``until`` read for outcomes
 MAX_RANGE_DAYS = 400
+MAX_HOURS = 48  # by=hour: at most this many hours in the range
+HOUR_FIELDS = ("offered", "answered", "abandoned", "service_level", "asa", "aht", "csat")
 
 
 def box_zone() -> tzinfo:
@@ -75,7 +81,11 @@ def parse_range(
 
 
 async def stats(
-    core: Core, since: str | None, until: str | None, queue: str | None
+    core: Core,
+    since: str | None,
+    until: str | None,
+    queue: str | None,
+    by: Literal["hour"] | None = None,
 ) -> dict[str, Any]:
     now = core.clock.now()
     zone = box_zone()
@@ -99,10 +109,16 @@ async def stats(
     )
     store = core.store
 
+    if by == "hour" and end - start > MAX_HOURS * 3600:
+        raise Rejected("invalid_request", f"by=hour: a range of at most {MAX_HOURS} hours", 422)
+
     def work() -> dict[str, Any]:
         events = store.events_by_kind(KINDS, start, end + OUTCOME_HORIZON)
         events += store.latest_by_actor(STATUS_KIND, start)
-        return compute(events, window).to_json()
+        out = compute(events, window).to_json()
+        if by == "hour":
+            out["hours"] = hourly(events, window)
+        return out
 
     numbers = await asyncio.to_thread(work)
     return {
@@ -113,3 +129,22 @@ async def stats(
         "short_abandon_threshold": SHORT_ABANDON,
         "fcr_days": FCR_WINDOW / 86400,
     }
+
+
+def hourly(events: list[Any], window: Window) -> list[dict[str, Any]]:
+    """The figures of each hour of ``window`` that has begun (up to ``window.now``)."""
+    zone = box_zone()
+    out = []
+    begin = window.since
+    last = min(window.until, window.now if window.now is not None else window.until)
+    while begin < last:
+        hour = replace(window, since=begin, until=min(begin + 3600.0, window.until))
+        figures = compute(events, hour).to_json()
+        out.append(
+            {
+                "since": datetime.fromtimestamp(begin, zone).isoformat(),
+                **{k: figures.get(k) for k in HOUR_FIELDS},
+            }
+        )
+        begin += 3600.0
+    return out

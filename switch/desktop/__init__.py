@@ -7,20 +7,24 @@ served under ``/desktop/``. No Node at install, no library: plain ES modules. Th
 talks to ``/api/v1`` with the session cookie and to ``/api/v1/ws`` for live changes.
 
 Every page answer carries a Content-Security-Policy that allows this origin only (no
-inline script, no other site), and is not cached: a new version of the switch is
-picked up at the next load.
+inline script, no other site) and, for the agents' browser phones, the SIP edge's
+WebSocket addresses; it is not cached: a new version of the switch is picked up at the
+next load. Files go gzipped to a browser that takes it (the first load of a desk with
+its browser phone stays well under 300 KB).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["STATIC", "install_desktop"]
+__all__ = ["STATIC", "install_desktop", "page_headers"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 PREFIX = "/desktop"
@@ -51,10 +55,22 @@ class _Static(StaticFiles):
         await super().__call__(scope, receive, with_headers)
 
 
-def install_desktop(app: FastAPI) -> None:
-    app.mount(PREFIX, _Static(directory=STATIC), name="desktop")
+def page_headers(sip_sockets: list[str]) -> dict[str, str]:
+    """The page's headers; ``sip_sockets`` (``ws://host:port``...) may be connected to
+    besides this origin: the browser phone registers there."""
+    if not sip_sockets:
+        return HEADERS
+    extra = " ".join(s for s in sip_sockets if s.startswith(("ws://", "wss://")) and ";" not in s)
+    policy = CSP.replace("connect-src 'self'", f"connect-src 'self' {extra}")
+    return {**HEADERS, "Content-Security-Policy": policy}
+
+
+def install_desktop(app: FastAPI, sip_sockets: Callable[[Request], list[str]]) -> None:
+    """Serve the app; ``sip_sockets(request)``: the edge's WebSocket URLs as the
+    browser that sent ``request`` reaches them (none without browser phones)."""
+    app.mount(PREFIX, GZipMiddleware(_Static(directory=STATIC), minimum_size=1024), name="desktop")
 
     @app.get("/", include_in_schema=False)
-    async def desktop() -> HTMLResponse:
+    async def desktop(request: Request) -> HTMLResponse:
         text = (STATIC / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(text, headers=HEADERS)
+        return HTMLResponse(text, headers=page_headers(sip_sockets(request)))

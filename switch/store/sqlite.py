@@ -444,6 +444,18 @@ class Store:
         page.reverse()
         return page, len(rows) > limit
 
+    def actors_mentioning(self, prefix: str, needle: str, *, limit: int = 20) -> list[str]:
+        """Actors whose id starts with ``prefix`` and one of whose events contains
+        ``needle`` (ASCII letters in any case), the most recently mentioned first. A
+        full scan of the log: for a person's search, not for a hot path."""
+        like = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read(
+            "SELECT actor FROM events WHERE actor >= ? AND actor < ? "
+            "AND data LIKE ? ESCAPE '\\' GROUP BY actor ORDER BY MAX(seq) DESC LIMIT ?",
+            (prefix, prefix + "\U0010ffff", f"%{like}%", limit),
+        )
+        return [str(r[0]) for r in rows]
+
     def count_events(self, actor: str | None = None) -> int:
         if actor is None:
             return int(self._read("SELECT COUNT(*) FROM events")[0][0])

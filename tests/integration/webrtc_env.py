@@ -56,8 +56,20 @@ class WebEnv(SwitchEnv):
 
 
 def webrtc_config(
-    http: int, edge: int, ws: int, trunk: int, base: int, rtp: int, ng: int, media: int
+    http: int,
+    edge: int,
+    ws: int,
+    trunk: int,
+    base: int,
+    rtp: int,
+    ng: int,
+    media: int,
+    password_hash: str | None = None,
+    extra: str = "",
 ) -> str:
+    """The switch's config; ``password_hash`` lets alice sign in to the desk, ``extra``
+    is appended (more tables: agents, queues)."""
+    signs_in = f'password_hash = "{password_hash}"' if password_hash else ""
     return f"""
 [store]
 path = "data/switch.db"
@@ -89,11 +101,14 @@ id = "alice"
 name = "Alice"
 sip_user = "{AGENT_USER}"
 sip_password = "{AGENT_PASSWORD}"
-"""
+{signs_in}
+{extra}"""
 
 
 @contextmanager
-def running_switch(tmp: Path) -> Iterator[WebEnv]:
+def running_switch(
+    tmp: Path, password_hash: str | None = None, extra: str = ""
+) -> Iterator[WebEnv]:
     """`switch run` with browser phones; stopped (exit 0 checked) at the end."""
     http, edge, ws, trunk = (
         free_port(),
@@ -103,7 +118,7 @@ def running_switch(tmp: Path) -> Iterator[WebEnv]:
     )
     block = free_ports(320)  # workers' RTP (2 x 50, +1), then rtpengine's media (200)
     base, ng = free_ports(2), free_ports(1)
-    text = webrtc_config(http, edge, ws, trunk, base, block, ng, block + 110)
+    text = webrtc_config(http, edge, ws, trunk, base, block, ng, block + 110, password_hash, extra)
     sw = SwitchProcess(text, tmp, http)
     sw.start(timeout=40)
     try:

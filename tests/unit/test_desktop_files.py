@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.desktop import STATIC
+from switch.desktop import STATIC, page_headers
 
 LANGUAGES = ("en", "km", "th", "fa")
 
@@ -62,3 +62,20 @@ def test_the_styles_use_logical_properties_only() -> None:
 def test_the_desktop_is_small() -> None:
     total = sum(p.stat().st_size for p in Path(STATIC).rglob("*") if p.is_file())
     assert total < 300_000  # everything, all four catalogues included
+
+
+def test_the_page_may_connect_to_the_edges_websockets_only() -> None:
+    plain = page_headers([])["Content-Security-Policy"]
+    assert "connect-src 'self';" in plain
+    policy = page_headers(["ws://10.0.0.5:8080", "wss://box.lan:8443", "ws://x;script-src *"])[
+        "Content-Security-Policy"
+    ]
+    assert "connect-src 'self' ws://10.0.0.5:8080 wss://box.lan:8443;" in policy
+    assert "script-src 'self';" in policy and "script-src *" not in policy
+
+
+def test_the_desk_loads_the_browser_phone_from_the_switch() -> None:
+    text = (STATIC / "deskphone.js").read_text("utf-8")
+    modules = re.findall(r'"(/static/phone/\w+\.js)"', text)
+    web = STATIC.parent.parent / "web" / "static" / "phone"
+    assert modules and all((web / Path(m).name).is_file() for m in modules)

@@ -17,7 +17,7 @@ from actors.router import ROUTER
 from actors.routing import Accepted, Enqueue, Withdraw
 from base.clock import FakeClock
 from switch.api.app import create_api
-from switch.center.stats import box_zone, parse_range
+from switch.center.stats import HOUR_FIELDS, box_zone, parse_range
 from switch.config import parse_config
 from switch.core import Core
 from switch.phone import phone_identity
@@ -141,3 +141,35 @@ def test_dates_times_and_offsets() -> None:
     assert end - start == 5400
     start, _ = parse_range("2026-05-01T08:00", None, T0, zone)  # a local time
     assert start == datetime(2026, 5, 1, 8, 0, tzinfo=zone).timestamp()
+
+
+async def test_by_hour_gives_the_figures_of_each_hour_begun(env: Any) -> None:
+    core, clock, c = env
+    ben = await core.directory.contact_for(phone_identity("+85512345679"))
+    clock.advance(30 * 60)  # 09:30: ben waits 40 s and is gone
+    await core.registry.ask(
+        ROUTER, Enqueue(WorkItem("call-2", "call:call-2", "voice", ben, "sales", clock.now()))
+    )
+    clock.advance(40)
+    await core.registry.ask(ROUTER, Withdraw("call-2", "abandoned"))
+    await core.store.write(Write())
+    clock.advance(3600)  # 10:30
+    body = (await c.get("/api/v1/stats", params={"by": "hour"}, headers=AUTH)).json()
+    hours = body["hours"]
+    assert len(hours) == 11  # 00:00 .. 10:00, the hours begun
+    midnight = datetime.fromisoformat(body["since"])
+    assert [datetime.fromisoformat(h["since"]) - midnight for h in hours] == [
+        timedelta(hours=n) for n in range(11)
+    ]
+    assert [h["offered"] for h in hours] == [0] * 9 + [1, 0]
+    # all of the day happened between 09:00 and 10:00: that hour's figures are the day's
+    assert {k: v for k, v in hours[9].items() if k != "since"} == {k: body[k] for k in HOUR_FIELDS}
+    assert hours[10]["service_level"] is None and hours[0]["asa"] is None
+    assert body["offered"] == 1  # the day's figures are there as before
+    assert "hours" not in (await c.get("/api/v1/stats", headers=AUTH)).json()
+    r = await c.get(
+        "/api/v1/stats", params={"by": "hour", "since": "2026-05-01", "until": "2026-05-04"},
+        headers=AUTH,
+    )  # fmt: skip
+    assert r.status_code == 422 and "48 hours" in r.json()["error"]["message"]
+    assert (await c.get("/api/v1/stats", params={"by": "day"}, headers=AUTH)).status_code == 422

@@ -3,8 +3,10 @@
 // they answer; a workspace per contact they work on; the contact search; the queues.
 
 import { api, ApiError } from "./api.js";
+import { DeskPhone } from "./deskphone.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { attributesLine, contactTitle, numbersOf, searchCard } from "./contacts.js";
 import { loadPhones, phone } from "./phones.js";
 import { describeEvent, Workspace } from "./workspace.js";
 
@@ -20,12 +22,14 @@ export class AgentDesk {
     this.workspaces = new Map(); // contact id -> Workspace
     this.current = null;
     this.live = null;
+    this.deskPhone = new DeskPhone(this.me);
     this.element = this.build();
     this.tick = setInterval(() => this.renderClock(), 1000);
   }
 
   destroy() {
     clearInterval(this.tick);
+    this.deskPhone.stop();
   }
 
   handlers() {
@@ -90,7 +94,15 @@ export class AgentDesk {
     return h(
       "div",
       { class: "desk" },
-      h("div", { class: "side" }, mine, this.offerBox, this.searchBox(), this.queueBox),
+      h(
+        "div",
+        { class: "side" },
+        mine,
+        this.offerBox,
+        this.deskPhone.element,
+        this.searchBox(),
+        this.queueBox,
+      ),
       work,
     );
   }
@@ -105,6 +117,7 @@ export class AgentDesk {
   }
 
   async start() {
+    this.deskPhone.start();
     try {
       this.setAgent(await api("GET", `/agents/${encodeURIComponent(this.me)}`));
     } catch (err) {
@@ -243,8 +256,14 @@ export class AgentDesk {
   }
 
   call(record) {
-    if (record.agent === this.me && record.state === "answered" && record.contact_id) {
-      this.open(record.contact_id, { focus: false });
+    this.deskPhone.setCall(record);
+    if (record.agent !== this.me || !record.contact_id) return;
+    const ws = this.workspaces.get(record.contact_id);
+    if (ws) ws.callId = record.id;
+    else if (record.state === "answered") {
+      this.open(record.contact_id, { focus: false }).then((opened) => {
+        opened.callId = record.id;
+      });
     }
   }
 
@@ -307,43 +326,13 @@ export class AgentDesk {
   // -------------------------------------------------------------- search
 
   searchBox() {
-    const input = h("input", { type: "tel", autocomplete: "off", dir: "ltr", required: true });
-    const results = h("div", { class: "results", "aria-live": "polite" });
-    const titleId = uid("h");
-    const form = h(
-      "form",
-      {
-        role: "search",
-        "aria-labelledby": titleId,
-        onsubmit: async (event) => {
-          event.preventDefault();
-          results.replaceChildren();
-          const number = input.value.trim();
-          let found;
-          try {
-            found = await api("GET", `/contacts?phone=${encodeURIComponent(number)}`);
-          } catch (err) {
-            results.append(h("p", { role: "alert", class: "problem" }, t("search.invalid")));
-            return;
-          }
-          const forms = await api("GET", `/numbers?n=${encodeURIComponent(number)}`);
-          const e164 = forms[0]?.e164 || number;
-          await loadPhones([e164, ...found.flatMap((c) => numbersOf(c))]);
-          if (!found.length) {
-            results.append(
-              h("p", {}, t("search.none", { number: phone(e164) })),
-              this.callButton(e164),
-            );
-            return;
-          }
-          for (const contact of found) results.append(this.searchResult(contact));
-        },
-      },
-      h("h2", { id: titleId }, t("search.title")),
-      h("div", { class: "row" }, field(t("search.phone"), input)),
-      h("button", { type: "submit" }, t("search.submit")),
-    );
-    return h("section", { class: "card search" }, form, results);
+    return searchCard({
+      result: (contact) => this.searchResult(contact),
+      nothing: (e164) =>
+        e164
+          ? [h("p", {}, t("search.none", { number: phone(e164) })), this.callButton(e164)]
+          : h("p", {}, t("search.nothing")),
+    });
   }
 
   searchResult(contact) {
@@ -352,7 +341,8 @@ export class AgentDesk {
     return h(
       "div",
       { class: "result" },
-      h("p", { class: "name" }, contact.name || phone(numbers[0]) || contact.id),
+      h("p", { class: "name" }, contactTitle(contact)),
+      attributesLine(contact),
       h("p", {}, numbers.map((n) => h("span", { class: "number", dir: "ltr" }, phone(n)))),
       h(
         "div",
@@ -446,10 +436,4 @@ export class AgentDesk {
 function quote(text) {
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
   return h("q", { dir: "auto" }, short);
-}
-
-export function numbersOf(contact) {
-  return (contact.identities || [])
-    .filter((i) => i.startsWith("phone:"))
-    .map((i) => i.slice("phone:".length));
 }

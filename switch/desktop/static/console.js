@@ -5,7 +5,12 @@
 import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { ContactsPanel } from "./contacts.js";
+import { OutboxPanel } from "./outbox.js";
 import { loadPhones, phone } from "./phones.js";
+import { RecordingsPanel } from "./recordings.js";
+import { TodayFigures } from "./wallboard.js";
+import { describeEvent } from "./workspace.js";
 
 const HEALTH_EVERY = 15000;
 const AUDIT_ROWS = 50;
@@ -58,7 +63,8 @@ export class ConsoleView {
     this.timers = [];
     this.wallQueues = h("div", { class: "wall-queues" });
     this.wallAgents = h("div", { class: "wall-agents" });
-    this.kpis = h("div", { class: "kpis", hidden: true });
+    this.today = new TodayFigures();
+    this.kpis = this.today.element;
     this.modems = h("div", { class: "modems" });
     this.trunks = h("div", { class: "trunks" });
     this.healthResult = h("div", { class: "health-result", role: "status", "aria-live": "polite" });
@@ -66,8 +72,16 @@ export class ConsoleView {
     const parts = [];
     if (this.operator) {
       parts.push(section(t("wall.title"), this.kpis, this.wallQueues, this.wallAgents));
+      this.contacts = new ContactsPanel(describeEvent);
+      parts.push(this.contacts.element);
     }
     parts.push(section(t("health.title"), this.modems, this.trunks, this.healthResult));
+    this.outbox = new OutboxPanel();
+    parts.push(this.outbox.element);
+    if (this.operator) {
+      this.recordings = new RecordingsPanel();
+      parts.push(this.recordings.element);
+    }
     parts.push(
       section(
         t("audit.title"),
@@ -96,6 +110,8 @@ export class ConsoleView {
 
   destroy() {
     for (const timer of this.timers) clearInterval(timer);
+    this.today.stop();
+    this.outbox.stop();
   }
 
   handlers() {
@@ -113,6 +129,7 @@ export class ConsoleView {
       queues: (queues) => {
         this.queues = queues;
         this.renderQueues();
+        if (this.operator) this.today.poke(); // the day's figures move with the queues
       },
       audit: (entry) => this.addAudit(entry, true),
       resync: () => this.start(),
@@ -121,7 +138,10 @@ export class ConsoleView {
   }
 
   async start() {
-    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis()]);
+    this.outbox.stop();
+    this.outbox.start();
+    const recordings = this.recordings ? this.recordings.search() : null;
+    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
   }
@@ -169,32 +189,9 @@ export class ConsoleView {
     );
   }
 
-  // Today's figures, when the switch has statistics (GET /api/v1/stats).
+  // Today's figures and charts, when the switch has statistics (GET /api/v1/stats).
   async loadKpis() {
-    if (!this.operator) return;
-    const since = new Date();
-    since.setHours(0, 0, 0, 0);
-    let stats;
-    try {
-      stats = await api("GET", `/stats?since=${encodeURIComponent(since.toISOString())}`);
-    } catch {
-      this.kpis.hidden = true; // no statistics on this switch: no panel
-      return;
-    }
-    const pct = (x) => fmtNumber(x ?? 0, { style: "percent", maximumFractionDigits: 0 });
-    const items = [
-      ["kpi.offered", fmtNumber(stats.offered ?? 0)],
-      ["kpi.answered", fmtNumber(stats.answered ?? 0)],
-      ["kpi.abandoned", fmtNumber(stats.abandoned ?? 0)],
-      ["kpi.service_level", pct(stats.service_level)],
-      ["kpi.asa", fmtDuration(stats.asa ?? 0)],
-      ["kpi.aht", fmtDuration(stats.aht ?? 0)],
-    ];
-    this.kpis.replaceChildren(
-      h("h3", {}, t("kpi.title")),
-      h("dl", {}, items.map(([k, v]) => h("div", {}, h("dt", {}, t(k)), h("dd", {}, v)))),
-    );
-    this.kpis.hidden = false;
+    if (this.operator) await this.today.load();
   }
 
   // --------------------------------------------------------------- health

@@ -3,12 +3,14 @@
 // its part count and alphabet, click-to-call, wrap-up notes, closing the conversation.
 
 import { api } from "./api.js";
+import { attributesLine, detailsForm } from "./contacts.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtNumber, t, tOr } from "./i18n.js";
 import { loadPhones, phone } from "./phones.js";
 import { smsInfo } from "./sms.js";
 
 const JOURNEY_PAGE = 100;
+const DISPOSITIONS = ["resolved", "follow_up", "callback", "escalated", "no_answer", "wrong_number", "other"];
 
 // One line of a journey, in words: "12 Mar 2026, 09:14 · SMS received · text".
 export function describeEvent(event) {
@@ -27,6 +29,9 @@ export function describeEvent(event) {
   if (event.kind === "csat" && event.score !== undefined) {
     parts.push(" · ", t("event.score", { score: fmtNumber(event.score) }));
   }
+  if (event.kind === "wrap_up" && event.disposition) {
+    parts.push(" · ", h("strong", {}, tOr(`disposition.${event.disposition}`, event.disposition)));
+  }
   if ((event.kind === "queued" || event.kind === "dequeued") && event.via) {
     parts.push(" · ", event.via);
   }
@@ -39,6 +44,7 @@ export class Workspace {
     this.contactId = contactId;
     this.contact = null;
     this.conversation = null;
+    this.callId = null; // the contact's latest call with this agent: what a wrap-up is about
     this.seen = new Set();
     const tabId = uid("tab");
     const panelId = uid("panel");
@@ -136,8 +142,19 @@ export class Workspace {
         this.numbers.map((n) => this.desk.callButton(n)),
         merged ? h("p", { class: "muted" }, t("work.merged", { count: fmtNumber(c.merged_from.length) })) : null,
       ),
+      attributesLine(c),
       this.numbers.length ? this.replyBox() : h("p", { class: "muted" }, t("reply.no_phone")),
       this.notesBox(),
+      h(
+        "details",
+        { class: "edit-contact" },
+        h("summary", {}, t("contact.edit")),
+        detailsForm(c, (saved) => {
+          this.contact = saved;
+          this.tab.textContent = this.title;
+          this.render();
+        }),
+      ),
       h("h4", {}, t("work.journey")),
       this.journey,
     );
@@ -211,30 +228,65 @@ export class Workspace {
     );
   }
 
+  // Wrap-up: notes alone ("Save note"), or the disposition of the work with its notes
+  // ("Save wrap-up": a wrap_up event in the journey, with the call it was about).
   notesBox() {
     const text = h("textarea", { rows: "2", dir: "auto", maxlength: "10000" });
+    const disposition = h(
+      "select",
+      {},
+      DISPOSITIONS.map((d) => h("option", { value: d }, t(`disposition.${d}`))),
+    );
     const status = h("p", { role: "status", class: "muted" });
+    const path = (what) => `/contacts/${encodeURIComponent(this.contactId)}/${what}`;
+    const save = async (work) => {
+      try {
+        await work();
+        text.value = "";
+      } catch (err) {
+        status.textContent = err.message;
+      }
+    };
+    const titleId = uid("h");
     return h(
       "form",
       {
         class: "notes",
-        onsubmit: async (event) => {
+        "aria-labelledby": titleId,
+        onsubmit: (event) => {
           event.preventDefault();
           if (!text.value.trim()) return;
-          try {
-            await api("POST", `/contacts/${encodeURIComponent(this.contactId)}/notes`, {
-              text: text.value,
-              author: this.desk.me,
-            });
-            text.value = "";
+          save(async () => {
+            await api("POST", path("notes"), { text: text.value, author: this.desk.me });
             status.textContent = t("notes.saved");
-          } catch (err) {
-            status.textContent = err.message;
-          }
+          });
         },
       },
+      h("h4", { id: titleId }, t("wrapup.title")),
       h("div", { class: "row" }, field(t("notes.label"), text)),
-      h("button", { type: "submit" }, t("notes.save")),
+      h("div", { class: "row" }, field(t("wrapup.disposition"), disposition)),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit" }, t("notes.save")),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "primary",
+            onclick: () =>
+              save(async () => {
+                const body = { disposition: disposition.value, text: text.value };
+                if (this.callId) body.call_id = this.callId;
+                await api("POST", path("wrapup"), body);
+                status.textContent = t("wrapup.saved", {
+                  disposition: t(`disposition.${disposition.value}`),
+                });
+              }),
+          },
+          t("wrapup.save"),
+        ),
+      ),
       status,
     );
   }

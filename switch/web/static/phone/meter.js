@@ -1,24 +1,22 @@
-// What the far end of a call sends, measured in the browser (WebAudio): its level and its
-// strongest frequency. The phone page shows the level; tests read both.
-//
-//   const meter = new AudioMeter();
-//   meter.listen(audioElement.srcObject);  meter.level();  meter.peakFrequency();
-//   meter.stop();
+// What the far end of a browser call sends, measured in the page: the level (RMS) and
+// the strongest frequency, from a WebAudio analyser on the incoming stream. The phone
+// page and the agent desk show the level; the tests read both.
 
-export class AudioMeter {
+export class Meter {
   constructor() {
     this.context = null;
     this.analyser = null;
   }
 
-  /** Start measuring a MediaStream (the far end's audio). */
+  /** Start measuring `stream` (the <audio> element's srcObject); false without one. */
   listen(stream) {
-    if (!stream) return;
+    if (!stream) return false;
     this.context ??= new AudioContext();
     this.context.resume();
     this.analyser = this.context.createAnalyser();
     this.analyser.fftSize = 4096;
     this.context.createMediaStreamSource(stream).connect(this.analyser);
+    return true;
   }
 
   stop() {

@@ -2,7 +2,7 @@
 // SIP credential from the switch, register the browser phone (phone.js), and drive it
 // with labelled buttons. Text comes from i18n.js; ?lang=km|th|fa|en picks the language.
 
-import { AudioMeter } from "./meter.js";
+import { Meter } from "./meter.js";
 import { BrowserPhone } from "./phone.js";
 import { LANGUAGES, RTL, pickLanguage, translator } from "./i18n.js";
 
@@ -109,13 +109,15 @@ async function register(event) {
 
 // ------------------------------------------------------------- incoming audio level
 
-const meter = new AudioMeter();
+const meter = new Meter();
 let meterTimer = null;
+const level = () => meter.level();
+const peakFrequency = () => meter.peakFrequency();
 
 function listen() {
-  meter.listen($("remote").srcObject);
+  if (!meter.listen($("remote").srcObject)) return;
   clearInterval(meterTimer);
-  meterTimer = setInterval(() => { $("level").value = meter.level(); }, 100);
+  meterTimer = setInterval(() => { $("level").value = level(); }, 100);
 }
 
 function stopListening() {
@@ -126,11 +128,7 @@ function stopListening() {
 
 // --------------------------------------------------------------------------- wiring
 
-window.edgePhone = {
-  phone: null,
-  level: () => meter.level(),
-  peakFrequency: () => meter.peakFrequency(),
-};
+window.edgePhone = { phone: null, level, peakFrequency };
 
 function init() {
   const select = $("lang");

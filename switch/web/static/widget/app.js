@@ -7,7 +7,7 @@
 // Everything a person reads comes from i18n.js; everything anybody wrote (customers,
 // agents) is put in the page as text, never as HTML. Every control has a label.
 
-import { AudioMeter } from "../phone/meter.js";
+import { Meter } from "../phone/meter.js";
 import { BrowserPhone } from "../phone/phone.js";
 import { WidgetClient } from "./client.js";
 import { LANGUAGES, RTL, pickLanguage, translator } from "./i18n.js";
@@ -56,7 +56,7 @@ export class ChatWidget {
     this.typingSent = 0;
     this.typingTimer = null;
     this.phone = null;
-    this.meter = new AudioMeter();
+    this.meter = new Meter();
     this.notice = null; // { key, values }
     this.build(open ?? storage(OPEN_KEY) === "1");
     this.wire();

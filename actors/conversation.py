@@ -16,10 +16,18 @@ answer goes back to the queue at the same place (and the agent is freed). The
 conversation is closed by the agent, or after ``idle_close`` seconds without a message
 either way. If the queue gives up (closed, nobody signed in, max wait) the customer gets
 one automatic answer saying so, and the conversation closes: their next message opens a
-new one.
+new one. A *patient* conversation (the widget's "answer me by SMS" when nobody is
+there) is exempt: it waits for an agent, keeping its place, like a callback.
+
+When two contacts merge (a web visitor proves their phone number), the open
+conversation of the contact merged away moves to the one it joins (``MoveOut`` there,
+``MoveIn`` here): a waiting one keeps its place, an assigned one its agent. If the
+contact joined already has one open on the channel, that one stays and the moved one
+is closed.
 
 The states (:data:`TRANSITIONS`): ``idle`` -> ``queued`` -> ``assigned`` ->
-``closed``/``idle``; ``assigned`` -> ``queued`` (no reply in time).
+``closed``/``idle``; ``assigned`` -> ``queued`` (no reply in time); ``queued`` /
+``assigned`` -> ``idle`` (moved out) and ``idle`` -> ``queued`` / ``assigned`` (moved in).
 """
 
 from __future__ import annotations
@@ -33,13 +41,14 @@ from base.errors import ProtocolError
 State = Literal["idle", "queued", "assigned"]
 
 TRANSITIONS: dict[State, dict[str, State]] = {
-    "idle": {"customer_wrote": "queued"},
+    "idle": {"customer_wrote": "queued", "moved_in_queued": "queued", "moved_in": "assigned"},
     "queued": {
         "customer_wrote": "queued",
         "offered": "assigned",
         "treated": "idle",
         "agent_replied": "queued",
         "closed": "idle",
+        "moved_out": "idle",
     },
     "assigned": {
         "customer_wrote": "assigned",
@@ -47,6 +56,7 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         "reply_overdue": "queued",
         "closed": "idle",
         "idle_timeout": "idle",
+        "moved_out": "idle",
     },
 }
 
@@ -81,6 +91,7 @@ class ConversationState:
     passed: tuple[tuple[str, float], ...] = ()  # (agent, until): not offered it again soon
     reply_token: int = 0  # the reply timer that counts (older ones are stale)
     idle_token: int = 0
+    patient: bool = False  # waits for an agent however long (no treatment)
     policy: ConversationPolicy = ConversationPolicy()
 
     @property
@@ -98,6 +109,7 @@ class ConversationState:
             enqueued_at=self.opened_at,
             sticky=self.sticky,
             declined=self.passed,
+            patient=self.patient,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -112,6 +124,7 @@ class ConversationState:
             "last_at": self.last_at,
             "reply_due": self.reply_due,
             "via": self.via,
+            "patient": self.patient,
         }
 
     @classmethod
@@ -127,6 +140,7 @@ class ConversationState:
             last_at=data.get("last_at"),
             reply_due=data.get("reply_due"),
             via=data.get("via"),
+            patient=bool(data.get("patient", False)),
             policy=policy,
         )
 
@@ -141,6 +155,7 @@ class CustomerWrote:
     via: str
     queue: str  # where a new conversation goes (the route of ``via``)
     sticky: str | None = None
+    patient: bool = False  # a new conversation waits for an agent however long
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +189,19 @@ class Recovered:
     """The switch restarted: put an assigned conversation's agent back in their count."""
 
 
+@dataclass(frozen=True, slots=True)
+class MoveOut:
+    """The contact was merged into another: give up the open conversation (the answer
+    is the state it had, for :class:`MoveIn` on the other contact)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MoveIn:
+    """Take over the conversation of a contact merged into this one."""
+
+    prior: ConversationState
+
+
 ConversationMessage: TypeAlias = (
     CustomerWrote
     | AgentReplied
@@ -183,6 +211,8 @@ ConversationMessage: TypeAlias = (
     | Recovered
     | QueueOffer
     | QueueTreatment
+    | MoveOut
+    | MoveIn
 )
 
 # -------------------------------------------------------------------- effects
@@ -252,6 +282,35 @@ def _arm(state: ConversationState, name: Literal["reply", "idle"], delay: float)
     return state, [Arm(name, delay, token)]
 
 
+def _move_in(state: ConversationState, prior: ConversationState, now: float) -> Result:
+    if prior.state == "idle" or prior.id is None:
+        return state, []
+    if state.state != "idle":  # this contact has its own: the moved one is closed
+        return state, [Release(prior.agent, prior.id)] if prior.agent else []
+    event = "moved_in" if prior.state == "assigned" else "moved_in_queued"
+    state = replace(
+        state,
+        state=next_state(state.state, event),
+        id=prior.id,
+        queue=prior.queue,
+        agent=prior.agent if prior.state == "assigned" else None,
+        opened_at=prior.opened_at,
+        last_at=prior.last_at,
+        reply_due=prior.reply_due,
+        via=prior.via,
+        sticky=prior.sticky,
+        patient=prior.patient,
+    )
+    effects: list[ConversationEffect] = [Record("moved_in")]
+    if state.state == "queued":
+        effects.append(Enqueue())
+    elif state.reply_due is not None:
+        state, arm = _arm(state, "reply", max(0.0, state.reply_due - now))
+        effects += arm
+    state, idle = _arm(state, "idle", state.policy.idle_close)
+    return state, [*effects, *idle]
+
+
 def decide(state: ConversationState, msg: ConversationMessage, now: float) -> Result:
     policy = state.policy
     match msg:
@@ -266,6 +325,7 @@ def decide(state: ConversationState, msg: ConversationMessage, now: float) -> Re
                     agent=None,
                     opened_at=at,
                     sticky=sticky,
+                    patient=msg.patient,
                 )
                 effects += [Record("opened"), Enqueue()]
             else:
@@ -361,4 +421,19 @@ def decide(state: ConversationState, msg: ConversationMessage, now: float) -> Re
             if state.state == "queued":
                 return state, [Enqueue()]
             return state, []
+        case MoveOut():
+            if state.state == "idle":
+                return state, []
+            effects = [Withdraw()] if state.state == "queued" else []
+            state = replace(
+                state,
+                state=next_state(state.state, "moved_out"),
+                id=None,
+                agent=None,
+                reply_due=None,
+                patient=False,
+            )
+            return state, [*effects, Record("moved_out")]
+        case MoveIn(prior=prior):
+            return _move_in(state, prior, now)
     raise TypeError(f"a conversation cannot handle {type(msg).__name__}")

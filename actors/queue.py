@@ -105,9 +105,15 @@ class WorkItem:
     declined: tuple[tuple[str, float], ...] = ()  # (agent, until) not to offer again
     overdue: bool = False  # max_wait passed while an offer was out
     seq: int = 0  # arrival order, set by the queue
+    patient: bool = False  # waits however long, like a callback (no treatment)
 
     def sort_key(self) -> tuple[int, float, int]:
         return (-self.priority, self.enqueued_at, self.seq)
+
+    @property
+    def waits_forever(self) -> bool:
+        """Exempt from the queue's treatment: a callback, or a patient conversation."""
+        return self.kind == "callback" or self.patient
 
     def declined_by(self, agent: str, now: float) -> bool:
         return any(a == agent and now < until for a, until in self.declined)
@@ -125,6 +131,7 @@ class WorkItem:
             "sticky": self.sticky,
             "phone": self.phone,
             "seq": self.seq,
+            "patient": self.patient,
         }
 
     @classmethod
@@ -141,6 +148,7 @@ class WorkItem:
             sticky=data.get("sticky"),
             phone=data.get("phone"),
             seq=int(data.get("seq", 0)),
+            patient=bool(data.get("patient", False)),
         )
 
 

@@ -132,7 +132,7 @@ class RouterActor(Actor):
                     continue
                 item = queue.add(item)
                 self.state.where[item.id] = queue_id
-                if item.kind != "callback" and queue.settings.max_wait is not None:
+                if not item.waits_forever and queue.settings.max_wait is not None:
                     delay = max(0.0, item.enqueued_at + queue.settings.max_wait - now)
                     self.state.timer_seq += 1
                     effects.append(
@@ -247,12 +247,14 @@ class RouterActor(Actor):
             for a in self.state.agents.values()
             if a.status == "available" and settings.eligible(a.id, a.skills)
         ]
+        signed_in = self.state.signed_in_for(settings)
         return {
             "id": settings.id,
             "waiting": queue.waiting(),
             "longest_wait": round(queue.longest_wait(now), 1),
             "agents_available": len(available),
-            "agents_signed_in": len(self.state.signed_in_for(settings)),
+            "agents_signed_in": len(signed_in),
+            "agents_for_chat": sum(1 for a in signed_in if a.can_chat),
         }
 
     def _detail(self, queue: QueueState, now: float) -> dict[str, Any]:

@@ -23,7 +23,8 @@ preferred skill they have when an agent with it is free.
 A queue never holds a customer forever: ``max_wait`` passed, nobody signed in who may
 serve the queue, or the queue closed leads to the queue's *treatment*, which the owner
 carries out (a message, a callback offer, a clean hang-up). Callbacks are exempt: they
-wait for an agent, keeping their place, however long it takes.
+wait for an agent, keeping their place, however long it takes; so does a *patient*
+message (the widget's "answer me by SMS" while nobody is there).
 """
 
 from __future__ import annotations
@@ -240,8 +241,8 @@ def _enqueue(state: RouterState, item: WorkItem, closed: bool, now: float) -> li
                 seq=item.seq,
             )
         )
-    if item.kind == "callback":
-        return effects  # a callback waits for an agent however long it takes
+    if item.waits_forever:
+        return effects  # a callback (or patient message) waits however long it takes
     if closed or not queue.settings.open_at(now):
         return effects + _treat(state, item, "closed", now)
     if queue.settings.treat_when_nobody and not state.anyone_signed_in(queue.settings):
@@ -360,7 +361,7 @@ def _agent_update(state: RouterState, view: AgentView, now: float) -> list[Route
             if state.anyone_signed_in(settings):
                 continue
             for item in queue.in_order():
-                if item.state == "waiting" and item.kind != "callback":
+                if item.state == "waiting" and not item.waits_forever:
                     effects += _treat(state, item, "no_agents", now)
     return effects
 

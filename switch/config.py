@@ -38,6 +38,7 @@ from switch.cc_config import (
     check_references,
 )
 from switch.hooks_config import WebhookConfig, check_webhooks
+from switch.widget.config import WidgetConfig
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -458,6 +459,7 @@ class Config(_Model):
     users: list[UserConfig] = Field(default_factory=list)
     mqtt: MqttConfig | None = None
     backup: BackupConfig | None = None
+    widget: WidgetConfig = Field(default_factory=WidgetConfig)  # switch/widget/config.py
     webhooks: list[WebhookConfig] = Field(default_factory=list)  # switch/hooks_config.py
 
     @field_validator("api")
@@ -509,6 +511,9 @@ class Config(_Model):
             self.sip is None or not (self.sip.ws_listen or self.sip.wss_listen)
         ):
             problems.add(("webrtc",), "[webrtc] needs [sip] with ws_listen or wss_listen")
+        queue = self.widget.queue
+        if queue is not None and queue not in {q.id for q in self.queues}:
+            problems.add(("widget", "queue"), f"no queue {queue!r}", queue)
         problems.raise_any()
         return self
 

@@ -32,6 +32,7 @@ from switch.config import Config
 from switch.live import LiveFeed
 from switch.phone import normalize_phone, phone_identity
 from switch.store import Store
+from switch.widget.service import WidgetService
 
 if TYPE_CHECKING:
     from switch.calls import CallService
@@ -80,6 +81,7 @@ class Core:
         store.add_commit_listener(self.meter.committed)
         self.callbacks = Callbacks(self)
         self.conversations = Conversations(self)
+        self.widget = WidgetService(self)  # the customers' web chat (switch/widget)
         self.registry.register_kind(
             "modem", ModemActor, mailbox_size=TELEMETRY_MAILBOX, overflow="drop_oldest"
         )
@@ -145,6 +147,7 @@ class Core:
             self.calls.reconfigure(config)
 
     async def close(self) -> None:
+        await self.widget.close()
         await self.live.close()
         await self.registry.close()
         self.presence.stopping(self.clock.now())

@@ -88,6 +88,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/contacts/{contact_id}/wrapup"): Rule(OPS, "contact"),
     ("POST", "/contacts/{contact_id}/messages"): Rule(OPS, "contact_reply"),
     ("POST", "/contacts/{contact_id}/conversation/close"): Rule(OPS, "contact"),
+    ("GET", "/contacts/{contact_id}/chat"): Rule(OPS, "contact"),  # the web chat, live
+    ("POST", "/contacts/{contact_id}/typing"): Rule(OPS, "contact_reply"),
     ("POST", "/contacts/{contact_id}/merge"): Rule(OPS),
     ("POST", "/contacts/{contact_id}/unmerge"): Rule(OPS),
     # calls

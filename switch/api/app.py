@@ -35,6 +35,8 @@ from switch.desktop import install_desktop
 from switch.metrics import HTTP_REQUESTS
 from switch.sessions import Sessions
 from switch.web import STATIC_DIR, pages_router
+from switch.widget.api import widget_api_router
+from switch.widget.routes import install_widget
 
 
 def no_unknown_query(request: Request) -> None:
@@ -123,6 +125,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     static = GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024)
     app.mount("/static", static, name="static")
     app.include_router(pages_router())
+    install_widget(app)
     webrtc = core.config.webrtc
     if webrtc is not None:  # (without [webrtc] the path does not exist: 404)
         app.include_router(guest_router(webrtc.guests_per_minute))
@@ -131,6 +134,7 @@ def create_api(core: Core, extra_routers: list[APIRouter] | None = None) -> Fast
     app.include_router(numbers_router(), prefix="/api/v1")
     app.include_router(contacts_router(), prefix="/api/v1")
     app.include_router(audit_router(), prefix="/api/v1")
+    app.include_router(widget_api_router(), prefix="/api/v1")
     app.include_router(stats_router(), prefix="/api/v1")
     app.include_router(health_router(), prefix="/api/v1")
     app.include_router(reload_router(), prefix="/api/v1")

@@ -11,7 +11,8 @@ With ``[webrtc]`` in the config, the call service runs rtpengine (before Kamaili
   ``web-<16 hex>`` that the edge lets call the widget number and nothing else, for
   ``guest_ttl`` seconds. The call reaches a worker tagged
   ``X-Switch-Origin: web;guest=<user>`` and rings the agents like a trunk call; the
-  contact's identity is ``web:<16 hex>``.
+  contact's identity is ``web:<16 hex>``. The widget asks for its visitor's own
+  (``web-<visitor>``), so the call lands in the contact of the page's cookie.
 
 The secret that signs credentials lives in ``<store dir>/sip/webrtc.secret`` (0600,
 made at the first start); deleting it and restarting revokes every credential.
@@ -92,14 +93,20 @@ class BrowserPhones:
             "ws_servers": self.ws_servers(seen_as),
         }
 
-    def guest_credential(self, now: float, seen_as: str | None) -> dict[str, Any]:
-        """A new guest's credential: calls to the widget number for ``guest_ttl`` s."""
+    def guest_credential(
+        self, now: float, seen_as: str | None, visitor: str | None = None
+    ) -> dict[str, Any]:
+        """A guest's credential: calls to the widget number for ``guest_ttl`` s. A new
+        guest, or (``visitor``: the widget's 16 hex digits) the widget's visitor, whose
+        calls then land in the visitor's contact (identity ``web:<visitor>``)."""
         number = self.config.widget_number
         if number is None:
             raise Rejected(
                 "no_widget", "this switch takes no widget calls (webrtc.widget_number)", 404
             )
-        user = guest_user()
+        user = guest_user(visitor)
+        if visitor is not None and user in self.sip_users.values():
+            raise Rejected("conflict", "this visitor cannot call (an agent has that name)", 409)
         while user in self.sip_users.values():  # never an agent's name (16 hex digits)
             user = guest_user()
         cred = ephemeral_credential(self.secret, user, int(now) + self.config.guest_ttl)

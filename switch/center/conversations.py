@@ -4,21 +4,26 @@ A received SMS (durable first, see ``switch.sms``) is handed here off the modem'
 (on a box with agents: without any, SMS are only recorded, for the API's users):
 ``CALL`` (or ``CALLBACK``; also ហៅ, โทร, تماس) asks for a callback to the sender;
 anything else goes to the sender's conversation on that channel, which opens one in
-the queue the modem's route names when none is open. Agents answer through
-``POST /api/v1/contacts/{id}/messages``; the channel, when not given, is where the
-contact is reachable now (an open chat first, then SMS).
+the queue the modem's route names when none is open. A web chat message (durable first,
+see ``switch.widget``) goes to the contact's ``chat`` conversation the same way, in the
+widget's queue. Agents answer through ``POST /api/v1/contacts/{id}/messages``; the
+channel, when not given, is where the contact is reachable now (an open chat first,
+then SMS, then the chat page they may come back to). The chat side is a
+:class:`ChatChannel` the widget plugs in.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from actors import conversation as cv
 from actors.agent import AgentUnavailable, ChatClosed, ChatOpened
+from actors.contact import ContactState
 from actors.router import ROUTER
 from actors.routing import Accepted, Declined, Enqueue, Withdraw
 from actors.runtime import Actor, Registry
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("conversations")
 
 CONVERSATION_NS = "conversation"
+WIDGET = "widget"  # the ``via`` of web chat (journey, conversations)
 _CALL_WORDS = re.compile(
     r"^\s*(call|callback|call me|ហៅ|ហៅមកវិញ|โทร|โทรกลับ|تماس)\s*[.!]?\s*$", re.IGNORECASE
 )
@@ -44,6 +50,19 @@ _CALL_WORDS = re.compile(
 @dataclass(frozen=True, slots=True)
 class Get:
     pass
+
+
+class ChatChannel(Protocol):
+    """The web chat as conversations use it (``switch.widget`` provides it)."""
+
+    async def send(self, contact_id: str, text: str, agent: str | None) -> str:
+        """Record an answer in the contact's chat and push it to their pages; its id."""
+        ...
+
+    async def treated(self, contact_id: str, reason: str) -> None:
+        """The queue gave up on the contact's chat (``closed``, ``no_agents``,
+        ``max_wait``): tell them so, and what they may do instead."""
+        ...
 
 
 class ConversationActor(Actor):
@@ -67,6 +86,7 @@ class ConversationActor(Actor):
     async def handle(self, message: Any) -> Any:
         if isinstance(message, Get):
             return self.state
+        before = self.state
         pending: list[Any] = [message]
         while pending:
             current = pending.pop(0)
@@ -75,7 +95,7 @@ class ConversationActor(Actor):
             self.state, effects = cv.decide(self.state, current, now)
             for effect in effects:
                 pending.extend(await self._perform(effect, item_before, now))
-        return self.state
+        return before if isinstance(message, cv.MoveOut) else self.state
 
     async def _perform(
         self, effect: cv.ConversationEffect, item: str | None, now: float
@@ -92,6 +112,8 @@ class ConversationActor(Actor):
                         puts=(Put(CONVERSATION_NS, key, data),),
                     )
                 )
+                for listener in self.core.conversations.listeners:
+                    listener(state, kind)
             case cv.Enqueue():
                 await registry.ask(ROUTER, Enqueue(state.item()))
             case cv.Withdraw():
@@ -122,6 +144,9 @@ class Conversations:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.reconfigure(core.config)
+        self.chat: ChatChannel | None = None  # the widget, once it is plugged in
+        # Told of every recorded change (state, kind), in the actor's turn: quick, no raise.
+        self.listeners: list[Callable[[cv.ConversationState, str], None]] = []
         core.registry.register_kind("conv", lambda aid, reg: ConversationActor(aid, reg, core))
 
     def reconfigure(self, config: Config) -> None:
@@ -130,10 +155,17 @@ class Conversations:
         self.policy = cv.ConversationPolicy(routing.reply_timeout, routing.conversation_idle)
 
     def queue_for(self, via: str) -> str:
-        """The queue a conversation opened through ``via`` (a modem) goes to: the route
-        of the modem's number when there is one, else the first queue (or ``default``)."""
+        """The queue a conversation opened through ``via`` (a modem, or ``widget``) goes
+        to: for the widget its ``[widget] queue``; else the route of the modem's number
+        (the widget's: its call number) when there is one, else the first queue (or
+        ``default``)."""
         config = self.core.config
-        number = next((getattr(m, "number", None) for m in config.modems if m.id == via), None)
+        if via == WIDGET and config.widget.queue is not None:
+            return config.widget.queue
+        if via == WIDGET:
+            number = config.webrtc.widget_number if config.webrtc is not None else None
+        else:
+            number = next((getattr(m, "number", None) for m in config.modems if m.id == via), None)
         for route in config.routes:
             if number is not None and route.number == number:
                 kind, _, target = route.to.partition(":")
@@ -162,6 +194,45 @@ class Conversations:
         )
         return True
 
+    async def on_chat(self, contact_id: str, message_id: str, at: float) -> None:
+        """A web chat message, already in the contact's journey: to their chat
+        conversation (which opens one in the widget's queue when none is open)."""
+        queue = self.queue_for(WIDGET)
+        sticky = await self.core.queues.last_agent(contact_id)
+        self.core.registry.tell(
+            f"conv:{contact_id}.chat", cv.CustomerWrote(message_id, at, WIDGET, queue, sticky)
+        )
+
+    async def answer_by_sms(self, contact_id: str, phone: str, message_id: str) -> None:
+        """The customer asked to be answered by SMS (nobody could chat): an SMS
+        conversation that waits for an agent however long it takes."""
+        sms = self.core.sms
+        if sms is None:
+            raise Rejected("unavailable", "no modems are configured", 503)
+        modem = sms.choose_modem(phone, None)
+        now = self.core.clock.now()
+        await self.core.registry.ask(
+            f"conv:{contact_id}.sms",
+            cv.CustomerWrote(message_id, now, modem, self.queue_for(WIDGET), None, patient=True),
+        )
+
+    async def move(self, from_contact: str, to_contact: str) -> None:
+        """``from_contact`` was merged into ``to_contact``: its open conversations go
+        along (see :class:`actors.conversation.MoveIn`)."""
+        for channel in ("chat", "sms"):
+            prior: cv.ConversationState = await self.core.registry.ask(
+                f"conv:{from_contact}.{channel}", cv.MoveOut()
+            )
+            if prior.state != "idle":
+                prior = replace(prior, contact_id=to_contact)
+                await self.core.registry.ask(f"conv:{to_contact}.{channel}", cv.MoveIn(prior))
+                log.info(
+                    "conversation_moved",
+                    contact_id=to_contact,
+                    merged=from_contact,
+                    channel=channel,
+                )
+
     async def state(self, contact_id: str, channel: str) -> cv.ConversationState:
         result: cv.ConversationState = await self.core.registry.ask(
             f"conv:{contact_id}.{channel}", Get()
@@ -172,10 +243,21 @@ class Conversations:
         self, contact_id: str, body: str, channel: str | None, agent: str | None
     ) -> str:
         """Send an agent's answer to the contact; the message's id."""
-        contact = await self.core.contact_state(contact_id)
-        if channel not in (None, "sms"):
-            raise Rejected("channel_unavailable", f"no open {channel} for this contact", 409)
+        contact = await self.live_contact(contact_id)
+        contact_id = contact.contact_id
         phones = [i.removeprefix("phone:") for i in contact.identities if i.startswith("phone:")]
+        on_web = self.chat is not None and any(i.startswith("web:") for i in contact.identities)
+        if channel is None:
+            chat_open = on_web and (await self.state(contact_id, "chat")).state != "idle"
+            channel = "chat" if chat_open or (on_web and not phones) else "sms"
+        if channel == "chat":
+            if self.chat is None or not on_web:
+                raise Rejected("channel_unavailable", "the contact has no web chat", 409)
+            message_id = await self.chat.send(contact_id, body, agent)
+            self.core.registry.tell(
+                f"conv:{contact_id}.chat", cv.AgentReplied(agent, self.core.clock.now())
+            )
+            return message_id
         if not phones:
             raise Rejected("unreachable", "the contact has no phone number to send to", 409)
         sms = self.core.sms
@@ -188,8 +270,17 @@ class Conversations:
         )
         return message_id
 
+    async def live_contact(self, contact_id: str) -> ContactState:
+        """The contact, or the one it was merged into (where its conversations went)."""
+        state = await self.core.contact_state(contact_id)
+        seen = {contact_id}
+        while state.merged_into is not None and state.merged_into not in seen:
+            seen.add(state.merged_into)
+            state = await self.core.contact_state(state.merged_into)
+        return state
+
     async def close(self, contact_id: str, channel: str, by: str) -> cv.ConversationState:
-        await self.core.contact_state(contact_id)
+        contact_id = (await self.live_contact(contact_id)).contact_id
         result: cv.ConversationState = await self.core.registry.ask(
             f"conv:{contact_id}.{channel}", cv.Close(by)
         )
@@ -206,6 +297,10 @@ class Conversations:
         return out
 
     async def auto_reply(self, state: cv.ConversationState, reason: str) -> None:
+        if state.channel == "chat":
+            if self.chat is not None:
+                await self.chat.treated(state.contact_id, reason)
+            return
         sms = self.core.sms
         contact = await self.core.contact_state(state.contact_id)
         phones = [i.removeprefix("phone:") for i in contact.identities if i.startswith("phone:")]

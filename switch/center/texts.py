@@ -1,4 +1,4 @@
-"""What the switch says to customers in writing (SMS), per language.
+"""What the switch says to customers in writing (SMS, web chat), per language.
 
 English, Khmer, Thai and Persian; a missing language falls back to English. Texts take
 ``str.format`` fields. Numbers are written with the language's own digits where the
@@ -58,6 +58,42 @@ TEXTS: dict[str, dict[str, str]] = {
         "th": "ขอบคุณที่รอ เจ้าหน้าที่ของเราไม่ว่างทั้งหมด ตอบกลับว่า CALL แล้วเราจะโทรกลับ",
         "fa": "از صبر شما سپاسگزاریم. همه کارشناسان ما مشغول هستند؛ "
         "CALL را ارسال کنید تا با شما تماس بگیریم.",
+    },
+    "widget_code": {
+        "en": "Your code is {code}. It is valid for {minutes} minutes. "
+        "Do not share it with anyone.",
+        "km": "លេខកូដរបស់អ្នកគឺ {code}។ វាមានសុពលភាព {minutes} នាទី។ កុំចែករំលែកវាជាមួយនរណាម្នាក់។",
+        "th": "รหัสของคุณคือ {code} ใช้ได้ {minutes} นาที อย่าบอกรหัสนี้กับผู้อื่น",
+        "fa": "کد شما {code} است. این کد {minutes} دقیقه معتبر است. آن را به کسی ندهید.",
+    },
+    "chat_closed": {
+        "en": "Thank you for your message. We are closed now. Leave your number and we "
+        "will call you back or answer by SMS when we open.",
+        "km": "សូមអរគុណសម្រាប់សាររបស់អ្នក។ ពេលនេះយើងបិទ។ សូមទុកលេខទូរស័ព្ទរបស់អ្នក "
+        "ហើយយើងនឹងហៅទៅវិញ ឬឆ្លើយតបតាម SMS នៅពេលយើងបើក។",
+        "th": "ขอบคุณสำหรับข้อความของคุณ ขณะนี้เราปิดทำการ ฝากหมายเลขโทรศัพท์ไว้ "
+        "แล้วเราจะโทรกลับหรือตอบทาง SMS เมื่อเปิดทำการ",
+        "fa": "از پیام شما سپاسگزاریم. اکنون تعطیل هستیم. شماره خود را بگذارید تا پس از "
+        "بازگشایی با شما تماس بگیریم یا با پیامک پاسخ دهیم.",
+    },
+    "chat_no_agents": {
+        "en": "Thank you for your message. Nobody can answer right now. Leave your number "
+        "and we will call you back or answer by SMS.",
+        "km": "សូមអរគុណសម្រាប់សាររបស់អ្នក។ ពេលនេះគ្មាននរណាអាចឆ្លើយបានទេ។ "
+        "សូមទុកលេខទូរស័ព្ទរបស់អ្នក ហើយយើងនឹងហៅទៅវិញ ឬឆ្លើយតបតាម SMS។",
+        "th": "ขอบคุณสำหรับข้อความของคุณ ขณะนี้ไม่มีผู้ใดตอบได้ ฝากหมายเลขโทรศัพท์ไว้ "
+        "แล้วเราจะโทรกลับหรือตอบทาง SMS",
+        "fa": "از پیام شما سپاسگزاریم. اکنون کسی نمی‌تواند پاسخ دهد. شماره خود را بگذارید "
+        "تا با شما تماس بگیریم یا با پیامک پاسخ دهیم.",
+    },
+    "chat_max_wait": {
+        "en": "Thank you for your patience. All our agents are busy. Leave your number and "
+        "we will call you back or answer by SMS.",
+        "km": "សូមអរគុណចំពោះការអត់ធ្មត់របស់អ្នក។ ភ្នាក់ងាររបស់យើងទាំងអស់កំពុងរវល់។ "
+        "សូមទុកលេខទូរស័ព្ទរបស់អ្នក ហើយយើងនឹងហៅទៅវិញ ឬឆ្លើយតបតាម SMS។",
+        "th": "ขอบคุณที่รอ เจ้าหน้าที่ของเราไม่ว่างทั้งหมด ฝากหมายเลขโทรศัพท์ไว้ แล้วเราจะโทรกลับหรือตอบทาง SMS",
+        "fa": "از صبر شما سپاسگزاریم. همه کارشناسان ما مشغول هستند. شماره خود را بگذارید "
+        "تا با شما تماس بگیریم یا با پیامک پاسخ دهیم.",
     },
 }
 

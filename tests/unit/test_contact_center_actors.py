@@ -142,3 +142,23 @@ async def test_a_missed_call_puts_the_agent_on_break(tmp_path: Path) -> None:
     state: AgentState = await ask("agent:bob", AgentEvent("missed", clock.now(), "c1"))
     assert (state.status, state.reason) == ("break", "missed")
     await core.close()
+
+
+async def test_a_patient_message_keeps_its_place_past_max_wait_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    path = tmp_path / "s.db"
+    core, owner = await open_core(path, clock)
+    contact = await core.directory.contact_for("phone:+85512345678")
+    patient = WorkItem("m1", "owner:m1", "sms", contact, "support", clock.now(), patient=True)
+    await core.registry.ask(ROUTER, Enqueue(patient))
+    await core.close()
+
+    core, owner = await open_core(path, clock)
+    clock.advance(700)  # past the queue's max_wait (600 s)
+    await settle()
+    assert owner.got == []  # no treatment
+    item = await core.registry.ask(ROUTER, GetItem("m1"))
+    assert item is not None and item["position"] == 1
+    await core.close()

@@ -115,3 +115,62 @@ def test_after_a_restart_an_assigned_conversation_counts_again_for_its_agent() -
     run.send(QueueOffer(run.state.id or "", "alice"))
     effects = run.send(cv.Recovered())
     assert cv.Assign("alice", run.state.id or "") in effects
+
+
+def test_a_patient_conversation_asks_for_a_patient_item() -> None:
+    run = Run()
+    run.send(cv.CustomerWrote("m1", run.now, "gsm1", "support", None, patient=True))
+    assert run.state.patient and run.state.item().patient
+    assert cv.ConversationState.from_json(run.state.to_json(), POLICY).patient
+    plain = Run()
+    wrote(plain)
+    assert not plain.state.item().patient
+
+
+def test_a_waiting_conversation_moves_to_the_contact_it_merged_into_keeping_its_place() -> None:
+    old = Run()
+    wrote(old)
+    prior = old.state
+    effects = old.send(cv.MoveOut(), after=10)
+    assert cv.Withdraw() in effects and old.state.state == "idle" and old.state.id is None
+    new = Run()
+    new.state = cv.ConversationState("k2", "sms", policy=POLICY)
+    new.now = old.now
+    effects = new.send(cv.MoveIn(prior))
+    assert new.state.state == "queued" and cv.Enqueue() in effects
+    item = new.state.item()
+    assert (item.owner, item.contact_id, item.enqueued_at) == ("conv:k2.sms", "k2", 1000.0)
+
+
+def test_an_assigned_conversation_moves_with_its_agent() -> None:
+    old = Run()
+    wrote(old)
+    old.send(QueueOffer(old.state.id or "", "alice"), after=5)
+    prior = old.state
+    effects = old.send(cv.MoveOut())
+    assert not any(isinstance(e, (cv.Release, cv.Withdraw)) for e in effects)  # still hers
+    new = Run()
+    new.state = cv.ConversationState("k2", "sms", policy=POLICY)
+    effects = new.send(cv.MoveIn(prior))
+    assert (new.state.state, new.state.agent, new.state.id) == ("assigned", "alice", prior.id)
+    assert not any(isinstance(e, (cv.Enqueue, cv.Assign)) for e in effects)
+    assert any(isinstance(e, cv.Arm) and e.name == "reply" for e in effects)  # still due
+    effects = new.send(cv.Close("alice"))
+    assert cv.Release("alice", prior.id or "") in effects
+
+
+def test_a_moved_conversation_closes_when_the_contact_has_its_own_open() -> None:
+    old = Run()
+    wrote(old)
+    old.send(QueueOffer(old.state.id or "", "alice"))
+    prior = old.state
+    new = Run()
+    wrote(new, 7)
+    mine = new.state
+    effects = new.send(cv.MoveIn(prior))
+    assert effects == [cv.Release("alice", prior.id or "")] and new.state == mine
+
+
+def test_nothing_open_moves_nothing() -> None:
+    run = Run()
+    assert run.send(cv.MoveOut()) == [] and run.send(cv.MoveIn(fresh())) == []

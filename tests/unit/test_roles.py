@@ -151,6 +151,20 @@ async def test_an_agent_reads_and_writes_only_the_contacts_they_serve(
     assert found.status_code == 200 and found.json()[0]["id"] == theirs
 
 
+async def test_an_agent_sees_and_types_in_only_the_web_chats_they_serve(
+    core: Core, people: Any
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    theirs = await contact_served_by(core, "alice", "+85512345678")
+    chat = await alice.get(f"/api/v1/contacts/{theirs}/chat")
+    assert chat.status_code == 200 and chat.json()["contact_id"] == theirs
+    typing = await alice.post(f"/api/v1/contacts/{theirs}/typing", {"agent": "alice"})
+    assert typing.status_code == 200 and typing.json()["pages"] == 0
+    assert forbidden(await alice.post(f"/api/v1/contacts/{theirs}/typing", {"agent": "bob"}))
+    assert forbidden(await bob.get(f"/api/v1/contacts/{theirs}/chat"))
+    assert forbidden(await bob.post(f"/api/v1/contacts/{theirs}/typing", {"agent": "bob"}))
+
+
 async def test_an_agent_replies_only_as_themselves(core: Core, people: Any) -> None:
     alice = people["alice"]
     theirs = await contact_served_by(core, "alice", "+85512345678")

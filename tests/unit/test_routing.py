@@ -207,3 +207,25 @@ def test_expected_wait_is_position_times_handle_time_over_agents_signed_in() -> 
     for n in range(3):
         decide(s, Enqueue(item(f"c{n}", float(n))), n)
     assert expected_wait(s, "c2", handle_time=120.0) == 3 * 120.0 / 2
+
+
+def test_a_patient_message_waits_when_nobody_is_there_and_when_closed() -> None:
+    s = engine()
+    sms = {"kind": "sms", "patient": True}
+    _, effects = decide(s, Enqueue(item("m1", 10.0, **sms)), 10)  # nobody signed in
+    _, closed = decide(s, Enqueue(item("m2", 11.0, **sms), closed=True), 11)
+    assert not any(isinstance(e, Treat) for e in [*effects, *closed])
+    assert not any(isinstance(e, SetRouterTimer) and e.timer.kind == "max_wait" for e in effects)
+    assert s.position("m1") == 1 and s.position("m2") == 2
+    decide(s, AgentUpdate(agent("alice", status="break")), 20)
+    gone = AgentView("alice", "offline", frozenset(), 0.0, False, False, False)
+    _, effects = decide(s, AgentUpdate(gone), 30)  # the last agent signs out
+    assert not any(isinstance(e, Treat) for e in effects) and s.position("m1") == 1
+    _, effects = decide(s, AgentUpdate(agent("alice")), 40)
+    assert offers(effects) == [("m1", "alice")]
+
+
+def test_a_patient_item_keeps_its_flag_through_the_queue_log() -> None:
+    patient = item("m1", 10.0, kind="sms", patient=True)
+    assert WorkItem.from_json(patient.to_json()).patient
+    assert not WorkItem.from_json(item("c1", 10.0).to_json()).patient

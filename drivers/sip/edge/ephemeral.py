@@ -12,7 +12,8 @@ part is the From (calls) or To (registrations) user. Nothing is stored per crede
 the secret (kept in the switch's run directory, mode 0600, and in the rendered
 Kamailio config) is shared by the two sides, and replacing it revokes every credential.
 
-Pure functions of their arguments but :func:`load_or_create_secret` (a file).
+Pure functions of their arguments; :func:`load_or_create_secret` (a file) is
+:mod:`base.secretfile`'s, re-exported.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
+
+from base.secretfile import load_or_create_secret
 
 __all__ = [
     "GUEST_PREFIX",
@@ -37,7 +38,6 @@ __all__ = [
 
 GUEST_PREFIX = "web-"
 _GUEST = re.compile(r"^web-[0-9a-f]{16}$")
-SECRET_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +71,3 @@ def guest_user(token: str | None = None) -> str:
 def is_guest_user(user: str) -> bool:
     """Whether ``user`` is a guest's SIP user (what the edge lets call the widget only)."""
     return bool(_GUEST.match(user))
-
-
-def load_or_create_secret(path: Path) -> str:
-    """The secret kept in ``path`` (hex), made at first use (mode 0600)."""
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        text = ""
-    if re.fullmatch(r"[0-9a-f]{64}", text):
-        return text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = secrets.token_hex(SECRET_BYTES)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
-    return text

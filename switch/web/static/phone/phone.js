@@ -7,9 +7,13 @@
 //   phone.start();  phone.answer();  phone.mute(true);  phone.hold(true);
 //   phone.dtmf("5");  phone.hangup();  phone.call("+85512345678");  phone.stop();
 //
-// Events (CustomEvent, details in brackets): registering, registered, unregistered,
-// registration-failed [cause], incoming [from], calling [to], ringing, connected [peer],
-// ended [cause, by: "local" | "remote"], muted [on], held [on], dtmf [digit].
+// Events (CustomEvent, details in brackets): ready (the WebSocket is up), registering,
+// registered, unregistered, registration-failed [cause], incoming [from], calling [to],
+// ringing, connected [peer], ended [cause, by: "local" | "remote"], muted [on], held [on],
+// dtmf [digit].
+//
+// A customer's widget uses it too, with `register: false` (a guest credential may only
+// call the widget number): `start()`, then `call(credential.call)` once `ready`.
 // DTMF goes in the media (RFC 4733), which rtpengine passes to the media worker.
 
 import JsSIP from "../vendor/jssip-3.13.8.min.js";
@@ -31,9 +35,10 @@ export function userOf(uri) {
 }
 
 export class BrowserPhone extends EventTarget {
-  constructor({ credential, audio, iceServers = [] }) {
+  constructor({ credential, audio, iceServers = [], register = true }) {
     super();
     this.credential = credential;
+    this.register = register;
     this.audio = audio;
     this.iceServers = iceServers;
     this.ua = null;
@@ -60,17 +65,18 @@ export class BrowserPhone extends EventTarget {
       authorization_user: this.credential.authorization_user,
       password: this.credential.password,
       realm: this.credential.realm,
-      register: true,
+      register: this.register,
       register_expires: REGISTER_EXPIRES,
       session_timers: false,
       user_agent: "edge-switch phone",
     });
+    ua.on("connected", () => this.#emit("ready"));
     ua.on("registered", () => this.#emit("registered"));
     ua.on("unregistered", () => this.#emit("unregistered"));
     ua.on("registrationFailed", (e) => this.#emit("registration-failed", { cause: e.cause }));
     ua.on("newRTCSession", (e) => this.#session(e.session, e.originator));
     this.ua = ua;
-    this.#emit("registering");
+    if (this.register) this.#emit("registering");
     ua.start();
   }
 

@@ -245,11 +245,13 @@ def test_the_desk_transfers_the_call_to_bob_with_a_note(switch: WebEnv, desk: An
     switch.register("1002", "secret-1002", bob_port)
     bob = Phone("--port", str(bob_port), "--rtp-port", str(free_ports(4)), "--user", "1002",
                 "--auto-answer")  # fmt: skip
-    caller = provider_call(switch, switch.tmp / "caller-2.wav")
+    # bob registered: he is available too once the switch has seen his phone; the call
+    # may go to either, so bob steps away (before the call) while alice takes it
+    caller = None
     try:
-        # bob registered: he is available too; the call may go to either, so bob
-        # steps away while alice takes it
+        switch.wait_api("/api/v1/agents/bob", lambda a: a["phone_registered"], timeout=15)
         switch.api("POST", "/api/v1/agents/bob/state", {"state": "break", "reason": "other"})
+        caller = provider_call(switch, switch.tmp / "caller-2.wav")
         expect(line).to_contain_text("Incoming call from", timeout=15000)
         phone.get_by_role("button", name="Answer").click()
         expect(line).to_contain_text("In call with", timeout=10000)
@@ -274,7 +276,8 @@ def test_the_desk_transfers_the_call_to_bob_with_a_note(switch: WebEnv, desk: An
         caller.send("hangup")
         caller.wait_for("ended", timeout=15)
     finally:
-        caller.close()
+        if caller is not None:
+            caller.close()
         bob.close()
         switch.api("POST", "/api/v1/agents/bob/state", {"state": "offline"})
     switch.wait_api("/api/v1/calls?active=true", lambda calls: calls == [])

@@ -300,3 +300,71 @@ async def test_a_phone_sized_screen_gets_the_whole_width(switch: WidgetEnv, brow
     await shot(page, "widget-phone")
     close_chat(switch, contact)
     await ctx.close()
+
+
+@scenario
+async def test_the_agent_answers_a_chat_from_the_desk_and_no_sms_goes_out(
+    switch: WidgetEnv, browser: Any
+) -> None:
+    from tests.web.browser import axe_problems_async
+
+    assert switch.modem is not None
+    sms_before = len(switch.modem.state_sync()["sent"])
+    desk_ctx, desk = await open_desk(browser, switch, "alice")
+    ctx, page = await open_widget(browser, switch)
+    await write(page, "Can I bring my bike in on Saturday morning?")
+    contact = contact_of(switch, await visitor_of(ctx))
+
+    # the offer says what it is: a chat from somebody on the web site, not an SMS
+    offer = desk.locator("section.offer")
+    await playwright.expect(offer.get_by_role("heading", level=2)).to_have_text(
+        "New chat: web visitor", timeout=20000
+    )
+    await playwright.expect(offer).to_contain_text("Chat message received")
+    assert "SMS" not in await offer.inner_text()
+    await offer.get_by_role("button", name="Open workspace").click()
+    panel = desk.get_by_role("tabpanel")
+    await playwright.expect(panel.get_by_text("Can I bring my bike in")).to_be_visible()
+    form = panel.locator("form.reply")
+    await playwright.expect(form).to_have_attribute("data-channel", "chat")
+    await playwright.expect(form.locator(".sms-meta")).to_be_hidden()  # no SMS parts in a chat
+    reply = panel.get_by_label("Reply in the chat", exact=True)
+
+    # the customer sees the agent typing while the agent writes the answer
+    await reply.press_sequentially("Yes, ")
+    await playwright.expect(page.locator(".typing")).to_have_text("Alice is typing…")
+    answer_text = "Yes, Saturday from 8 to 12. Bring the bike to the back door."
+    await reply.fill(answer_text)
+    await shot(desk, "desk-chat-reply")
+    assert await axe_problems_async(desk) == []
+    await panel.get_by_role("button", name="Send to chat").click()
+    await playwright.expect(panel.locator(".reply-status")).to_have_text("Sent.")
+    await playwright.expect(reply).to_have_value("")
+    journey_list = panel.locator(".journey")
+    await playwright.expect(journey_list).to_contain_text("Chat message sent")
+    assert "SMS" not in await journey_list.inner_text()
+
+    theirs = page.locator("li.msg.theirs")
+    await playwright.expect(theirs.locator(".text")).to_have_text(answer_text)
+    await playwright.expect(theirs.locator(".who")).to_have_text("Alice")
+    journey = switch.wait_api(
+        f"/api/v1/contacts/{contact}/journey",
+        lambda j: any(e["kind"] == "message_out" for e in j),
+    )
+    assert [(e["channel"], e["text"]) for e in journey if e["kind"] == "message_out"] == [
+        ("chat", answer_text)
+    ]
+    assert len(switch.modem.state_sync()["sent"]) == sms_before  # no SMS went anywhere
+
+    # closing from the desk closes the chat (its channel, not SMS)
+    await form.get_by_role("button", name="Close conversation").click()
+    status = panel.locator(".reply-status")
+    await playwright.expect(status).to_have_text("Conversation closed.")
+    await playwright.expect(form).to_be_hidden()  # nothing to answer: no chat, no phone
+    await playwright.expect(panel.get_by_text("No phone number to reply to.")).to_be_visible()
+    switch.wait_api(
+        "/api/v1/conversations?agent=alice",
+        lambda cs: not any(c["contact_id"] == contact and c["state"] == "assigned" for c in cs),
+    )
+    await ctx.close()
+    await desk_ctx.close()

@@ -60,3 +60,15 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def axe_problems_async(page: Any) -> list[dict[str, Any]]:
+    """:func:`axe_problems` for a page of Playwright's asyncio API."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate("() => {" + AXE.read_text(encoding="utf-8") + "\n}")
+    result: dict[str, Any] = await page.evaluate("axe.run(document)")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]

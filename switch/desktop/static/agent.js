@@ -180,8 +180,12 @@ export class AgentDesk {
     const numbers = (contact.numbers || []).map((n) => n.e164).filter(Boolean);
     const from = data.call ? data.call.from : null;
     await loadPhones([...numbers, from].filter(Boolean));
-    const who = contact.name || (contact.numbers?.[0]?.display ?? phone(from)) || t("offer.unknown");
-    const title = data.kind === "call" ? t("offer.call", { who }) : t("offer.conversation", { who });
+    const chat = data.kind === "conversation" && data.conversation?.channel === "chat";
+    const unknown = chat ? t("offer.visitor") : t("offer.unknown");
+    const who = contact.name || (contact.numbers?.[0]?.display ?? phone(from)) || unknown;
+    let title = t("offer.conversation", { who });
+    if (data.kind === "call") title = t("offer.call", { who });
+    else if (chat) title = t("offer.chat", { who });
     const titleId = uid("h");
     const lastContacts = contact.last_contacts || [];
     const ivr = [...(contact.ivr || []).map((e) => e.text)];
@@ -239,7 +243,10 @@ export class AgentDesk {
     this.offerBox.setAttribute("aria-labelledby", titleId);
     this.offerBox.hidden = false;
     this.offerBox.dataset.kind = data.kind;
-    if (data.kind === "conversation" && contact.id) await this.open(contact.id, { focus: false });
+    this.offerBox.dataset.channel = data.conversation?.channel ?? "";
+    if (data.kind === "conversation" && contact.id) {
+      await this.open(contact.id, { focus: false, conversation: data.conversation || null });
+    }
   }
 
   offerEnded(agent) {

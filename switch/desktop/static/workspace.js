@@ -1,6 +1,7 @@
 // A workspace: one contact the agent works on, as a tab. The contact's journey across
-// channels (SMS, calls with their recordings, notes, queues), the SMS reply box with
-// its part count and alphabet, click-to-call, wrap-up notes, closing the conversation.
+// channels (SMS, web chat, calls with their recordings, notes, queues), the reply box
+// (by SMS with its part count and alphabet, or into the open web chat with the customer
+// shown the agent typing), click-to-call, wrap-up notes, closing the conversation.
 
 import { api } from "./api.js";
 import { attributesLine, detailsForm } from "./contacts.js";
@@ -10,14 +11,18 @@ import { loadPhones, phone } from "./phones.js";
 import { smsInfo } from "./sms.js";
 
 const JOURNEY_PAGE = 100;
+const TYPING_EVERY = 3000; // ms between two "typing" signals to a chat customer
 const DISPOSITIONS = ["resolved", "follow_up", "callback", "escalated", "no_answer", "wrong_number", "other"];
 
 // One line of a journey, in words: "12 Mar 2026, 09:14 · SMS received · text".
 export function describeEvent(event) {
+  // a web chat's messages are no SMS: "Chat message received"
+  const chat = event.channel === "chat" && /^message_(in|out)$/.test(event.kind);
+  const kind = chat ? event.kind.replace("message_", "chat_") : event.kind;
   const parts = [
     h("time", { datetime: event.at }, fmtDateTime(event.at)),
     " · ",
-    h("span", { class: "kind" }, tOr(`kind.${event.kind}`, event.kind)),
+    h("span", { class: "kind" }, tOr(`kind.${kind}`, event.kind)),
   ];
   if (event.channel && event.channel !== "note") {
     parts.push(" · ", tOr(`channel.${event.channel}`, event.channel));
@@ -102,9 +107,14 @@ export class Workspace {
     this.render();
   }
 
+  // The channel a reply goes on: the open web chat's, or SMS.
+  get channel() {
+    return this.conversation?.channel === "chat" ? "chat" : "sms";
+  }
+
   setConversation(conversation) {
     this.conversation = conversation;
-    if (this.closeButton) this.closeButton.hidden = !conversation;
+    this.reply?.update();
   }
 
   addEvent(event) {
@@ -142,8 +152,8 @@ export class Workspace {
         this.numbers.map((n) => this.desk.callButton(n)),
         merged ? h("p", { class: "muted" }, t("work.merged", { count: fmtNumber(c.merged_from.length) })) : null,
       ),
-      attributesLine(c),
-      this.numbers.length ? this.replyBox() : h("p", { class: "muted" }, t("reply.no_phone")),
+      attributesLine(c) ?? "", // none: nothing shown
+      ...this.replyBox(),
       this.notesBox(),
       h(
         "details",
@@ -161,11 +171,17 @@ export class Workspace {
     this.journey.setAttribute("aria-label", t("work.journey_of", { who: this.title }));
   }
 
+  // One form for both channels: update() turns it to the conversation's channel (label,
+  // button, the SMS part count shown for SMS only), or says there is nothing to answer.
   replyBox() {
     const text = h("textarea", { rows: "3", dir: "auto", maxlength: "1530" });
     const meta = h("p", { class: "sms-meta", "aria-live": "polite" });
-    const status = h("p", { role: "status", class: "muted" });
-    const update = () => {
+    const status = h("p", { role: "status", class: "muted reply-status" }); // outlives the form
+    const noPhone = h("p", { class: "muted" }, t("reply.no_phone"));
+    const label = h("span");
+    const submit = h("button", { type: "submit", class: "primary" });
+    let typedAt = 0;
+    const countParts = () => {
       const info = smsInfo(text.value);
       meta.textContent = t("reply.meta", {
         parts: fmtNumber(info.parts),
@@ -175,8 +191,18 @@ export class Workspace {
       meta.dataset.parts = String(info.parts);
       meta.dataset.encoding = info.encoding;
     };
-    text.addEventListener("input", update);
-    update();
+    const typing = () => {
+      const now = Date.now();
+      if (this.channel !== "chat" || !text.value.trim() || now - typedAt < TYPING_EVERY) return;
+      typedAt = now;
+      const path = `/contacts/${encodeURIComponent(this.contactId)}/typing`;
+      api("POST", path, { on: true, agent: this.desk.me }).catch(() => {}); // a hint only
+    };
+    text.addEventListener("input", () => {
+      countParts();
+      typing();
+    });
+    countParts();
     const send = async (event) => {
       event.preventDefault();
       if (!text.value.trim()) return;
@@ -184,21 +210,21 @@ export class Workspace {
       try {
         await api("POST", `/contacts/${encodeURIComponent(this.contactId)}/messages`, {
           text: text.value,
-          channel: "sms",
+          channel: this.channel,
           agent: this.desk.me,
         });
         text.value = "";
-        update();
+        typedAt = 0;
+        countParts();
         status.textContent = t("reply.sent");
       } catch (err) {
         status.textContent = t("reply.failed", { why: err.message });
       }
     };
-    this.closeButton = h(
+    const closeButton = h(
       "button",
       {
         type: "button",
-        hidden: !this.conversation,
         onclick: async () => {
           try {
             await api("POST", `/contacts/${encodeURIComponent(this.contactId)}/conversation/close`, {
@@ -213,19 +239,26 @@ export class Workspace {
       },
       t("reply.close"),
     );
-    return h(
+    const form = h(
       "form",
       { class: "reply", onsubmit: send },
-      h("div", { class: "row" }, field(t("reply.label"), text)),
+      h("div", { class: "row" }, field(label, text)),
       meta,
-      h(
-        "div",
-        { class: "actions" },
-        h("button", { type: "submit", class: "primary" }, t("reply.send")),
-        this.closeButton,
-      ),
-      status,
+      h("div", { class: "actions" }, submit, closeButton),
     );
+    const update = () => {
+      const chat = this.channel === "chat";
+      form.dataset.channel = this.channel;
+      form.hidden = !chat && !this.numbers.length;
+      noPhone.hidden = !form.hidden;
+      label.textContent = chat ? t("reply.label_chat") : t("reply.label");
+      submit.textContent = chat ? t("reply.send_chat") : t("reply.send");
+      meta.hidden = chat;
+      closeButton.hidden = !this.conversation;
+    };
+    this.reply = { update };
+    update();
+    return [form, noPhone, status];
   }
 
   // Wrap-up: notes alone ("Save note"), or the disposition of the work with its notes

@@ -14,6 +14,11 @@ logs, journey entries, the agents' presence through the real :class:`PresenceLog
 what happened is also kept apart, in the simulation's own records (:class:`Visit`,
 per-agent time), so a test can compute the statistics both ways and compare.
 
+Voice callers of the queue that offers callbacks may press 1 instead of hanging up, or
+after the treatment's offer: their callbacks (:mod:`tests.unit.daysim_callbacks`) run
+through the real callback state machine, keep their caller's place, ring an agent, then
+dial the customer, with retries.
+
 The owner of a voice item behaves like the call actor: an offer that comes while the
 call already rings an agent is ignored (the router's offer timeout declines it); a ring
 the agent cannot take is declined at once.
@@ -53,13 +58,14 @@ from actors.routing import (
 from actors.store import Committed, StoredEvent, Write
 from switch.center.presence import PresenceLog
 from switch.center.queues import agent_view
+from tests.unit.daysim_callbacks import PRESS_ONE, CallbackDesk
 
 T0 = 1_777_000_000.0  # the day's start
 RING_TIMEOUT = 20.0
 OFFER_TIMEOUT = 50.0  # the router's: ring timeout + 30
 SNAPSHOT_EVERY = 100
 QUEUES = (
-    QueueSettings("support", max_wait=300, service_level=20, wrap_up=10),
+    QueueSettings("support", max_wait=300, callback=True, service_level=20, wrap_up=10),
     QueueSettings("sales", frozenset({"sales"}), max_wait=240, service_level=30, wrap_up=15),
     QueueSettings("chat", max_wait=900, service_level=60, wrap_up=0),
 )
@@ -77,7 +83,7 @@ class Visit:
     arrived: float
     patience: float
     handle: float
-    outcome: str | None = None  # answered | abandoned | treated
+    outcome: str | None = None  # answered | abandoned | treated | withdrawn (a callback)
     outcome_at: float | None = None
     agent: str | None = None
     ringing: str | None = None
@@ -85,6 +91,7 @@ class Visit:
     wrap_end: float | None = None
     score: int | None = None
     offers: list[tuple[str, float]] = field(default_factory=list)  # (agent, when)
+    entered: float | None = None  # when it entered the queue, when not ``arrived``
 
 
 class _Store:
@@ -132,6 +139,7 @@ class DaySim:
         self.violations: list[str] = []
         self.offer_hook: Callable[[DaySim, str, str], None] | None = None
         self.steps = 0
+        self.desk = CallbackDesk(self)
         self._plan_agents()
         self._plan_customers(contacts)
         for _ in range(5):
@@ -179,20 +187,27 @@ class DaySim:
                     self.offer_hook(self, item, agent)
                 self.offer_since[agent] = self.now
                 self.at(self.now + OFFER_TIMEOUT, lambda: self._offer_timeout(item, agent))
-                self._offered(self.visits[item], agent)
-            case Treat(item_id=item):
-                if self.visits[item].outcome is not None:
+                if item in self.desk.callbacks:
+                    self.desk.offered(item, agent)
+                else:
+                    self._offered(self.visits[item], agent)
+            case Treat(item_id=item, callback=callback):
+                visit = self.visits.get(item)
+                if visit is None or visit.outcome is not None:
                     self.violations.append(f"{item} treated after it left ({self.now})")
-                self._gone(self.visits[item], "treated")
+                    return
+                self._gone(visit, "treated")
+                if callback:
+                    self.desk.treated(visit)
             case Persist(queue=queue, kind=kind, data=data):
                 self._persist(queue, kind, data)
             case QueueJourney(contact_id=contact, kind=kind, queue=queue, item_id=item):
-                data: dict[str, Any] = {"channel": effect.channel, "via": queue, "item": item}
+                entry: dict[str, Any] = {"channel": effect.channel, "via": queue, "item": item}
                 if effect.agent is not None:
-                    data["agent"] = effect.agent
+                    entry["agent"] = effect.agent
                 if effect.waited is not None:
-                    data["waited"] = effect.waited
-                self.record(f"contact:{contact}", kind, self.now, data)
+                    entry["waited"] = effect.waited
+                self.record(f"contact:{contact}", kind, self.now, entry)
             case SetRouterTimer(timer=timer, delay=delay):
                 self.at(self.now + delay, lambda: self.send(timer))
 
@@ -226,7 +241,7 @@ class DaySim:
             for data in items:
                 item = queue.add(WorkItem.from_json(data))
                 state.where[item.id] = queue_id
-                if queue.settings.max_wait is not None:
+                if not item.waits_forever and queue.settings.max_wait is not None:
                     delay = max(0.0, item.enqueued_at + queue.settings.max_wait - self.now)
                     state.timer_seq += 1
                     timer = RouterTimer("max_wait", item.id, state.timer_seq)
@@ -271,16 +286,26 @@ class DaySim:
         item = WorkItem(
             visit.item,
             f"owner:{visit.item}",
-            visit.kind,
+            visit.kind,  # type: ignore[arg-type]
             visit.contact,
             visit.queue,
-            self.now,  # type: ignore[arg-type]
+            self.now,
         )
         self.send(Enqueue(item))
         self.at(visit.arrived + visit.patience, lambda: self._abandon(visit))
 
     def _abandon(self, visit: Visit) -> None:
         if visit.outcome is not None:
+            return
+        if (
+            visit.kind == "voice"
+            and visit.ringing is None  # (1 is no choice once an agent rings)
+            and self.state.queues[visit.queue].settings.callback
+            and self.rng.random() < PRESS_ONE
+        ):
+            self._gone(visit, "withdrawn")  # 1 pressed: a callback keeps the place
+            self.send(Withdraw(visit.item, "withdrawn"))
+            self.desk.pressed_one(visit)
             return
         self._stop_ringing(visit)
         self._gone(visit, "abandoned")
@@ -294,7 +319,7 @@ class DaySim:
     def _stop_ringing(self, visit: Visit) -> None:
         if visit.ringing is not None:
             agent, visit.ringing = visit.ringing, None
-            self._agent(agent, apply(self.agents[agent], "no_answer", self.now))
+            self.set_agent(agent, apply(self.agents[agent], "no_answer", self.now))
 
     def _offered(self, visit: Visit, agent: str) -> None:
         visit.offers.append((agent, self.now))
@@ -308,7 +333,7 @@ class DaySim:
                 self.send(Declined(visit.item, agent, "busy"))
                 return
             visit.ringing = agent
-            self._agent(agent, apply(state, "ring", self.now, visit.item))
+            self.set_agent(agent, apply(state, "ring", self.now, visit.item))
             luck = self.rng.random()
             if luck < 0.05:
                 self.at(self.now + RING_TIMEOUT, lambda: self._no_answer(visit, agent, "no_answer"))
@@ -320,7 +345,7 @@ class DaySim:
         if not state.can_take_chat(self.profiles[agent].max_chats):
             self.send(Declined(visit.item, agent, "busy"))
             return
-        self._agent(agent, open_chat(state, visit.item, self.now))
+        self.set_agent(agent, open_chat(state, visit.item, self.now))
         self._answered(visit, agent)
         self.at(self.now + visit.handle, lambda: self._close_chat(visit, agent))
 
@@ -332,16 +357,16 @@ class DaySim:
         if visit.ringing != agent:
             return
         visit.ringing = None
-        self._agent(agent, apply(self.agents[agent], event, self.now))
+        self.set_agent(agent, apply(self.agents[agent], event, self.now))
         self.send(Declined(visit.item, agent, "no_answer"))
         if event == "missed":
-            self.at(self.now + 60, lambda: self._intent(agent, "ready", None))
+            self.at(self.now + 60, lambda: self.intent(agent, "ready", None))
 
     def _answer(self, visit: Visit, agent: str) -> None:
         if visit.ringing != agent:
             return
         visit.ringing = None
-        self._agent(agent, apply(self.agents[agent], "answered", self.now))
+        self.set_agent(agent, apply(self.agents[agent], "answered", self.now))
         self._answered(visit, agent)
         self.record(
             f"contact:{visit.contact}",
@@ -353,7 +378,7 @@ class DaySim:
 
     def _hangup(self, visit: Visit, agent: str) -> None:
         visit.talk_end = self.now
-        self._agent(agent, apply(self.agents[agent], "hangup", self.now))
+        self.set_agent(agent, apply(self.agents[agent], "hangup", self.now))
         self.record(
             f"contact:{visit.contact}",
             "call_ended",
@@ -361,18 +386,22 @@ class DaySim:
             {"channel": "voice", "call_id": visit.item, "agent": agent, "cause": "normal"},
         )
         self.wrapping[agent] = visit
-        self.wrap_token[agent] = token = self.wrap_token.get(agent, 0) + 1
-        wrap = self.state.queues[visit.queue].settings.wrap_up
-        self.at(self.now + wrap, lambda: self._wrap_up_done(agent, token))
+        self.wrap_up(agent, visit.queue)
         if self.rng.random() < 0.3:
             self.at(self.now + 60, lambda: self._survey(visit, agent))
 
+    def wrap_up(self, agent: str, queue: str) -> None:
+        """The agent hung up: their wrap-up ends after the queue's time."""
+        self.wrap_token[agent] = token = self.wrap_token.get(agent, 0) + 1
+        wrap = self.state.queues[queue].settings.wrap_up
+        self.at(self.now + wrap, lambda: self._wrap_up_done(agent, token))
+
     def _wrap_up_done(self, agent: str, token: int) -> None:
         if self.agents[agent].work == "wrap_up" and self.wrap_token[agent] == token:
-            self._agent(agent, apply(self.agents[agent], "wrap_up_done", self.now))
+            self.set_agent(agent, apply(self.agents[agent], "wrap_up_done", self.now))
 
     def _close_chat(self, visit: Visit, agent: str) -> None:
-        self._agent(agent, close_chat(self.agents[agent], visit.item, self.now))
+        self.set_agent(agent, close_chat(self.agents[agent], visit.item, self.now))
 
     def _survey(self, visit: Visit, agent: str) -> None:
         visit.score = self.rng.randint(1, 5)
@@ -388,23 +417,23 @@ class DaySim:
             for _ in range(2):
                 leave = start + self.rng.uniform(3600, self.hours * 3600 - 3600)
                 back = leave + self.rng.uniform(600, 1800)
-                self.at(leave, lambda a=agent: self._intent(a, "break", "coffee"))  # type: ignore[misc]
-                self.at(back, lambda a=agent: self._intent(a, "ready", None))  # type: ignore[misc]
+                self.at(leave, lambda a=agent: self.intent(a, "break", "coffee"))  # type: ignore[misc]
+                self.at(back, lambda a=agent: self.intent(a, "ready", None))  # type: ignore[misc]
             end = T0 + self.hours * 3600 + self.rng.uniform(0, 1800)
-            self.at(end, lambda a=agent: self._intent(a, "offline", None))  # type: ignore[misc]
+            self.at(end, lambda a=agent: self.intent(a, "offline", None))  # type: ignore[misc]
 
     def _sign_in(self, agent: str) -> None:
         state = apply(self.agents[agent], "registered", self.now)
-        self._agent(agent, set_intent(state, "ready", None, self.now))
+        self.set_agent(agent, set_intent(state, "ready", None, self.now))
 
-    def _intent(self, agent: str, intent: Any, reason: str | None) -> None:
+    def intent(self, agent: str, intent: Any, reason: str | None) -> None:
         state = self.agents[agent]
         signing_out = state.intent == "offline" or (state.pending or ("",))[0] == "offline"
-        if intent == "ready" and signing_out:
+        if intent != "offline" and signing_out:
             return  # signed out for the day, or about to be
-        self._agent(agent, set_intent(state, intent, reason, self.now))
+        self.set_agent(agent, set_intent(state, intent, reason, self.now))
 
-    def _agent(self, agent: str, new: AgentState) -> None:
+    def set_agent(self, agent: str, new: AgentState) -> None:
         old = self.agents[agent]
         self.agents[agent] = new
         if old.work == "wrap_up" and new.work != "wrap_up":

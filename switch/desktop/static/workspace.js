@@ -90,7 +90,11 @@ export class Workspace {
   }
 
   get title() {
-    return this.contact?.name || phone(this.numbers[0]) || this.contactId;
+    const named = this.contact?.name || phone(this.numbers[0]);
+    if (named) return named;
+    // a web visitor with neither name nor number: said so, with a short id to tell apart
+    const chat = this.conversation?.channel === "chat";
+    return chat ? `${t("offer.visitor")} · ${this.contactId.slice(0, 6)}` : this.contactId;
   }
 
   async load() {
@@ -114,6 +118,7 @@ export class Workspace {
 
   setConversation(conversation) {
     this.conversation = conversation;
+    if (conversation) this.tab.textContent = this.title; // a visitor's tab says so
     this.reply?.update();
   }
 

@@ -105,7 +105,14 @@ def test_the_running_switch_answers_as_its_openapi_document_says(switch: SwitchP
                 # a part this box does not run (browser phones without [webrtc]): the
                 # documented answer, not a server fault
                 excluded.append(not_a_server_error)
-            case.validate_response(response, excluded_checks=excluded, headers=headers)
+            try:
+                case.validate_response(response, excluded_checks=excluded, headers=headers)
+            except ValueError as exc:
+                # a check that sends the case again (without auth...) cannot even build
+                # the URL of some generated paths (urllib: "Invalid IPv6 URL"); that is
+                # the client's limit, not an answer of the switch
+                if "Invalid IPv6 URL" not in str(exc):
+                    raise
 
         try:
             check()

@@ -19,8 +19,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,6 +28,7 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.kamailio_harness import free_ports
+from tests.integration.netns import INSIDE, run_module_in_namespace
 from tests.integration.webrtc_env import (
     CALLER,
     DID,
@@ -42,8 +41,6 @@ from tests.sipphone import Phone, read_wav, tone_power, write_tone
 playwright = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-INSIDE = os.environ.get("EDGE_NETNS") == "1"
-ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("EDGE_SCREENSHOTS", "/tmp/edge-switch-screenshots"))
 
 pytestmark = [
@@ -65,27 +62,7 @@ CONNECTED = re.compile(r"^In call with ")
 
 
 def test_scenarios_in_a_namespace_with_only_loopback(tmp_path: Path) -> None:
-    if INSIDE:
-        pytest.skip("this is the run inside the namespace")
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare (util-linux) for a network namespace")
-    env = {**os.environ, "EDGE_NETNS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = (
-        "ip link set lo up && exec "
-        f"{sys.executable} -m pytest -q -p no:cacheprovider -o addopts= "
-        f"--basetemp={tmp_path / 'inner'} {Path(__file__)}"
-    )
-    result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", cmd],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout and "skipped" in result.stdout, result.stdout[-2000:]
+    run_module_in_namespace(__file__, tmp_path)
 
 
 # --------------------------------------------------------------- inside the namespace

@@ -14,10 +14,7 @@ test re-runs this file under ``unshare -n`` with ``EDGE_NETNS=1``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +24,7 @@ import pytest
 
 from switch.passwords import hash_password
 from tests.integration.kamailio_harness import free_ports
+from tests.integration.netns import INSIDE, run_module_in_namespace
 from tests.integration.webrtc_env import (
     AGENT_PASSWORD,
     AGENT_USER,
@@ -43,8 +41,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-INSIDE = os.environ.get("EDGE_NETNS") == "1"
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "desk-password-1"
 BROWSER_TONE = 700
 CALLER_TONE = 1200
@@ -65,27 +61,7 @@ scenario = pytest.mark.skipif(not INSIDE, reason="runs in the namespace: see the
 
 
 def test_scenarios_in_a_namespace_with_only_loopback(tmp_path: Path) -> None:
-    if INSIDE:
-        pytest.skip("this is the run inside the namespace")
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare (util-linux) for a network namespace")
-    env = {**os.environ, "EDGE_NETNS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = (
-        "ip link set lo up && exec "
-        f"{sys.executable} -m pytest -q -p no:cacheprovider -o addopts= "
-        f"--basetemp={tmp_path / 'inner'} {Path(__file__)}"
-    )
-    result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", cmd],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout and "skipped" in result.stdout, result.stdout[-2000:]
+    run_module_in_namespace(__file__, tmp_path, timeout=900)
 
 
 # --------------------------------------------------------------- inside the namespace

@@ -116,6 +116,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/audit"): Rule(OPS_TECH),
     ("GET", "/health"): Rule(OPS_TECH),
     ("POST", "/config/reload"): Rule(OPS_TECH),
+    ("GET", "/config/check"): Rule(OPS_TECH),
 }
 DEFAULT = Rule(OPS)
 

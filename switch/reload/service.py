@@ -10,6 +10,11 @@ as they run. Each reload, applied or refused, is one ``config_reloaded`` (or
 ``config_reload_refused``) log line, an entry of the audit trail, and an event for the
 listeners (the fleet link publishes it).
 
+A check (:meth:`Reloader.check`, ``GET /api/v1/config/check``, the console's
+"Configuration" card) reads and plans the file the same way and applies nothing: what a
+reload would change now, or every error by key path. The last reload's result (applied
+or refused, by whom, how) is kept for it to show.
+
 One reload at a time: a second waits for the first.
 """
 
@@ -26,7 +31,7 @@ import structlog
 from base.errors import ConfigError
 from switch.audit import audit
 from switch.config import Config, load_config
-from switch.reload.plan import plan_reload
+from switch.reload.plan import ReloadPlan, plan_reload
 
 if TYPE_CHECKING:
     from switch.core import Core
@@ -68,6 +73,15 @@ class ReloadResult:
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class LastReload:
+    """The last reload since the switch started: its result, who asked and how."""
+
+    result: ReloadResult
+    who: str
+    via: str  # signal, api, mqtt
+
+
 Listener = Callable[[ReloadResult], None]
 
 
@@ -78,6 +92,7 @@ class Reloader:
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._config_listeners: list[Callable[[Config], None]] = []
+        self.last: LastReload | None = None
 
     def add_listener(self, listener: Listener) -> None:
         """Told of every reload, applied or refused (the fleet's events)."""
@@ -92,6 +107,7 @@ class Reloader:
         (``via``: ``signal``, ``api`` or ``mqtt``)."""
         async with self._lock:
             result = await self._reload()
+        self.last = LastReload(result, who, via)
         if result.reloaded:
             log.info(
                 "config_reloaded",
@@ -124,25 +140,37 @@ class Reloader:
                 log.error("reload_listener_failed", error=repr(exc))
         return result
 
+    async def check(self) -> ReloadResult:
+        """What a reload would do now, without doing it: the file read and validated,
+        its changes planned against the running config. Nothing applied, nothing
+        audited (``reloaded`` here means "valid")."""
+        result, _ = await self._plan()
+        return result
+
     async def _reload(self) -> ReloadResult:
+        result, plan = await self._plan()
+        if plan is not None and plan.applied:
+            await self.core.reconfigure(plan.effective)
+            for listener in self._config_listeners:
+                listener(plan.effective)
+        return result
+
+    async def _plan(self) -> tuple[ReloadResult, ReloadPlan | None]:
         now = self.core.clock.now()
         if self.source is None:
             problem = ("(file)", "the switch runs the built-in demo config: no file to reload")
-            return ReloadResult(False, "demo", (problem,), at=now)
+            return ReloadResult(False, "demo", (problem,), at=now), None
         source = str(self.source)
         try:
             loaded = await asyncio.to_thread(load_config, self.source)
         except ConfigError as exc:
-            return ReloadResult(False, source, tuple(exc.errors), at=now)
+            return ReloadResult(False, source, tuple(exc.errors), at=now), None
         plan = plan_reload(self.core.config, loaded)
-        if plan.applied:
-            await self.core.reconfigure(plan.effective)
-            for listener in self._config_listeners:
-                listener(plan.effective)
-        return ReloadResult(
+        result = ReloadResult(
             True,
             source,
             applied=tuple(str(c) for c in plan.applied),
             restart=tuple(str(c) for c in plan.restart),
             at=now,
         )
+        return result, plan

@@ -2,10 +2,13 @@
 test_desktop_e2e): today's figures and the charts of the day move live as a caller
 joins a queue and gives up; the Persian console mirrors; a technician's checks (modem
 diagnosis, USSD, trunk test) and the outgoing SMS queue; recordings found by contact,
-agent and date and played in the page, with the retention shown. axe-core on each."""
+agent and date and played in the page, with the retention shown; the config file's
+check names each bad key, a SIGHUP's refusal shows live, and "Reload now" applies a
+valid file. axe-core on each."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -132,6 +135,56 @@ def test_a_technician_diagnoses_asks_ussd_tests_a_trunk_and_sees_the_sms_queue(
     # the modem sends again: the queue empties by itself
     env.modem.request_sync("set_outcome", destination=CALLER, outcome="delivered")
     expect(outbox.get_by_text("Nothing waiting: every SMS has gone.")).to_be_visible(timeout=90_000)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_config_check_names_each_bad_key_and_a_reload_applies_a_good_file(
+    env: Env,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    page = new_page(browser)
+    sign_in(page, env, "tech")
+    card = page.get_by_role("region", name="Configuration")
+    expect(card).to_contain_text("The config file is valid", timeout=10_000)
+    expect(card).to_contain_text("nothing to reload")
+    expect(card).to_contain_text("No reload since the switch started.")
+    reload = card.get_by_role("button", name="Reload now")
+    expect(reload).to_be_disabled()
+
+    good = env.sw.config.read_text()
+    broken = good.replace("max_wait = 60", "max_wait = -1").replace(
+        "reply_timeout = 120", 'reply_timeout = "soon"'
+    )
+    env.sw.config.write_text(broken)
+    card.get_by_role("button", name="Check again").click()
+    expect(card).to_contain_text("The config file has 2 error(s)", timeout=10_000)
+    errors = card.locator(".config-result tbody tr")
+    expect(errors).to_have_count(2)
+    expect(card.locator('.config-result tr[data-key="queues[0].max_wait"]')).to_be_visible()
+    expect(card.locator('.config-result tr[data-key="routing.reply_timeout"]')).to_be_visible()
+    expect(reload).to_be_disabled()
+    # a SIGHUP with the broken file: refused, and the card hears it from the audit trail
+    assert env.sw.proc is not None
+    env.sw.proc.send_signal(signal.SIGHUP)
+    last = card.locator(".config-last")
+    expect(last).to_contain_text("by a signal (SIGHUP): refused, 2 error(s)", timeout=10_000)
+    last.locator("summary", has_text="Why it was refused").click()
+    expect(last.locator('tr[data-key="queues[0].max_wait"]')).to_be_visible()
+    no_serious_axe_problems(page)
+    screenshot(page, "console-config")
+
+    # fixed, with a new queue: a reload would add it; "Reload now" does
+    env.sw.config.write_text(good + '\n[[queues]]\nid = "sales"\n')
+    card.get_by_role("button", name="Check again").click()
+    pending = "A reload would change 1 thing(s) now; 0 would wait"
+    expect(card).to_contain_text(pending, timeout=10_000)
+    expect(card.locator(".config-changes.apply")).to_contain_text("queues[sales] (added)")
+    expect(reload).to_be_enabled()
+    reload.click()
+    expect(last).to_contain_text("by tech (console or API): applied, 1 change(s)", timeout=10_000)
+    expect(card).to_contain_text("nothing to reload")
+    status, queues = env.api("GET", "/api/v1/queues")
+    assert status == 200 and "sales" in {q["id"] for q in queues}, queues
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -15,6 +15,7 @@ import pytest
 from actors.agent import AgentEvent
 from actors.router import ROUTER, GetQueues
 from base.clock import FakeClock
+from switch.api.access import decide
 from switch.api.app import create_api
 from switch.audit import audit_page
 from switch.center.api import center_routers
@@ -225,6 +226,70 @@ async def test_a_reload_needs_a_technician(env: Any) -> None:
     _, client, _ = env
     got = await client.post("/api/v1/config/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert got.status_code == 403
+
+
+async def test_a_check_names_what_a_reload_would_change_and_applies_nothing(env: Any) -> None:
+    core, client, path = env
+    running = core.config
+    got = await client.get("/api/v1/config/check", headers=tech())
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["valid"] is True and body["config"] == str(path)
+    assert body["changes"] == [] and body["needs_restart"] == [] and body["errors"] == []
+    assert body["last_reload"] is None
+
+    store = str(core.config.store.path)
+    write(
+        path,
+        base(store, queues=[{"id": "support"}, {"id": "sales"}], http={"listen": "127.0.0.1:9"}),
+    )
+    body = (await client.get("/api/v1/config/check", headers=tech())).json()
+    assert body["valid"] is True
+    assert body["changes"] == ["queues[sales] (added)"]
+    assert body["needs_restart"] == ["http.listen (changed)"]
+    assert core.config is running and "sales" not in await queues(client)
+    entries, _ = audit_page(core, before=None, limit=10)
+    assert not [e for e in entries if e["action"] == "config.reload"]  # a check is no reload
+
+
+async def test_a_check_of_a_broken_file_names_each_key_and_shows_the_last_reload(
+    env: Any,
+) -> None:
+    core, client, path = env
+    store = str(core.config.store.path)
+    write(path, base(store, queues=[{"id": "support", "max_wait": -1}]))
+    assert (await client.post("/api/v1/config/reload", headers=tech())).status_code == 422
+    write(
+        path,
+        base(
+            store, queues=[{"id": "support", "max_wait": -1}], agents=[{"id": "a", "max_chats": 0}]
+        ),
+    )
+    got = await client.get("/api/v1/config/check", headers=tech())
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["valid"] is False and body["changes"] == []
+    assert {e["key"] for e in body["errors"]} == {"queues[0].max_wait", "agents[0].max_chats"}
+    last = body["last_reload"]
+    assert last["reloaded"] is False and last["via"] == "api" and last["who"]
+    assert [e["key"] for e in last["errors"]] == ["queues[0].max_wait"]
+
+    write(path, base(store, queues=[{"id": "support"}, {"id": "sales"}]))
+    assert (await client.post("/api/v1/config/reload", headers=tech())).status_code == 200
+    body = (await client.get("/api/v1/config/check", headers=tech())).json()
+    assert body["valid"] is True and body["changes"] == []  # the file is what runs now
+    assert body["last_reload"]["reloaded"] is True
+    assert body["last_reload"]["applied"] == ["queues[sales] (added)"]
+
+
+async def test_a_check_is_for_operators_and_technicians(env: Any) -> None:
+    core, client, _ = env
+    core.reloader = Reloader(core, None)
+    got = await client.get("/api/v1/config/check", headers=tech())
+    assert got.status_code == 503 and got.json()["error"]["code"] == "unavailable"
+    assert decide("agent", "GET", "/api/v1/config/check") == "deny"
+    assert decide("operator", "GET", "/api/v1/config/check") == "allow"
+    assert decide("technician", "GET", "/api/v1/config/check") == "allow"
 
 
 async def test_a_removed_queue_with_someone_waiting_stays_until_it_is_empty(env: Any) -> None:

@@ -1,10 +1,12 @@
 // The console of operators and technicians: the wallboard (queues, agents, today's
 // figures when the switch has statistics), modems and trunks in plain words with their
-// checks, the audit trail. Technicians get the health panel and the audit trail.
+// checks, the config file's check, the audit trail. Technicians get the health panel,
+// the config check and the audit trail.
 
 import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { ConfigPanel } from "./config.js";
 import { ContactsPanel } from "./contacts.js";
 import { OutboxPanel } from "./outbox.js";
 import { loadPhones, phone } from "./phones.js";
@@ -79,6 +81,8 @@ export class ConsoleView {
     parts.push(
       section(t("health.title"), this.problems, this.modems, this.trunks, this.healthResult),
     );
+    this.config = new ConfigPanel();
+    parts.push(this.config.element);
     this.outbox = new OutboxPanel();
     parts.push(this.outbox.element);
     if (this.operator) {
@@ -134,7 +138,10 @@ export class ConsoleView {
         this.renderQueues();
         if (this.operator) this.today.poke(); // the day's figures move with the queues
       },
-      audit: (entry) => this.addAudit(entry, true),
+      audit: (entry) => {
+        this.addAudit(entry, true);
+        this.config.heard(entry);
+      },
       resync: () => this.start(),
       ping: () => {},
     };
@@ -144,7 +151,8 @@ export class ConsoleView {
     this.outbox.stop();
     this.outbox.start();
     const recordings = this.recordings ? this.recordings.search() : null;
-    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings]);
+    const config = this.config.load();
+    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings, config]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
     this.timers.push(setInterval(() => this.loadProblems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
@@ -371,7 +379,7 @@ export class ConsoleView {
       h("td", {}, entry.who),
       h("td", {}, tOr(`role.${entry.role}`, entry.role)),
       h("td", {}, tOr(`action.${entry.action}`, entry.action)),
-      h("td", {}, entry.target ?? ""),
+      h("td", { class: "wrap-anywhere" }, entry.target ?? ""),
       h("td", {}, entry.outcome),
     );
     if (newest) this.auditBody.prepend(row);

@@ -113,3 +113,49 @@ def test_an_agent_wraps_up_with_a_disposition_and_notes(env: Env, browser: Brows
     assert wrap_up[-1]["text"] == "Moved to the March cycle"
     no_serious_axe_problems(page)
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_long_journey_pages_back_in_the_desk_and_the_console(env: Env, browser: Browser) -> None:  # noqa: F811
+    env.register("1001", "secret-1001", free_ports(1))
+    env.modem.deliver_sms_sync(CUSTOMER, "The very first message")
+    found = env.wait_api(f"/api/v1/contacts?phone=%2B{CUSTOMER[1:]}", lambda cs: cs, timeout=20)
+    contact = found[0]["id"]
+    for n in range(1, 106):  # more than a page of the desk's journey (100)
+        status, body = env.api("POST", f"/api/v1/contacts/{contact}/notes", {"text": f"note {n}"})
+        assert status == 201, body
+    page = new_page(browser)
+    sign_in(page, env, "alice")
+    page.get_by_role("button", name="Available").click()
+    env.modem.deliver_sms_sync(CUSTOMER, "And one more")
+    panel = page.get_by_role("tabpanel")
+    events = panel.locator(".journey > li")
+    expect(panel.get_by_text("And one more")).to_be_visible(timeout=20_000)
+    expect(events).to_have_count(100)
+    expect(panel.get_by_text("The very first message")).to_have_count(0)
+    whole = env.api("GET", f"/api/v1/contacts/{contact}/journey?limit=500")[1]
+    assert len(whole) > 100
+    older = panel.get_by_role("button", name="Show older events")
+    older.click()
+    expect(events).to_have_count(len(whole), timeout=10_000)
+    expect(older).to_be_hidden()  # nothing older
+    # newest first all along: the page added below is the journey's start, in order
+    said = [e["text"] for e in reversed(whole) if e.get("text")]
+    shown = [t for text in events.all_inner_texts() for t in text.split("\n") if t in said]
+    assert shown == said, (shown[95:], said[95:])
+    assert page.errors == []  # type: ignore[attr-defined]
+
+    # the console's contact card shows the latest ten, and pages back the same way
+    console = new_page(browser)
+    sign_in(console, env, "ops")
+    contacts = console.get_by_role("region", name="Contacts")
+    contacts.get_by_label("Number, name or text").fill("very first message")
+    contacts.get_by_role("button", name="Search").click()
+    contacts.get_by_role("button", name="Open 012 345 678").click()
+    card = contacts.get_by_role("article")
+    latest = card.locator(".journey > li")
+    expect(latest).to_have_count(10, timeout=10_000)
+    card.get_by_role("button", name="Show older events").click()
+    expect(latest).to_have_count(20, timeout=10_000)
+    expect(card.get_by_role("button", name="Show older events")).to_be_visible()  # more remain
+    no_serious_axe_problems(console)
+    assert console.errors == []  # type: ignore[attr-defined]

@@ -17,6 +17,19 @@ export class ApiError extends Error {
 }
 
 export async function api(method, path, body) {
+  return (await request(method, path, body)).data;
+}
+
+// A GET of one page of a list: `data`, and `next`, the path of the page before it
+// (from the Link header, rel="next"), null on the last page.
+export async function apiPage(path) {
+  const { data, res } = await request("GET", path);
+  const link = res.headers.get("Link") || "";
+  const next = link.match(/<\/api\/v1([^>]*)>;\s*rel="next"/);
+  return { data, next: next ? next[1] : null };
+}
+
+async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
@@ -45,5 +58,5 @@ export async function api(method, path, body) {
     }
     throw new ApiError(res.status, err.code || "error", err.message || res.statusText);
   }
-  return data;
+  return { data, res };
 }

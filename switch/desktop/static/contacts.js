@@ -3,7 +3,7 @@
 // /contacts/{id}) and, for operators, linking another contact's identities into this
 // one and undoing a link (POST /contacts/{id}/merge, /unmerge).
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, apiPage } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { loadPhones, phone } from "./phones.js";
@@ -232,12 +232,12 @@ export class ContactsPanel {
 
   async show(contactId) {
     const path = `/contacts/${encodeURIComponent(contactId)}`;
-    const [contact, events] = await Promise.all([api("GET", path), api("GET", `${path}/journey?limit=10`)]);
+    const [contact, page] = await Promise.all([api("GET", path), apiPage(`${path}/journey?limit=10`)]);
     await loadPhones(numbersOf(contact));
-    this.render(contact, events);
+    this.render(contact, page);
   }
 
-  render(contact, events) {
+  render(contact, { data: events, next }) {
     const refresh = (saved) => this.show(saved.id);
     const titleId = uid("h");
     this.view.replaceChildren(
@@ -249,8 +249,31 @@ export class ContactsPanel {
         detailsForm(contact, refresh),
         linksForm(contact, refresh),
         h("h4", {}, t("contacts.latest")),
-        h("ol", { class: "journey" }, events.slice().reverse().map((e) => h("li", { class: "event" }, this.describeEvent(e)))),
+        this.journey(events, next),
       ),
     );
+  }
+
+  // The latest events, newest first, and a button for the page before them.
+  journey(events, next) {
+    const item = (e) => h("li", { class: "event" }, this.describeEvent(e));
+    const list = h("ol", { class: "journey" }, events.slice().reverse().map(item));
+    let older = next;
+    const more = h("button", { type: "button", class: "older", hidden: !older }, t("work.older"));
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      try {
+        const page = await apiPage(older);
+        await loadPhones(page.data.map((e) => e.number).filter(Boolean));
+        list.append(...page.data.slice().reverse().map(item));
+        older = page.next;
+        more.hidden = !older;
+      } catch (err) {
+        more.textContent = t("work.older_failed", { why: err.message });
+      } finally {
+        more.disabled = false;
+      }
+    });
+    return [list, more];
   }
 }

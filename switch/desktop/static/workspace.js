@@ -3,7 +3,7 @@
 // (by SMS with its part count and alphabet, or into the open web chat with the customer
 // shown the agent typing), click-to-call, wrap-up notes, closing the conversation.
 
-import { api } from "./api.js";
+import { api, apiPage } from "./api.js";
 import { attributesLine, detailsForm } from "./contacts.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtNumber, t, tOr } from "./i18n.js";
@@ -75,6 +75,8 @@ export class Workspace {
     );
     this.panel = h("div", { role: "tabpanel", id: panelId, "aria-labelledby": tabId, hidden: true });
     this.journey = h("ol", { class: "journey" });
+    this.older = null; // the path of the journey's page before the oldest shown
+    this.more = h("button", { type: "button", class: "older", hidden: true, onclick: () => this.loadOlder() }, t("work.older"));
   }
 
   show(selected) {
@@ -99,8 +101,7 @@ export class Workspace {
 
   async load() {
     this.contact = await api("GET", `/contacts/${encodeURIComponent(this.contactId)}`);
-    const events = await api(
-      "GET",
+    const { data: events, next } = await apiPage(
       `/contacts/${encodeURIComponent(this.contactId)}/journey?limit=${JOURNEY_PAGE}`,
     );
     await loadPhones([...this.numbers, ...events.map((e) => e.number).filter(Boolean)]);
@@ -108,7 +109,31 @@ export class Workspace {
     this.seen.clear();
     this.journey.replaceChildren();
     for (const event of events) this.addEvent(event);
+    this.setOlder(next);
     this.render();
+  }
+
+  // The page before the oldest event shown, added at the end (the journey is newest
+  // first); the button stays where it was, for the next page.
+  async loadOlder() {
+    if (!this.older) return;
+    this.more.disabled = true;
+    try {
+      const { data: events, next } = await apiPage(this.older);
+      await loadPhones(events.map((e) => e.number).filter(Boolean));
+      for (const event of events.slice().reverse()) this.addEvent(event, true);
+      this.setOlder(next);
+    } catch (err) {
+      this.more.textContent = t("work.older_failed", { why: err.message });
+    } finally {
+      this.more.disabled = false;
+    }
+  }
+
+  setOlder(next) {
+    this.older = next;
+    this.more.hidden = !next;
+    this.more.textContent = t("work.older");
   }
 
   // The channel a reply goes on: the open web chat's, or SMS.
@@ -122,7 +147,7 @@ export class Workspace {
     this.reply?.update();
   }
 
-  addEvent(event) {
+  addEvent(event, older = false) {
     const key = `${event.at}|${event.kind}|${event.text ?? ""}|${event.call_id ?? ""}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
@@ -142,7 +167,8 @@ export class Workspace {
         }),
       );
     }
-    this.journey.prepend(item); // newest first
+    if (older) this.journey.append(item);
+    else this.journey.prepend(item); // newest first
   }
 
   render() {
@@ -172,6 +198,7 @@ export class Workspace {
       ),
       h("h4", {}, t("work.journey")),
       this.journey,
+      this.more,
     );
     this.journey.setAttribute("aria-label", t("work.journey_of", { who: this.title }));
   }

@@ -99,6 +99,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/calls/{call_id}/recording"): Rule(OPS, "call"),
     ("POST", "/calls"): Rule(OPS, "body_self"),
     ("POST", "/calls/{call_id}/transfer"): Rule(OPS, "call"),
+    ("POST", "/calls/{call_id}/transfer/complete"): Rule(OPS, "call"),
+    ("POST", "/calls/{call_id}/transfer/cancel"): Rule(OPS, "call"),
     ("POST", "/calls/{call_id}/supervise"): Rule(OPS),
     ("POST", "/webrtc/credentials"): Rule(OPS, "body_self"),
     # messages

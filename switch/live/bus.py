@@ -10,7 +10,9 @@ Topics (``LiveEvent.topic``):
 
 - ``agent`` — one agent's state (the API's agent view); ``agent`` names them;
 - ``queues`` — every queue's counts (waiting, longest wait, agents available);
-- ``call`` — a call record changed; ``agent`` is its agent, ``contact`` its contact;
+- ``call`` — a call record changed; ``agent`` is its agent, ``contact`` its contact,
+  ``also`` the agent who transferred it (they see how their transfer goes: ringing,
+  consulting, completed, failed);
 - ``conversation`` — an SMS/chat conversation changed (assigned, replied, closed);
 - ``journey`` — a new event in a contact's journey; ``contact`` names the contact;
 - ``offer`` — work offered to ``agent``: a ringing call or a new conversation, with
@@ -37,6 +39,7 @@ class LiveEvent:
     data: Any
     agent: str | None = None  # the agent it concerns
     contact: str | None = None  # the contact it concerns
+    also: str | None = None  # another agent it concerns (who transferred a call)
 
 
 @dataclass(slots=True)
@@ -63,7 +66,7 @@ def visible(event: LiveEvent, viewer: Viewer) -> bool:
     if role == "agent":
         match event.topic:
             case "agent" | "call" | "conversation" | "offer":
-                return event.agent is not None and event.agent == viewer.user
+                return viewer.user is not None and viewer.user in (event.agent, event.also)
             case "queues":
                 return True
             case "journey":

@@ -98,12 +98,14 @@ class LiveFeed:
         for put in write.puts:
             if put.ns == "call" and isinstance(put.value, dict):
                 record = put.value
+                transfer = record.get("transfer") or {}
                 self.bus.publish(
                     LiveEvent(
                         "call",
                         record,
                         agent=record.get("agent") or self._ringing_agent(put.key),
                         contact=record.get("contact_id"),
+                        also=transfer.get("from_agent"),
                     )
                 )
                 self.poke()

@@ -55,6 +55,10 @@ def test_an_agent_sees_their_own_work_and_the_queue_counts_only() -> None:
     assert visible(LiveEvent("offer", {}, agent="alice"), alice)
     assert not visible(LiveEvent("offer", {}, agent="bob"), alice)
     assert not visible(LiveEvent("call", {}, agent=None), alice)
+    # a call she transferred to bob: she follows her transfer; carol does not
+    handed = LiveEvent("call", {}, agent="bob", also="alice")
+    assert visible(handed, alice) and visible(handed, Viewer("agent", "bob"))
+    assert not visible(handed, Viewer("agent", "carol"))
     assert visible(LiveEvent("queues", []), alice)
     assert visible(LiveEvent("journey", {}, contact="c1"), alice)
     assert not visible(LiveEvent("journey", {}, contact="c2"), alice)

@@ -197,6 +197,11 @@ async def test_an_open_conversation_or_a_ringing_call_makes_the_contact_theirs(
     assert (await bob.get(path)).status_code == 200
     assert (await bob.get("/api/v1/calls/call-1")).status_code == 503  # allowed: no SIP here
     assert forbidden(await people["alice"].get("/api/v1/calls/call-1"))
+    # the agent of a call finishes its consult transfer (hand over, or back); nobody else
+    for how in ("complete", "cancel"):
+        path = f"/api/v1/calls/call-1/transfer/{how}"
+        assert (await bob.post(path, None)).status_code == 503  # allowed: no SIP here
+        assert forbidden(await people["alice"].post(path, None))
 
 
 async def test_an_agent_calls_out_only_as_themselves(people: Any) -> None:

@@ -175,11 +175,13 @@ export class AgentDesk {
   // -------------------------------------------------------------- offers
 
   async offer(data) {
+    if (this.offerGone(data)) return;
     this.offerData = data;
     const contact = data.contact || {};
     const numbers = (contact.numbers || []).map((n) => n.e164).filter(Boolean);
     const from = data.call ? data.call.from : null;
     await loadPhones([...numbers, from].filter(Boolean));
+    if (this.offerGone(data)) return;
     const chat = data.kind === "conversation" && data.conversation?.channel === "chat";
     const unknown = chat ? t("offer.visitor") : t("offer.unknown");
     const who = contact.name || (contact.numbers?.[0]?.display ?? phone(from)) || unknown;
@@ -247,6 +249,15 @@ export class AgentDesk {
     if (data.kind === "conversation" && contact.id) {
       await this.open(contact.id, { focus: false, conversation: data.conversation || null });
     }
+  }
+
+  // A call offer that comes after the call stopped ringing here (a desk phone answered
+  // at once, or it went elsewhere): not shown; answered, its workspace opens instead.
+  offerGone(data) {
+    if (data.kind !== "call" || !this.agent || this.agent.state === "ringing") return false;
+    if (this.offerData === data) this.dismissOffer();
+    if (this.agent.state === "busy" && data.contact?.id) this.open(data.contact.id, { focus: false });
+    return true;
   }
 
   offerEnded(agent) {

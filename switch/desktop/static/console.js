@@ -6,6 +6,7 @@
 import { api, ApiError } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
+import { LiveCallsPanel } from "./calls.js";
 import { ConfigPanel } from "./config.js";
 import { ContactsPanel } from "./contacts.js";
 import { OutboxPanel } from "./outbox.js";
@@ -75,6 +76,8 @@ export class ConsoleView {
     const parts = [];
     if (this.operator) {
       parts.push(section(t("wall.title"), this.kpis, this.wallQueues, this.wallAgents));
+      this.calls = new LiveCallsPanel();
+      parts.push(this.calls.element);
       this.contacts = new ContactsPanel(describeEvent);
       parts.push(this.contacts.element);
     }
@@ -119,6 +122,7 @@ export class ConsoleView {
     for (const timer of this.timers) clearInterval(timer);
     this.today.stop();
     this.outbox.stop();
+    this.calls?.stop();
   }
 
   handlers() {
@@ -138,6 +142,7 @@ export class ConsoleView {
         this.renderQueues();
         if (this.operator) this.today.poke(); // the day's figures move with the queues
       },
+      call: (record) => this.calls?.heard(record),
       audit: (entry) => {
         this.addAudit(entry, true);
         this.config.heard(entry);
@@ -152,7 +157,8 @@ export class ConsoleView {
     this.outbox.start();
     const recordings = this.recordings ? this.recordings.search() : null;
     const config = this.config.load();
-    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings, config]);
+    const calls = this.calls ? this.calls.load() : null;
+    await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings, config, calls]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
     this.timers.push(setInterval(() => this.loadProblems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
@@ -379,7 +385,7 @@ export class ConsoleView {
       h("td", {}, entry.who),
       h("td", {}, tOr(`role.${entry.role}`, entry.role)),
       h("td", {}, tOr(`action.${entry.action}`, entry.action)),
-      h("td", { class: "wrap-anywhere" }, entry.target ?? ""),
+      h("td", { class: "wrap-anywhere", dir: "auto" }, entry.target ?? ""),
       h("td", {}, entry.outcome),
     );
     if (newest) this.auditBody.prepend(row);

@@ -2,7 +2,9 @@
 // WebSocket as the signed-in agent with a short-lived credential the session asks for
 // (POST /webrtc/credentials: never the SIP password), rings with the offer card,
 // answers, hangs up, holds, mutes, sends DTMF and transfers the call (to an agent, a
-// queue or a number, with a note). A desk phone registered as the same agent rings
+// queue or a number, with a note): handed over when the target answers, at once, or
+// after talking with the target while the customer waits on hold (consult: then hand
+// over, or go back to the customer). A desk phone registered as the same agent rings
 // too: the edge forks, the first to answer wins and the other stops ringing.
 //
 // JsSIP (vendored under /static, with the /phone page's wrapper) is loaded only here,
@@ -19,6 +21,7 @@ const RENEW_AT = 0.8; // of the credential's lifetime: fetch the next one then
 const RETRY_MS = 15000; // a failed registration or credential: try again this often
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 const TARGETS = ["agent", "queue", "number"];
+const MODES = ["attended", "consult", "blind"]; // a queue takes only "blind"
 
 export class DeskPhone {
   constructor(agentId) {
@@ -29,6 +32,9 @@ export class DeskPhone {
     this.peer = "";
     this.timers = { renew: null, retry: null, meter: null };
     this.stopped = false;
+    this.transferCall = null; // the call whose transfer she started, until it is over
+    this.pending = false; // that transfer rings or she consults: hers to finish
+    this.heard = 0; // live call records seen: a request's answer older than one is dropped
     this.element = this.build();
     this.setControls();
   }
@@ -73,22 +79,49 @@ export class DeskPhone {
   }
 
   transferForm() {
-    this.kind = h("select", {}, TARGETS.map((k) => h("option", { value: k }, t(`transfer.to_${k}`))));
+    this.kind = h("select", { onchange: () => this.setMode() }, TARGETS.map((k) => h("option", { value: k }, t(`transfer.to_${k}`))));
+    this.mode = h("select", {}, MODES.map((m) => h("option", { value: m }, t(`transfer.mode_${m}`))));
     this.target = h("input", { autocomplete: "off", dir: "ltr", required: true });
     this.note = h("textarea", { rows: "2", maxlength: "2000", dir: "auto" });
     this.transferStatus = h("p", { role: "status", class: "transfer-status" });
     this.transferButton = h("button", { type: "submit" }, t("transfer.submit"));
     const titleId = uid("h");
-    return h(
+    const form = h(
       "form",
       { class: "transfer", "aria-labelledby": titleId, onsubmit: (e) => this.transfer(e) },
       h("h3", { id: titleId }, t("transfer.title")),
       h("div", { class: "row" }, field(t("transfer.kind"), this.kind)),
       h("div", { class: "row" }, field(t("transfer.target"), this.target)),
+      h("div", { class: "row" }, field(t("transfer.mode"), this.mode)),
       h("div", { class: "row" }, field(t("transfer.note"), this.note)),
       this.transferButton,
       this.transferStatus,
+      this.consultBar(),
     );
+    this.setMode();
+    return form;
+  }
+
+  // While a transfer rings or the agent talks with its target: hand over, go back.
+  consultBar() {
+    this.consultLine = h("p", { class: "consult-line" });
+    this.finish = {
+      complete: h("button", { type: "button", class: "primary", onclick: () => this.finishTransfer("complete") }, t("transfer.complete")),
+      cancel: h("button", { type: "button", onclick: () => this.finishTransfer("cancel") }, t("transfer.cancel")),
+    };
+    this.consult = h(
+      "div",
+      { class: "consult", role: "group", "aria-label": t("transfer.in_progress"), hidden: true },
+      this.consultLine,
+      h("div", { class: "actions" }, Object.values(this.finish)),
+    );
+    return this.consult;
+  }
+
+  setMode() {
+    const queue = this.kind.value === "queue";
+    if (queue) this.mode.value = "blind";
+    this.mode.disabled = queue;
   }
 
   setControls() {
@@ -102,7 +135,7 @@ export class DeskPhone {
     for (const key of this.keys) key.disabled = !established;
     this.buttons.mute.setAttribute("aria-pressed", String(this.phone?.isMuted ?? false));
     this.buttons.hold.setAttribute("aria-pressed", String(this.phone?.isHeld ?? false));
-    this.transferButton.disabled = !this.callId;
+    this.transferButton.disabled = !this.callId || !!this.pending;
   }
 
   // ------------------------------------------------------------ registering
@@ -231,10 +264,14 @@ export class DeskPhone {
     this.line.textContent = t(key, { peer });
   }
 
-  // The agent's current call (from the live `call` records): what a transfer moves.
-  setCall(record) {
+  // The agent's current call (from the live `call` records): what a transfer moves. A
+  // call she transferred keeps coming (the feed sends it to who transferred it) until
+  // its transfer is over: its state shows here.
+  setCall(record, live = true) {
+    if (live) this.heard += 1;
     if (record.agent === this.me && record.state !== "ended") this.callId = record.id;
     else if (record.id === this.callId) this.callId = null;
+    if (record.id === this.transferCall) this.showTransfer(record);
     this.setControls();
   }
 
@@ -243,15 +280,67 @@ export class DeskPhone {
     if (!this.callId) return;
     const target = this.target.value.trim();
     const body = { [this.kind.value === "number" ? "to" : this.kind.value]: target };
+    if (this.kind.value !== "queue") body.mode = this.mode.value;
     if (this.note.value.trim()) body.note = this.note.value.trim();
     this.transferStatus.textContent = t("transfer.sending");
+    this.transferCall = this.callId;
     try {
-      await api("POST", `/calls/${encodeURIComponent(this.callId)}/transfer`, body);
-      this.transferStatus.textContent = t("transfer.done", { target });
+      const record = await this.latest(() => api("POST", `/calls/${encodeURIComponent(this.callId)}/transfer`, body));
       this.note.value = "";
+      if (record) this.setCall(record, false);
     } catch (err) {
+      this.transferCall = null;
       this.transferStatus.textContent = t("transfer.failed", { why: err.message });
     }
+  }
+
+  async finishTransfer(how) {
+    const callId = this.transferCall;
+    if (!callId) return;
+    for (const button of Object.values(this.finish)) button.disabled = true;
+    try {
+      const record = await this.latest(() => api("POST", `/calls/${encodeURIComponent(callId)}/transfer/${how}`));
+      if (record) this.setCall(record, false);
+    } catch (err) {
+      this.transferStatus.textContent = t("transfer.failed", { why: err.message });
+    } finally {
+      for (const button of Object.values(this.finish)) button.disabled = false;
+    }
+  }
+
+  // A request's answer (a call record), or null when a live record came while it was on
+  // its way: that one is newer (a target who answers at once is heard before the reply).
+  async latest(request) {
+    const before = this.heard;
+    const record = await request();
+    return this.heard === before ? record : null;
+  }
+
+  // The transfer of the call she moves, in words; the bar while it is hers to finish.
+  showTransfer(record) {
+    const x = record.transfer;
+    if (!x) return;
+    const target = x.kind === "number" ? readable(x.to) || x.to : x.to;
+    const open = x.state === "ringing" || x.state === "consulting";
+    this.pending = open && x.mode !== "blind" && x.kind !== "queue";
+    this.consult.hidden = !this.pending;
+    this.finish.complete.hidden = x.state !== "consulting";
+    this.finish.cancel.textContent = t(x.state === "consulting" ? "transfer.back" : "transfer.cancel");
+    this.element.dataset.transfer = x.state;
+    if (this.pending) {
+      this.transferStatus.textContent = "";
+      this.consultLine.textContent = t(x.state === "consulting" ? "transfer.consulting" : "transfer.ringing", { target });
+      this.finish.complete.textContent = t("transfer.complete", { target });
+      return;
+    }
+    this.transferCall = open ? this.transferCall : null;
+    const said = {
+      ringing: ["transfer.done", { target }], // blind: she has left the call already
+      completed: ["transfer.done", { target }],
+      failed: ["transfer.failed", { why: x.detail || t("transfer.no_answer") }],
+      cancelled: ["transfer.cancelled", {}],
+    }[x.state];
+    if (said) this.transferStatus.textContent = t(...said);
   }
 
   // -------------------------------------------------------- incoming audio

@@ -230,6 +230,15 @@ class Callbacks:
         rows.sort(key=lambda r: (r["position"] or never, r["queued_at"] or "", r["id"]))
         return rows
 
+    async def of_phones(self, phones: set[str]) -> list[dict[str, Any]]:
+        """The callbacks not finished for any of ``phones`` (E.164), oldest first."""
+        rows = []
+        for key, record in self.core.store.scan(CALLBACK_NS):
+            if record["state"] in cb.LIVE and record["phone"] in phones:
+                rows.append(await self.view(key))
+        rows.sort(key=lambda r: (r["requested_at"] or "", r["id"]))
+        return rows
+
     async def recover(self) -> int:
         """Wake every callback not finished (after a restart)."""
         count = 0

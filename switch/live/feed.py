@@ -32,6 +32,7 @@ from base.errors import Rejected, SwitchError
 from base.timestamps import iso_utc
 from switch.audit import AUDIT_LOG
 from switch.live.bus import Bus, LiveEvent
+from switch.live.issues import open_issues
 
 if TYPE_CHECKING:
     from actors.agent_state import AgentState
@@ -166,7 +167,7 @@ class LiveFeed:
 
     async def context(self, contact_id: str, call_id: str | None = None) -> dict[str, Any] | None:
         """What an agent wants to know before answering: who, their numbers, their last
-        contacts, the IVR choices of this call, their CSAT history."""
+        contacts, the IVR choices of this call, their CSAT history, their open issues."""
         from switch.api.contacts import contact_view
         from switch.phone import display_forms
 
@@ -179,6 +180,9 @@ class LiveFeed:
         events, _ = core.store.events_page(actors, kinds=JOURNEY_KINDS, limit=CONTEXT_EVENTS)
         journey = journey_view(events)
         csat_events, _ = core.store.events_page(actors, kinds=frozenset({"csat"}), limit=20)
+        wrap_ups, _ = core.store.events_page(actors, kinds=frozenset({"wrap_up"}), limit=50)
+        phones = {i.removeprefix("phone:") for i in state.identities if i.startswith("phone:")}
+        callbacks = await core.callbacks.of_phones(phones) if phones else []
         region = core.config.numbers.default_region
         ivr = [e for e in journey if e["kind"] == "ivr_choice"]
         if call_id is not None:
@@ -193,6 +197,7 @@ class LiveFeed:
             "last_contacts": [e for e in journey if e["kind"] in _CONTACT_KINDS][-LAST_CONTACTS:],
             "ivr": ivr[-5:],
             "csat": journey_view(csat_events),
+            "open_issues": open_issues(journey_view(wrap_ups), callbacks),
             "last_agent": state.last_agent,
         }
 

@@ -1,5 +1,7 @@
 """Call controls in the desktop, in Chromium against `switch run` (the environment of
-test_desktop_e2e, pjsua2 phones for the caller and the agents): Alice consults Bob
+test_desktop_e2e, pjsua2 phones for the caller and the agents): a ringing call's offer
+shows the answers the caller gave while waiting and the contact's open issues; Alice
+consults Bob
 while the customer waits on hold, goes back to the customer, then consults again and
 hands over; an operator sees the calls of the moment live and listens in, then
 whispers, from the console (the switch rings the phone the operator gives).
@@ -7,18 +9,24 @@ axe-core on the screens."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from drivers.gsm.simulator import SimulatorClient
+from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports
+from tests.integration.switchproc import SwitchProcess
 from tests.integration.test_desktop_e2e import (  # noqa: F401 (fixtures)
     CALLER,
     DID,
     Env,
     browser,
+    config,
     env,
     no_serious_axe_problems,
     sign_in,
@@ -189,3 +197,87 @@ def test_an_operator_sees_the_call_live_listens_in_then_whispers(
     finally:
         alice.close()
         bob.close()
+
+
+@pytest.fixture
+def asking_env(tmp_path: Path) -> Iterator[Env]:
+    """test_desktop_e2e's switch with the DID routed to `support`, which asks a waiting
+    caller for their account number."""
+    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
+    base, rtp = free_ports(2), free_ports(100)
+    text = config(http, edge, trunk, base, rtp).replace(
+        'id = "support"\nmax_wait = 60',
+        'id = "support"\nmax_wait = 60\nquestions = [{ id = "account", '
+        'prompt = "account_number", kind = "digits", max_length = 4 }]\n'
+        f'[[routes]]\nnumber = "{DID}"\nto = "queue:support"',
+    )
+    sw = SwitchProcess(text, tmp_path, http)
+    sw.start(timeout=60)
+    made = Env(sw, edge, trunk, tmp_path)
+    made.url = f"http://127.0.0.1:{http}"
+    made.modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock")
+    made.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready", timeout=30)
+    try:
+        yield made
+    finally:
+        code = sw.terminate(timeout=30)
+        assert code == 0, sw.stderr_text()[-3000:]
+
+
+def test_the_offer_shows_the_answers_given_while_waiting_and_the_open_issues(
+    asking_env: Env,
+    browser: Browser,  # noqa: F811
+) -> None:
+    env = asking_env  # noqa: F811
+    env.modem.deliver_sms_sync(CALLER, "My router blinks red")
+    [contact] = env.wait_api(f"/api/v1/contacts?phone=%2B{CALLER[1:]}", lambda cs: cs, timeout=20)
+    for outcome, note in (("follow_up", "Sent a new router"), ("callback", "Check it works")):
+        status, body = env.api(
+            "POST",
+            f"/api/v1/contacts/{contact['id']}/wrapup",
+            {"disposition": outcome, "text": note},
+        )
+        assert status == 201, body
+    port = free_ports(1)
+    env.register("1001", "secret-1001", port)
+    alice = Phone("--port", str(port), "--rtp-port", str(free_ports(4)), "--user", "1001")
+    try:
+        env.wait_api("/api/v1/agents/alice", lambda a: a["phone_registered"], timeout=15)
+        state(env, "alice", "break")  # nobody free: the caller waits and is asked
+        page = new_page(browser)
+        sign_in(page, env, "alice")
+        with customer_call(env) as caller:
+            env.wait_api("/api/v1/calls?active=true", lambda cs: cs and cs[0]["queue"] == "support")
+            time.sleep(1.0)  # the question's prompt has begun; a key cuts it short
+            caller.send("dtmf 4821")
+            env.wait_api(
+                "/api/v1/calls?active=true",
+                lambda cs: cs[0]["answers"] == [{"question": "account", "answer": "4821"}],
+            )
+            page.get_by_role("button", name="Available").click()
+            alice.wait_for("incoming", timeout=20)
+            offer = page.locator(".offer")
+            expect(offer.get_by_role("heading", level=2)).to_have_text(
+                "Incoming call: 012 777 888", timeout=10_000
+            )
+            answers = offer.locator(".answers")
+            expect(answers.locator("dt")).to_have_text(["account"])
+            expect(answers.locator("dd")).to_have_text(["4821"])
+            issues = offer.locator(".issues li")
+            expect(issues).to_have_count(2)
+            expect(issues.nth(0)).to_contain_text("Needs follow-up")
+            expect(issues.nth(0)).to_contain_text("Sent a new router")
+            expect(issues.nth(1)).to_contain_text("Call back")
+            no_serious_axe_problems(page)
+            screenshot(page, "agent-offer-issues")
+            alice.send("answer")
+            expect(page.locator(".state-now")).to_have_text("Busy", timeout=10_000)
+            # resolved: the next offer has no open issue
+            wrap = page.get_by_role("tabpanel").get_by_role("form", name="Wrap-up")
+            wrap.get_by_label("Outcome").select_option(label="Resolved")
+            wrap.get_by_label("Wrap-up notes").fill("Router works")
+            wrap.get_by_role("button", name="Save wrap-up").click()
+            expect(wrap.get_by_role("status")).to_have_text("Wrap-up saved: Resolved.")
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        alice.close()

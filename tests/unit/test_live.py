@@ -114,6 +114,14 @@ async def test_a_ringing_agent_gets_an_offer_with_the_contact_context(core: Core
         JourneyEntry("voice", "ivr_choice", now, {"text": "2", "call_id": "k1"}),
     )
     await core.registry.ask(f"contact:{contact}", JourneyEntry("sms", "csat", now, {"score": 4}))
+    for outcome, text in (
+        ("follow_up", "router replaced"),  # settled by the next one
+        ("resolved", "works again"),
+        ("escalated", "billing dispute"),  # open
+    ):
+        data = {"disposition": outcome, "text": text, "agent": "bob"}
+        await core.registry.ask(f"contact:{contact}", JourneyEntry("note", "wrap_up", now, data))
+    await core.callbacks.request("+85512345678", "default")
     record = {"id": "k1", "contact_id": contact, "from": "+85512345678", "state": "ringing"}
     await core.store.write(Write(puts=(Put("call", "k1", record),)))
     alice = core.live.bus.subscribe(Viewer("agent", "alice"))
@@ -127,6 +135,23 @@ async def test_a_ringing_agent_gets_an_offer_with_the_contact_context(core: Core
     assert [e["kind"] for e in context["last_contacts"]] == ["message_in"]
     assert [e["text"] for e in context["ivr"]] == ["2"]
     assert [e["score"] for e in context["csat"]] == [4]
+    wrapped, promised = context["open_issues"]
+    assert wrapped["kind"] == "wrap_up" and wrapped["disposition"] == "escalated"
+    assert wrapped["text"] == "billing dispute" and wrapped["agent"] == "bob"
+    assert promised["kind"] == "callback" and promised["queue"] == "default"
+    assert promised["state"] in ("waiting", "dialing")  # (alice may be offered it)
+
+
+def test_open_issues_are_the_promises_not_yet_kept() -> None:
+    from switch.live.issues import open_issues
+
+    def wrap(outcome: str) -> dict[str, str]:
+        return {"kind": "wrap_up", "disposition": outcome, "at": "t"}
+
+    assert open_issues([wrap("follow_up"), wrap("resolved")], []) == []
+    left = open_issues([wrap("resolved"), wrap("callback"), wrap("other")], [])
+    assert [i["disposition"] for i in left] == ["callback"]
+    assert len(open_issues([wrap("follow_up")] * 30, [])) == 10  # the latest ten
 
 
 async def test_committed_writes_become_journey_call_conversation_and_audit_events(

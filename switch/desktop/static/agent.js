@@ -13,6 +13,16 @@ import { describeEvent, Workspace } from "./workspace.js";
 const REASONS = ["lunch", "coffee", "training", "meeting", "other"];
 const WORK_STATES = new Set(["ringing", "busy", "wrap_up"]);
 
+// An open issue in words: "Needs follow-up · 3 Dec, 10:02 · bob: router replaced".
+function issueWords(issue) {
+  if (issue.kind === "callback") {
+    const where = issue.position ? t("offer.issue_position", { position: fmtNumber(issue.position) }) : t(`offer.issue_${issue.state}`);
+    return [h("strong", {}, t("offer.issue_callback")), ` · ${fmtDateTime(issue.at)} · ${issue.queue} · ${where}`];
+  }
+  const said = issue.text ? [" · ", h("bdi", {}, issue.agent || ""), ": ", h("q", { dir: "auto" }, issue.text)] : [];
+  return [h("strong", {}, tOr(`disposition.${issue.disposition}`, issue.disposition)), ` · ${fmtDateTime(issue.at)}`, ...said];
+}
+
 export class AgentDesk {
   constructor(session) {
     this.session = session;
@@ -190,10 +200,10 @@ export class AgentDesk {
     else if (chat) title = t("offer.chat", { who });
     const titleId = uid("h");
     const lastContacts = contact.last_contacts || [];
-    const ivr = [...(contact.ivr || []).map((e) => e.text)];
-    const recordIvr = data.call && data.call.ivr;
-    if (Array.isArray(recordIvr)) ivr.push(...recordIvr.map((c) => (typeof c === "string" ? c : c.digits ?? JSON.stringify(c))));
-    else if (recordIvr && typeof recordIvr === "object") ivr.push(...Object.values(recordIvr).map(String));
+    // this call's menu choices ("main: 2") and the answers it gave while waiting
+    const ivr = (data.call?.ivr || []).map((c) => `${c.menu}: ${c.digit}`);
+    const answers = data.call?.answers || [];
+    const issues = contact.open_issues || [];
     const parts = [
       h("h2", { id: titleId }, title),
       h(
@@ -213,7 +223,17 @@ export class AgentDesk {
               .map((e) => h("li", {}, describeEvent(e), e.text ? [": ", quote(e.text)] : null)),
           )
         : h("p", { class: "muted" }, t("offer.first_contact")),
-      ivr.length ? [h("h3", {}, t("offer.ivr")), h("p", {}, ivr.join(" → "))] : null,
+      ivr.length ? [h("h3", {}, t("offer.ivr")), h("p", { dir: "ltr", class: "ivr" }, ivr.join(" → "))] : null,
+      answers.length
+        ? [
+            h("h3", {}, t("offer.answers")),
+            h("dl", { class: "answers" }, answers.map((a) => [h("dt", {}, a.question), h("dd", { dir: "auto" }, a.answer)])),
+          ]
+        : null,
+      h("h3", {}, t("offer.issues")),
+      issues.length
+        ? h("ul", { class: "issues" }, issues.map((i) => h("li", {}, issueWords(i))))
+        : h("p", { class: "muted" }, t("offer.no_issues")),
       h("h3", {}, t("offer.csat")),
       contact.csat && contact.csat.length
         ? h(

@@ -164,9 +164,18 @@ def call_routers() -> list[APIRouter]:
             raise Rejected("not_found", f"call {call_id!r} has no recording", 404)
         return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "private"})
 
-    @router.get("/trunks", summary="SIP trunks: where they are, the numbers they bring")
+    @router.get(
+        "/trunks",
+        summary="SIP trunks: where they are, the numbers they bring, their registration",
+        description=(
+            "`registration`: `peering` (IP peering: nothing to register), `registered`, "
+            "`registering`, `unregistered`, `disabled`, or `unknown` when the SIP edge "
+            "cannot say."
+        ),
+    )
     async def trunks(request: Request) -> list[dict[str, Any]]:
         service = _calls(request)
+        registration = await service.trunk_tests.registrations()
         return [
             {
                 "id": t.id,
@@ -175,6 +184,7 @@ def call_routers() -> list[APIRouter]:
                 "transport": t.transport,
                 "register": t.register_,
                 "dids": list(t.dids),
+                "registration": registration.get(t.id, "unknown"),
             }
             for t in service.core.config.trunks
         ]

@@ -11,9 +11,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
+
 from actors.call.causes import sip_cause
 from base.errors import ChannelUnavailable, Rejected
 from drivers.sip import KamailioSupervisor, TrunkSettings, WorkerPool, sip_options, to_provider
+
+log = structlog.get_logger("trunk_test")
 
 OPTIONS_TIMEOUT = 3.0  # the provider's answer to one SIP OPTIONS
 TEST_CALL_TIMEOUT = 30.0  # the test call's answer
@@ -55,6 +59,24 @@ class TrunkTester:
         if number:
             checks.append(await self._test_call(trunk, number))
         return {"trunk": trunk_id, "checks": checks}
+
+    async def registrations(self) -> dict[str, str]:
+        """Each trunk's registration in one word: ``peering`` (IP peering, nothing to
+        register), else Kamailio's state (``registered``, ``registering``,
+        ``unregistered``, ``disabled``), ``unknown`` when the edge cannot say."""
+        out = {t.id: "peering" for t in self.trunks.values() if not t.register_}
+        if len(out) == len(self.trunks):
+            return out
+        states: dict[str, str] = {}
+        try:
+            for reg in await self.kamailio.trunk_registrations():
+                states[str(reg.get("trunk"))] = str(reg.get("state"))
+        except Exception as exc:  # Kamailio restarting: unknown, not a failure
+            log.warning("trunk_registrations_unavailable", error=repr(exc))
+        for trunk in self.trunks.values():
+            if trunk.register_:
+                out[trunk.id] = states.get(trunk.id, "unknown")
+        return out
 
     async def _registration(self, trunk: TrunkSettings) -> dict[str, str]:
         if not trunk.register_:

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from actors.agent import GetAgent
 from actors.agent_state import STATUSES as AGENT_STATES
 from actors.agent_state import AgentState
@@ -26,7 +24,6 @@ from switch.version import switch_version
 if TYPE_CHECKING:
     from switch.core import Core
 
-log = structlog.get_logger("fleet")
 STARTED = time.monotonic()
 
 
@@ -58,26 +55,15 @@ def modems(core: Core) -> list[dict[str, Any]]:
 
 async def trunks(core: Core) -> list[dict[str, Any]]:
     """Configured trunks; with SIP running, the registration state of those that
-    register (``unknown`` when Kamailio does not answer)."""
+    register (:meth:`switch.calls.trunk_test.TrunkTester.registrations`)."""
     configured = core.config.trunks
     if not configured:
         return []
-    states: dict[str, str] = {}
     calls = core.calls
-    if calls is not None and any(t.register_ for t in configured):
-        try:
-            for reg in await calls.kamailio.trunk_registrations():
-                states[str(reg.get("trunk"))] = str(reg.get("state"))
-        except Exception as exc:  # Kamailio restarting: report unknown, keep going
-            log.warning("trunk_registrations_unavailable", error=repr(exc))
+    states = await calls.trunk_tests.registrations() if calls is not None else {}
     out = []
     for trunk in configured:
-        if not trunk.register_:
-            registration = "peering"  # IP peering: nothing to register
-        elif calls is None:
-            registration = "unknown"
-        else:
-            registration = states.get(trunk.id, "unknown")
+        registration = states.get(trunk.id) or ("unknown" if trunk.register_ else "peering")
         out.append({"id": trunk.id, "register": trunk.register_, "registration": registration})
     return out
 

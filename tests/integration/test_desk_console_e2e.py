@@ -122,6 +122,9 @@ def test_a_technician_diagnoses_asks_ussd_tests_a_trunk_and_sees_the_sms_queue(
     health.get_by_label("USSD code for gsm1").fill("*124#")
     health.get_by_role("button", name="Send").click()
     expect(result).to_contain_text("Balance: 5.00 USD, valid to 31/12", timeout=15_000)
+    expect(health.locator('tr[data-trunk="provider1"] .registration')).to_have_text(
+        "IP peering: nothing to register"
+    )
     health.get_by_role("button", name="Test provider1").click()
     expect(result.locator(".checks li").first).to_be_visible(timeout=30_000)
     outbox = page.get_by_role("region", name="Outgoing SMS queue")

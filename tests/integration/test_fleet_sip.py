@@ -92,6 +92,12 @@ telemetry_interval = 2
             {"id": "peer", "register": False, "registration": "peering"},
         ]
         assert report["agents"]["offline"] == 1
+        status, listed = sw.request("GET", "/api/v1/trunks")  # the console's words come from it
+        assert status == 200, listed
+        assert {t["id"]: t["registration"] for t in listed} == {
+            "prov": "registered",
+            "peer": "peering",
+        }
         pids = subprocess.run(
             ["pgrep", "-f", f"drivers.sip.media.worker .*--sip-port {base} "],
             capture_output=True,

@@ -16,6 +16,7 @@ import { TodayFigures } from "./wallboard.js";
 import { describeEvent } from "./workspace.js";
 
 const HEALTH_EVERY = 15000;
+const REGISTRATION_LOOK = { peering: "ok", registered: "ok", registering: "warn", unknown: "warn" };
 const AUDIT_ROWS = 50;
 
 function table(caption, headings, rows) {
@@ -160,6 +161,7 @@ export class ConsoleView {
     const calls = this.calls ? this.calls.load() : null;
     await Promise.all([this.loadHealth(), this.loadAudit(), this.loadKpis(), recordings, config, calls]);
     this.timers.push(setInterval(() => this.loadModems(), HEALTH_EVERY));
+    this.timers.push(setInterval(() => this.loadTrunks(), HEALTH_EVERY));
     this.timers.push(setInterval(() => this.loadProblems(), HEALTH_EVERY));
     if (this.operator) this.timers.push(setInterval(() => this.loadKpis(), 60000));
   }
@@ -322,12 +324,13 @@ export class ConsoleView {
     this.trunks.replaceChildren(
       table(
         t("health.trunks"),
-        [t("health.trunk"), t("health.address"), t("health.numbers"), t("health.actions")],
+        [t("health.trunk"), t("health.registration"), t("health.address"), t("health.numbers"), t("health.actions")],
         trunks.map((tr) =>
           h(
             "tr",
             { "data-trunk": tr.id },
             h("th", { scope: "row" }, tr.id),
+            h("td", { class: `registration ${REGISTRATION_LOOK[tr.registration] || "warn"}` }, tOr(`registration.${tr.registration}`, tr.registration)),
             h("td", { dir: "ltr" }, `${tr.host}:${tr.port} (${tr.transport})`),
             h("td", { dir: "ltr" }, tr.dids.map((d) => phone(d)).join(", ")),
             h(

@@ -171,6 +171,13 @@ async def test_committed_writes_become_journey_call_conversation_and_audit_event
     assert (await next_event(ops.queue, "conversation")).data["agent"] == "alice"
     offer = (await next_event(alice.queue, "offer")).data
     assert offer["kind"] == "conversation" and offer["contact"]["id"] == contact
+    # a call alice transferred to bob: its record reaches bob and alice (her transfer)
+    bob = core.live.bus.subscribe(Viewer("agent", "bob"))
+    handed = {"id": "k2", "contact_id": contact, "agent": "bob", "state": "answered"}
+    handed["transfer"] = {"kind": "agent", "to": "bob", "from_agent": "alice", "state": "completed"}
+    await core.store.write(Write(puts=(Put("call", "k2", handed),)))
+    assert (await next_event(alice.queue, "call")).data["transfer"]["state"] == "completed"
+    assert (await next_event(bob.queue, "call")).data["agent"] == "bob"
     await audit(core, "modem.at", who="tech", role="technician", target="gsm1")
     entry = (await next_event(ops.queue, "audit")).data
     assert entry["action"] == "modem.at" and entry["id"] > 0

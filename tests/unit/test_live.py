@@ -119,7 +119,7 @@ async def test_a_ringing_agent_gets_an_offer_with_the_contact_context(core: Core
         ("resolved", "works again"),
         ("escalated", "billing dispute"),  # open
     ):
-        data = {"disposition": outcome, "text": text, "agent": "bob"}
+        data: dict[str, object] = {"disposition": outcome, "text": text, "agent": "bob"}
         await core.registry.ask(f"contact:{contact}", JourneyEntry("note", "wrap_up", now, data))
     await core.callbacks.request("+85512345678", "default")
     record = {"id": "k1", "contact_id": contact, "from": "+85512345678", "state": "ringing"}
@@ -173,7 +173,7 @@ async def test_committed_writes_become_journey_call_conversation_and_audit_event
     assert offer["kind"] == "conversation" and offer["contact"]["id"] == contact
     # a call alice transferred to bob: its record reaches bob and alice (her transfer)
     bob = core.live.bus.subscribe(Viewer("agent", "bob"))
-    handed = {"id": "k2", "contact_id": contact, "agent": "bob", "state": "answered"}
+    handed: dict[str, object] = {"id": "k2", "contact_id": contact, "agent": "bob"}
     handed["transfer"] = {"kind": "agent", "to": "bob", "from_agent": "alice", "state": "completed"}
     await core.store.write(Write(puts=(Put("call", "k2", handed),)))
     assert (await next_event(alice.queue, "call")).data["transfer"]["state"] == "completed"

@@ -17,16 +17,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from drivers.gsm.simulator import SimulatorClient
-from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports
-from tests.integration.switchproc import SwitchProcess
 from tests.integration.test_desktop_e2e import (  # noqa: F401 (fixtures)
     CALLER,
     DID,
     Env,
     browser,
-    config,
+    desk_switch,
     env,
     no_serious_axe_problems,
     sign_in,
@@ -203,25 +200,17 @@ def test_an_operator_sees_the_call_live_listens_in_then_whispers(
 def asking_env(tmp_path: Path) -> Iterator[Env]:
     """test_desktop_e2e's switch with the DID routed to `support`, which asks a waiting
     caller for their account number."""
-    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
-    base, rtp = free_ports(2), free_ports(100)
-    text = config(http, edge, trunk, base, rtp).replace(
-        'id = "support"\nmax_wait = 60',
-        'id = "support"\nmax_wait = 60\nquestions = [{ id = "account", '
-        'prompt = "account_number", kind = "digits", max_length = 4 }]\n'
-        f'[[routes]]\nnumber = "{DID}"\nto = "queue:support"',
-    )
-    sw = SwitchProcess(text, tmp_path, http)
-    sw.start(timeout=60)
-    made = Env(sw, edge, trunk, tmp_path)
-    made.url = f"http://127.0.0.1:{http}"
-    made.modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock")
-    made.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready", timeout=30)
-    try:
+
+    def asking(text: str) -> str:
+        return text.replace(
+            'id = "support"\nmax_wait = 60',
+            'id = "support"\nmax_wait = 60\nquestions = [{ id = "account", '
+            'prompt = "account_number", kind = "digits", max_length = 4 }]\n'
+            f'[[routes]]\nnumber = "{DID}"\nto = "queue:support"',
+        )
+
+    with desk_switch(tmp_path, asking) as made:
         yield made
-    finally:
-        code = sw.terminate(timeout=30)
-        assert code == 0, sw.stderr_text()[-3000:]
 
 
 def test_the_offer_shows_the_answers_given_while_waiting_and_the_open_issues(

@@ -17,16 +17,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from drivers.gsm.simulator import SimulatorClient
-from tests.conftest import free_port
 from tests.integration.kamailio_harness import free_ports
-from tests.integration.switchproc import SwitchProcess
 from tests.integration.test_desktop_e2e import (  # noqa: F401 (fixtures)
     CALLER,
     DID,
     Env,
     browser,
-    config,
+    desk_switch,
     env,
     no_serious_axe_problems,
     sign_in,
@@ -194,21 +191,14 @@ def test_the_config_check_names_each_bad_key_and_a_reload_applies_a_good_file(
 @pytest.fixture
 def recording_env(tmp_path: Path) -> Iterator[Env]:
     """test_desktop_e2e's switch, recording its calls and keeping them 30 days."""
-    http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
-    base, rtp = free_ports(2), free_ports(100)
-    text = config(http, edge, trunk, base, rtp).replace(
-        "ring_timeout = 15", "ring_timeout = 15\nrecord_calls = true\nrecordings_keep_days = 30"
-    )
-    sw = SwitchProcess(text, tmp_path, http)
-    sw.start(timeout=60)
-    made = Env(sw, edge, trunk, tmp_path)
-    made.url = f"http://127.0.0.1:{http}"
-    made.modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock")
-    try:
+
+    def recording(text: str) -> str:
+        return text.replace(
+            "ring_timeout = 15", "ring_timeout = 15\nrecord_calls = true\nrecordings_keep_days = 30"
+        )
+
+    with desk_switch(tmp_path, recording) as made:
         yield made
-    finally:
-        code = sw.terminate(timeout=30)
-        assert code == 0, sw.stderr_text()[-3000:]
 
 
 def test_recordings_are_found_and_played_in_the_page(

@@ -7,7 +7,8 @@ Screenshots of the main screens go to docs/screenshots/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,21 +99,29 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+@contextmanager
+def desk_switch(tmp_path: Path, edit: Callable[[str], str] = lambda text: text) -> Iterator[Env]:
+    """`switch run` on :func:`config` (``edit`` changes its text first), its modem ready;
+    stopped cleanly at the end."""
     http, edge, trunk = free_port(), free_ports(1, tcp=True), free_ports(1)
     base, rtp = free_ports(2), free_ports(100)
-    sw = SwitchProcess(config(http, edge, trunk, base, rtp), tmp_path, http)
+    sw = SwitchProcess(edit(config(http, edge, trunk, base, rtp)), tmp_path, http)
     sw.start(timeout=60)
-    env = Env(sw, edge, trunk, tmp_path)
-    env.url = f"http://127.0.0.1:{http}"
-    env.modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock")
-    env.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready", timeout=30)
+    made = Env(sw, edge, trunk, tmp_path)
+    made.url = f"http://127.0.0.1:{http}"
+    made.modem = SimulatorClient(tmp_path / "data" / "modems" / "gsm1" / "control.sock")
+    made.wait_api("/api/v1/modems", lambda ms: ms and ms[0]["state"] == "ready", timeout=30)
     try:
-        yield env
+        yield made
     finally:
         code = sw.terminate(timeout=30)
         assert code == 0, sw.stderr_text()[-3000:]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with desk_switch(tmp_path) as made:
+        yield made
 
 
 def sign_in(page: Page, env: Env, user: str, password: str = PASSWORD) -> None:

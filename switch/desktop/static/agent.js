@@ -28,6 +28,7 @@ export class AgentDesk {
     this.session = session;
     this.me = session.user;
     this.agent = null;
+    this.agentHeard = 0; // live agent changes seen: an older API answer is not shown over them
     this.offerData = null;
     this.workspaces = new Map(); // contact id -> Workspace
     this.current = null;
@@ -45,7 +46,10 @@ export class AgentDesk {
   handlers() {
     return {
       hello: (data) => this.hello(data),
-      agent: (data) => this.setAgent(data),
+      agent: (data) => {
+        this.agentHeard += 1;
+        this.setAgent(data);
+      },
       queues: (data) => this.renderQueues(data),
       conversation: (data) => this.conversation(data),
       offer: (data) => this.offer(data),
@@ -175,8 +179,11 @@ export class AgentDesk {
     this.stateProblem.textContent = "";
     const body = { state };
     if (state === "break") body.reason = this.reason.value;
+    const before = this.agentHeard;
     try {
-      this.setAgent(await api("POST", `/agents/${encodeURIComponent(this.me)}/state`, body));
+      const agent = await api("POST", `/agents/${encodeURIComponent(this.me)}/state`, body);
+      // a live change that came meanwhile is newer (available, then at once ringing)
+      if (this.agentHeard === before) this.setAgent(agent);
     } catch (err) {
       this.stateProblem.textContent = err.message;
     }

@@ -48,7 +48,18 @@ class SwitchProcess:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"switch did not become healthy:\n{self.stderr_text()[-3000:]}")
+        # not up in time: stop it (SIGTERM stops its Kamailio and workers too), so a
+        # failed start leaves nothing running behind the test
+        stopped = "stopped"
+        try:
+            self.terminate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            stopped = "killed (SIGTERM was not enough)"
+        raise RuntimeError(
+            f"switch did not become healthy in {timeout} s; {stopped}:\n"
+            f"{self.stderr_text()[-3000:]}"
+        )
 
     def request(
         self,

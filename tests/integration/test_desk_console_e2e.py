@@ -93,7 +93,8 @@ def test_the_persian_console_mirrors(env: Env, browser: Browser) -> None:  # noq
     expect(page.locator('[data-kpi="offered"] dd')).to_have_text("۰", timeout=10_000)
     # the charts keep time running left to right; the page around them mirrors
     assert page.locator(".chart").first.evaluate("e => getComputedStyle(e).direction") == "ltr"
-    box = page.get_by_role("region", name="مخاطبان").bounding_box()
+    # the card after the wallboard ("calls now") sits to its left in Persian
+    box = page.get_by_role("region", name="تماس‌های کنونی").bounding_box()
     wall = page.get_by_role("region", name="تابلوی وضعیت").bounding_box()
     assert box is not None and wall is not None and box["x"] < wall["x"]
     no_serious_axe_problems(page)

@@ -129,6 +129,8 @@ def sign_in(page: Page, env: Env, user: str, password: str = PASSWORD) -> None:
     page.get_by_label("User").fill(user)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    if password == PASSWORD:  # signed in: the form goes (argon2 takes a while on a busy box)
+        expect(page.get_by_role("form", name="Sign in")).to_have_count(0, timeout=30_000)
 
 
 def register(env: Env, user: str) -> int:

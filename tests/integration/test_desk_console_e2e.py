@@ -72,6 +72,10 @@ def caller_gives_up(env: Env, browser: Browser) -> None:  # noqa: F811
     expect(offered).to_have_text("1", timeout=10_000)
     expect(abandoned).to_have_text("1")
     expect(page.locator('[data-kpi="abandon_rate"] dd')).to_have_text("100%")
+    # the queue's own day, in the queue table (looked at every 15 s at most)
+    row = page.locator('tr[data-queue="default"]')
+    expect(row.locator(".abandoned")).to_have_text("1", timeout=20_000)
+    expect(row.locator(".sl")).to_have_text("0%")
     label = chart.get_attribute("aria-label") or ""
     assert "Abandoned: " in label and " 1." in label, label
     tallest = page.locator(".offers-chart rect.abandoned").evaluate_all(

@@ -12,7 +12,7 @@ import { ContactsPanel } from "./contacts.js";
 import { OutboxPanel } from "./outbox.js";
 import { loadPhones, phone } from "./phones.js";
 import { RecordingsPanel } from "./recordings.js";
-import { TodayFigures } from "./wallboard.js";
+import { pct, TodayFigures } from "./wallboard.js";
 import { describeEvent } from "./workspace.js";
 
 const HEALTH_EVERY = 15000;
@@ -68,6 +68,7 @@ export class ConsoleView {
     this.wallQueues = h("div", { class: "wall-queues" });
     this.wallAgents = h("div", { class: "wall-agents" });
     this.today = new TodayFigures();
+    this.today.onQueues = () => this.renderQueues();
     this.kpis = this.today.element;
     this.modems = h("div", { class: "modems" });
     this.trunks = h("div", { class: "trunks" });
@@ -131,6 +132,7 @@ export class ConsoleView {
       hello: (data) => {
         this.agents = new Map(data.agents.map((a) => [a.id, a]));
         this.queues = data.queues;
+        this.today.setQueues(this.queues.map((q) => q.id));
         this.renderQueues();
         this.renderAgents();
       },
@@ -140,6 +142,7 @@ export class ConsoleView {
       },
       queues: (queues) => {
         this.queues = queues;
+        this.today.setQueues(queues.map((q) => q.id));
         this.renderQueues();
         if (this.operator) this.today.poke(); // the day's figures move with the queues
       },
@@ -173,17 +176,20 @@ export class ConsoleView {
     this.wallQueues.replaceChildren(
       table(
         t("wall.queues"),
-        [t("queues.queue"), t("queues.waiting"), t("queues.longest"), t("queues.available")],
-        this.queues.map((q) =>
-          h(
+        [t("queues.queue"), t("queues.waiting"), t("queues.longest"), t("queues.available"), t("queues.sl_today"), t("queues.abandoned_today")],
+        this.queues.map((q) => {
+          const day = this.today.byQueue.get(q.id);
+          return h(
             "tr",
             { "data-queue": q.id },
             h("th", { scope: "row" }, q.id),
             h("td", { class: "waiting" }, fmtNumber(q.waiting)),
             h("td", {}, fmtDuration(q.longest_wait)),
             h("td", {}, fmtNumber(q.agents_available)),
-          ),
-        ),
+            h("td", { class: "sl" }, day ? pct(day.service_level) : "–"),
+            h("td", { class: "abandoned" }, day ? fmtNumber(day.abandoned ?? 0) : "–"),
+          );
+        }),
       ),
     );
   }

@@ -1,7 +1,8 @@
 // Today's figures on the wallboard (GET /stats?by=hour): the day's KPIs, and two small
 // charts of the day drawn as inline SVG (no library): offers per hour (answered and
 // abandoned inside), and the service level per hour. Refreshed when the queues move
-// (at most every few seconds) and once a minute.
+// (at most every few seconds) and once a minute. Each queue's own day (service level,
+// abandoned: GET /stats?queue=) for the queue table, at most every 15 s.
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
@@ -14,6 +15,7 @@ const SVG = (() => {
   return holder.firstChild.namespaceURI;
 })();
 const MIN_GAP = 3000; // ms between two loads pushed by the queues
+const QUEUES_GAP = 15000; // ms between two looks at each queue's day
 const WIDTH = 480;
 const HEIGHT = 120;
 const PAD = 18;
@@ -99,11 +101,25 @@ function dayOf(stats) {
   });
 }
 
+export { pct };
+
 export class TodayFigures {
   constructor() {
     this.element = h("div", { class: "kpis", hidden: true });
     this.last = 0;
     this.timer = null;
+    this.queueIds = [];
+    this.byQueue = new Map(); // queue id -> today's stats of that queue
+    this.queuesLast = 0;
+    this.queuesTimer = null;
+    this.onQueues = null; // told when byQueue changed
+  }
+
+  // The queues of the wallboard's table: their own figures are looked at too.
+  setQueues(ids) {
+    const changed = ids.join("|") !== this.queueIds.join("|");
+    this.queueIds = ids;
+    if (changed) this.queuesLast = 0;
   }
 
   // The queues moved: load again, at most every MIN_GAP ms.
@@ -118,6 +134,7 @@ export class TodayFigures {
 
   stop() {
     clearTimeout(this.timer);
+    clearTimeout(this.queuesTimer);
   }
 
   async load() {
@@ -130,6 +147,21 @@ export class TodayFigures {
       return;
     }
     this.render(stats);
+    const wait = this.queuesLast + QUEUES_GAP - Date.now();
+    if (wait <= 0) await this.loadQueues();
+    else this.queuesTimer ??= setTimeout(() => this.loadQueues(), wait); // not left behind
+  }
+
+  async loadQueues() {
+    clearTimeout(this.queuesTimer);
+    this.queuesTimer = null;
+    this.queuesLast = Date.now();
+    const ids = this.queueIds;
+    const got = await Promise.all(
+      ids.map((id) => api("GET", `/stats?queue=${encodeURIComponent(id)}`).catch(() => null)),
+    );
+    this.byQueue = new Map(ids.map((id, i) => [id, got[i]]).filter(([, day]) => day));
+    this.onQueues?.();
   }
 
   render(stats) {

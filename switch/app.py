@@ -133,8 +133,8 @@ class _Hangup:
 
 
 def _follow_reloads(reloader: Reloader, api: Any, services: list[Service]) -> None:
-    """Who must hear of a reload: the sign-in (people and their passwords) and the
-    fleet link (its ``config_reloaded`` event)."""
+    """Who must hear of a reload: the sign-in (people and their passwords), the
+    recordings' limits and the fleet link (its ``config_reloaded`` event)."""
     from switch.sessions import people
 
     sessions = api.state.sessions
@@ -142,6 +142,8 @@ def _follow_reloads(reloader: Reloader, api: Any, services: list[Service]) -> No
     for service in services:
         if service.name == "fleet":
             reloader.add_listener(service.config_reloaded)  # type: ignore[attr-defined]
+        elif service.name == "recordings":
+            reloader.add_config_listener(service.reconfigure)  # type: ignore[attr-defined]
 
 
 class _Server(uvicorn.Server):

@@ -148,8 +148,12 @@ class CallService:
 
     def reconfigure(self, config: Config) -> None:
         """The contact center's part of a reloaded config (:meth:`Core.reconfigure`):
-        agents and their phones, menus, routes, prompts. A call keeps the policy it
-        started with; calls that start from now on follow the new one."""
+        agents and their phones, menus, routes, prompts, and the ``[sip]`` keys that
+        change live (the recordings' limits; the plan kept the rest as it runs). A call
+        keeps the policy it started with; calls that start from now on follow the new
+        one."""
+        if config.sip is not None:
+            self.sip = config.sip
         self.agents_cfg = {a.id: a for a in config.agents}
         self.agent_by_user = {a.sip_user: a.id for a in config.agents if a.sip_user}
         self.media.phones = {a.id: a.sip_user for a in config.agents if a.sip_user}

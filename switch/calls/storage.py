@@ -14,6 +14,9 @@ Rules:
   each flip is a log line (``recording_paused`` / ``recording_resumed``), a problem line
   of ``GET /api/v1/health``, a telemetry field and a fleet event.
 
+The three keys change with a config reload (:meth:`RecordingGuard.reconfigure`: the
+limits apply at once, a sweep follows); the rest of ``[sip]`` needs a restart.
+
 :func:`expired` and :class:`Threshold` decide without I/O; :class:`RecordingGuard` is
 the service that looks at the disk and tells the calls.
 """
@@ -35,6 +38,7 @@ import structlog
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from switch.config import Config
     from switch.core import Core
 
 log = structlog.get_logger("recordings")
@@ -141,6 +145,7 @@ class RecordingGuard:
         self.free: int | None = None
         self.removed = 0  # recordings removed by retention since start
         self._task: asyncio.Task[None] | None = None
+        self._sweeps: set[asyncio.Task[int]] = set()
         self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     @property
@@ -150,6 +155,24 @@ class RecordingGuard:
     def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Told of each flip: ``("recording_paused" | "recording_resumed", fields)``."""
         self._listeners.append(listener)
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config's retention and threshold (:data:`switch.reload.plan.LIVE_KEYS`),
+        applied at once; the recordings are swept again right away."""
+        sip = config.sip
+        if sip is None:
+            return
+        keep, limit = sip.recordings_keep_days, sip.recordings_max_mb * MB
+        threshold = sip.recordings_min_free_mb * MB
+        if (keep, limit, threshold) == (self.keep_days, self.max_bytes, self.threshold.threshold):
+            return
+        self.keep_days, self.max_bytes = keep, limit
+        self.threshold.threshold = threshold
+        log.info("recordings_limits", keep_days=keep, max_bytes=limit, threshold_bytes=threshold)
+        self.check()
+        if self._task is not None:  # started: sweep now, off the caller
+            self._sweeps.add(task := asyncio.create_task(self.sweep(), name="recordings:sweep"))
+            task.add_done_callback(self._sweeps.discard)
 
     async def start(self) -> None:
         self.check()

@@ -9,7 +9,10 @@ restart keeps its running value whole (:attr:`ReloadPlan.effective`), and the re
 names each of its changed keys.
 
 A queue's ``csat`` survey is set up at start: a change of it is listed as needing a
-restart while the rest of the queue changes live.
+restart while the rest of the queue changes live. The other way round, a few keys of a
+section read at start apply at once (:data:`LIVE_KEYS`: how long recordings are kept,
+how much room they may take, the free space under which recording pauses); the rest of
+that section keeps its running value.
 
 Pure: two validated configs in, a :class:`ReloadPlan` out.
 """
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
 LIVE_SECTIONS = frozenset({"agents", "queues", "ivr", "routes", "schedules", "routing", "users"})
 # Keys inside a live section that are still read only at start.
 _RESTART_KEYS = ("csat",)
+# Keys of a section read at start that still change at once.
+LIVE_KEYS: dict[str, frozenset[str]] = {
+    "sip": frozenset({"recordings_keep_days", "recordings_max_mb", "recordings_min_free_mb"}),
+}
 
 What = Literal["added", "removed", "changed"]
 
@@ -62,14 +69,31 @@ def plan_reload(running: Config, loaded: Config) -> ReloadPlan:
         if not changes:
             continue
         if name not in LIVE_SECTIONS:
-            restart += changes
-            kept[name] = old
+            live = _live_keys(name, old, new, changes)
+            restart += [c for c in changes if c not in live]
+            applied += live
+            keys = {c.path.rpartition(".")[2] for c in live}
+            kept[name] = old.model_copy(update={k: getattr(new, k) for k in keys}) if live else old
             continue
         for change in changes:
             leaf = change.path.rpartition(".")[2]
             (restart if leaf in _RESTART_KEYS else applied).append(change)
     effective = loaded.model_copy(update=kept) if kept else loaded
     return ReloadPlan(tuple(applied), tuple(restart), effective)
+
+
+def _live_keys(name: str, old: Any, new: Any, changes: list[Change]) -> list[Change]:
+    """The changes of a section read at start that apply at once (:data:`LIVE_KEYS`);
+    none when the section itself comes or goes."""
+    keys = LIVE_KEYS.get(name)
+    if not keys or not isinstance(old, BaseModel) or type(old) is not type(new):
+        return []
+    out = []
+    for change in changes:
+        section, _, key = change.path.rpartition(".")
+        if section == name and key in keys:
+            out.append(change)
+    return out
 
 
 def diff(old: Any, new: Any, path: str) -> list[Change]:

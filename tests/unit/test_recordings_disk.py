@@ -3,6 +3,7 @@ free-space threshold under which new calls are not recorded, with its hysteresis
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -96,6 +97,30 @@ async def test_the_sweep_removes_expired_files_but_not_a_live_calls(tmp_path: Pa
     assert await g.sweep() == 1
     assert sorted(p.name for p in directory.iterdir()) == ["c1.wav", "c3.wav", "notes.txt"]
     assert g.view()["removed"] == 1
+
+
+async def test_a_reload_changes_the_limits_at_once_and_sweeps(tmp_path: Path) -> None:
+    free = [50 * MB]
+    g = guard(tmp_path, free, recordings_keep_days=90)
+    directory = tmp_path / "rec"
+    directory.mkdir()
+    month = time.time() - 40 * DAY
+    (directory / "c9.wav").write_bytes(b"x")
+    os.utime(directory / "c9.wav", (month, month))
+    await g.start()
+    try:
+        assert (directory / "c9.wav").exists()  # 40 days: kept under 90
+        free[0] = 30 * MB
+        stricter = guard(tmp_path, free, recordings_keep_days=30, recordings_min_free_mb=40)
+        g.reconfigure(stricter.core.config)
+        assert g.paused  # 30 MB free is now under the threshold
+        for _ in range(100):  # the sweep runs off the caller
+            if not (directory / "c9.wav").exists():
+                break
+            await asyncio.sleep(0.01)
+        assert not (directory / "c9.wav").exists()
+    finally:
+        await g.stop()
 
 
 def test_the_health_view_has_a_problem_line_while_recording_is_paused(tmp_path: Path) -> None:

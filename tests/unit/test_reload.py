@@ -92,6 +92,21 @@ def test_keys_read_at_start_need_a_restart_and_keep_their_running_value() -> Non
     assert [q.id for q in plan.effective.queues] == ["support", "sales"]
 
 
+def test_the_recordings_limits_change_live_while_the_rest_of_sip_waits() -> None:
+    sip = {"listen": "127.0.0.1:5060", "record_calls": True, "recordings_keep_days": 90}
+    old = parse_config(base(sip=sip))
+    new = parse_config(base(sip={**sip, "listen": "127.0.0.1:5070", "recordings_keep_days": 30}))
+    plan = plan_reload(old, new)
+    assert plan.applied == (Change("sip.recordings_keep_days", "changed"),)
+    assert plan.restart == (Change("sip.listen", "changed"),)
+    assert plan.effective.sip is not None
+    assert plan.effective.sip.recordings_keep_days == 30
+    assert plan.effective.sip.listen == "127.0.0.1:5060"
+    # a [sip] that comes or goes is a restart, whole
+    plan = plan_reload(parse_config(base()), new)
+    assert plan.applied == () and plan.restart == (Change("sip", "added"),)
+
+
 def test_a_queues_survey_needs_a_restart_while_the_rest_of_it_changes() -> None:
     new = base(queues=[{"id": "support", "max_wait": 60, "csat": "sms"}])
     plan = plan_reload(parse_config(base()), parse_config(new))

@@ -54,6 +54,23 @@ def free_ports(n: int, *, tcp: bool = False) -> int:
     raise RuntimeError("no free ports")
 
 
+class PortPlan:
+    """Free ports for one switch that do not overlap each other: each block is checked
+    free and away from the blocks handed out before it (a port picked free alone may
+    sit inside a range picked a moment later, and two sockets then fight over it)."""
+
+    def __init__(self) -> None:
+        self.taken: list[range] = []
+
+    def take(self, n: int = 1, *, tcp: bool = False) -> int:
+        for _ in range(200):
+            base = free_ports(n, tcp=tcp)
+            if not any(base < r.stop and r.start < base + n for r in self.taken):
+                self.taken.append(range(base, base + n))
+                return base
+        raise RuntimeError("no free ports outside the ones taken")
+
+
 @dataclass
 class SippRun:
     proc: asyncio.subprocess.Process

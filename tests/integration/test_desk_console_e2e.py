@@ -4,7 +4,7 @@ joins a queue and gives up; the Persian console mirrors; a technician's checks (
 diagnosis, USSD, trunk test) and the outgoing SMS queue; recordings found by contact,
 agent and date and played in the page, with the retention shown; the config file's
 check names each bad key, a SIGHUP's refusal shows live, and "Reload now" applies a
-valid file. axe-core on each."""
+valid file; a reload changes the recordings' retention at once. axe-core on each."""
 
 from __future__ import annotations
 
@@ -268,4 +268,14 @@ def test_recordings_are_found_and_played_in_the_page(
     search.get_by_label("Agent").fill("bob")
     search.get_by_role("button", name="Find").click()
     expect(panel.get_by_text("No recording found.")).to_be_visible(timeout=10_000)
+    # the retention changes with a reload, at once: the card says so after a search
+    text = sw.sw.config.read_text()
+    sw.sw.config.write_text(text.replace("recordings_keep_days = 30", "recordings_keep_days = 7"))
+    assert sw.sw.proc is not None
+    sw.sw.proc.send_signal(signal.SIGHUP)
+    sw.wait_api("/api/v1/recordings", lambda r: r["retention_days"] == 7)
+    search.get_by_role("button", name="Find").click()
+    expect(panel.get_by_text("Recordings are kept 7 days, then deleted.")).to_be_visible(
+        timeout=10_000
+    )
     assert page.errors == []  # type: ignore[attr-defined]

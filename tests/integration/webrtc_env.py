@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import free_port
-from tests.integration.kamailio_harness import free_ports
+from tests.integration.kamailio_harness import PortPlan
 from tests.integration.switch_env import SwitchEnv
 from tests.integration.switchproc import SwitchProcess
 
@@ -110,14 +110,11 @@ def running_switch(
     tmp: Path, password_hash: str | None = None, extra: str = ""
 ) -> Iterator[WebEnv]:
     """`switch run` with browser phones; stopped (exit 0 checked) at the end."""
-    http, edge, ws, trunk = (
-        free_port(),
-        free_ports(1, tcp=True),
-        free_ports(1, tcp=True),
-        free_ports(1),
-    )
-    block = free_ports(320)  # workers' RTP (2 x 50, +1), then rtpengine's media (200)
-    base, ng = free_ports(2), free_ports(1)
+    ports = PortPlan()
+    block = ports.take(320)  # workers' RTP (2 x 50, +1), then rtpengine's media (200)
+    edge, ws, trunk = ports.take(tcp=True), ports.take(tcp=True), ports.take()
+    base, ng = ports.take(2), ports.take()
+    http = free_port()
     text = webrtc_config(http, edge, ws, trunk, base, block, ng, block + 110, password_hash, extra)
     sw = SwitchProcess(text, tmp, http)
     sw.start(timeout=40)

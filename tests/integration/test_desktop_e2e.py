@@ -129,8 +129,19 @@ def sign_in(page: Page, env: Env, user: str, password: str = PASSWORD) -> None:
     page.get_by_label("User").fill(user)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    if password == PASSWORD:  # signed in: the form goes (argon2 takes a while on a busy box)
-        expect(page.get_by_role("form", name="Sign in")).to_have_count(0, timeout=30_000)
+    if password != PASSWORD:
+        return
+    form = page.get_by_role("form", name="Sign in")
+    try:  # signed in: the form goes (argon2 takes a while on a busy box)
+        expect(form).to_have_count(0, timeout=30_000)
+    except AssertionError:
+        said = form.inner_text() if form.count() else ""
+        logins = [e for e in env.sw.log_events() if "login" in str(e.get("event", ""))]
+        errors = page.errors  # type: ignore[attr-defined]
+        raise AssertionError(
+            f"{user} still not signed in after 30 s; the form says {said!r}; "
+            f"page errors {errors}; the switch's login lines {logins[-5:]}"
+        ) from None
 
 
 def register(env: Env, user: str) -> int:

@@ -14,6 +14,7 @@ import random
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,31 +45,28 @@ def _free(port: int, kinds: Sequence[int]) -> bool:
     return True
 
 
+# Ranges handed out lately: a block picked free now (a switch's RTP ports, say) is not
+# bound until a call uses it, so a phone's ports picked a moment later could land in it
+# and the two would fight over a port. Nothing handed out is handed out again for a
+# while (a test's switch and phones live for less than that).
+_HANDED: list[tuple[float, range]] = []
+HOLD = 300.0  # seconds
+
+
 def free_ports(n: int, *, tcp: bool = False) -> int:
-    """The first of ``n`` consecutive free UDP (and TCP) ports on 127.0.0.1."""
+    """The first of ``n`` consecutive free UDP (and TCP) ports on 127.0.0.1, none of
+    them in a range this process handed out in the last :data:`HOLD` seconds."""
     kinds = [socket.SOCK_DGRAM, socket.SOCK_STREAM] if tcp else [socket.SOCK_DGRAM]
-    for _ in range(200):
+    now = time.monotonic()
+    _HANDED[:] = [(at, r) for at, r in _HANDED if now - at < HOLD]
+    for _ in range(500):
         base = random.randrange(20000, 60000 - n)
+        if any(base < r.stop and r.start < base + n for _, r in _HANDED):
+            continue
         if all(_free(base + i, kinds) for i in range(n)):
+            _HANDED.append((now, range(base, base + n)))
             return base
     raise RuntimeError("no free ports")
-
-
-class PortPlan:
-    """Free ports for one switch that do not overlap each other: each block is checked
-    free and away from the blocks handed out before it (a port picked free alone may
-    sit inside a range picked a moment later, and two sockets then fight over it)."""
-
-    def __init__(self) -> None:
-        self.taken: list[range] = []
-
-    def take(self, n: int = 1, *, tcp: bool = False) -> int:
-        for _ in range(200):
-            base = free_ports(n, tcp=tcp)
-            if not any(base < r.stop and r.start < base + n for r in self.taken):
-                self.taken.append(range(base, base + n))
-                return base
-        raise RuntimeError("no free ports outside the ones taken")
 
 
 @dataclass

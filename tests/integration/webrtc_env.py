@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import free_port
-from tests.integration.kamailio_harness import PortPlan
+from tests.integration.kamailio_harness import free_ports
 from tests.integration.switch_env import SwitchEnv
 from tests.integration.switchproc import SwitchProcess
 
@@ -110,10 +110,10 @@ def running_switch(
     tmp: Path, password_hash: str | None = None, extra: str = ""
 ) -> Iterator[WebEnv]:
     """`switch run` with browser phones; stopped (exit 0 checked) at the end."""
-    ports = PortPlan()
-    block = ports.take(320)  # workers' RTP (2 x 50, +1), then rtpengine's media (200)
-    edge, ws, trunk = ports.take(tcp=True), ports.take(tcp=True), ports.take()
-    base, ng = ports.take(2), ports.take()
+    # (free_ports never hands out a range twice in a while: none of these overlap)
+    block = free_ports(320)  # workers' RTP (2 x 50, +1), then rtpengine's media (200)
+    edge, ws, trunk = free_ports(1, tcp=True), free_ports(1, tcp=True), free_ports(1)
+    base, ng = free_ports(2), free_ports(1)
     http = free_port()
     text = webrtc_config(http, edge, ws, trunk, base, block, ng, block + 110, password_hash, extra)
     sw = SwitchProcess(text, tmp, http)

@@ -24,7 +24,7 @@ import websockets
 from drivers.gsm.simulator import SimulatorClient
 from switch.passwords import hash_password
 from tests.conftest import free_port
-from tests.integration.kamailio_harness import PortPlan, free_ports
+from tests.integration.kamailio_harness import free_ports
 from tests.integration.switch_env import SwitchEnv
 from tests.integration.switchproc import SwitchProcess
 
@@ -249,11 +249,11 @@ def running_widget_switch(
 ) -> Iterator[WidgetEnv]:
     """``extra`` goes into ``[widget]``; ``queue_extra`` into the ``support`` queue (and
     may add tables after it)."""
-    ports = PortPlan()
-    block = ports.take(320 if webrtc else 110)  # workers' RTP (then rtpengine's media)
-    http, edge, base = free_port(), ports.take(tcp=True), ports.take(2)
+    # (free_ports never hands out a range twice in a while: none of these overlap)
+    block = free_ports(320 if webrtc else 110)  # workers' RTP (then rtpengine's media)
+    http, edge, base = free_port(), free_ports(1, tcp=True), free_ports(2)
     if webrtc:
-        ws, ng = ports.take(tcp=True), ports.take()
+        ws, ng = free_ports(1, tcp=True), free_ports(1)
         text = widget_config(
             http,
             edge,

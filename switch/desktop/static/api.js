@@ -1,6 +1,8 @@
 // The switch's API with the session cookie: JSON in and out, the CSRF token on every
-// request that changes something, errors as ApiError. A 401 means the session ended:
-// the app hears "signed-out" and shows the sign-in form.
+// request that changes something, errors as ApiError. A 401 while signed in means the
+// session ended: the app hears "signed-out" and shows the sign-in form. (Before sign-in
+// a 401 says nothing new: the form is there, and drawing it again would wipe what the
+// person is typing.)
 
 let csrf = null;
 
@@ -53,7 +55,7 @@ async function request(method, path, body) {
   }
   if (!res.ok) {
     const err = (data && data.error) || {};
-    if (res.status === 401 && path !== "/login") {
+    if (res.status === 401 && path !== "/login" && csrf) {
       window.dispatchEvent(new CustomEvent("signed-out"));
     }
     throw new ApiError(res.status, err.code || "error", err.message || res.statusText);

@@ -119,7 +119,9 @@ class ModemCampaign:
 
     def traffic(self, env: SwitchEnv, sim: SimulatorProcess) -> Figures:
         rng = random.Random(self.seed)
-        plan = Plan(seed=self.seed)
+        # a modem back from a silence sends its backlog at the network's pace: the drain
+        # may take longer than a kill -9's (what is still queued then counts as lost)
+        plan = Plan(seed=self.seed, settle_timeout=120.0)
         traffic = SmsTraffic(sim, env.sw.port, rng, plan)
         traffic.start()
         try:

@@ -2,7 +2,7 @@
 // they have been in it; the work offered to them with the customer's context before
 // they answer; a workspace per contact they work on; the contact search; the queues.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, LiveOrder } from "./api.js";
 import { DeskPhone } from "./deskphone.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtNumber, t, tOr } from "./i18n.js";
@@ -28,7 +28,7 @@ export class AgentDesk {
     this.session = session;
     this.me = session.user;
     this.agent = null;
-    this.agentHeard = 0; // live agent changes seen: an older API answer is not shown over them
+    this.order = new LiveOrder(); // an older API answer is not shown over a live change
     this.offerData = null;
     this.workspaces = new Map(); // contact id -> Workspace
     this.current = null;
@@ -47,7 +47,7 @@ export class AgentDesk {
     return {
       hello: (data) => this.hello(data),
       agent: (data) => {
-        this.agentHeard += 1;
+        this.order.heard();
         this.setAgent(data);
       },
       queues: (data) => this.renderQueues(data),
@@ -179,11 +179,9 @@ export class AgentDesk {
     this.stateProblem.textContent = "";
     const body = { state };
     if (state === "break") body.reason = this.reason.value;
-    const before = this.agentHeard;
     try {
-      const agent = await api("POST", `/agents/${encodeURIComponent(this.me)}/state`, body);
-      // a live change that came meanwhile is newer (available, then at once ringing)
-      if (this.agentHeard === before) this.setAgent(agent);
+      const agent = await this.order.answer(() => api("POST", `/agents/${encodeURIComponent(this.me)}/state`, body));
+      if (agent) this.setAgent(agent); // (available, then at once ringing: ringing stays)
     } catch (err) {
       this.stateProblem.textContent = err.message;
     }

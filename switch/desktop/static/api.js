@@ -18,6 +18,26 @@ export class ApiError extends Error {
   }
 }
 
+// Live pushes and request answers race: a push that came while a request was on its
+// way is newer than the request's answer (available, then ringing at once). `heard()`
+// counts the pushes; `answer(request)` is the request's answer, or null when a push came
+// meanwhile and the answer must not be shown over it.
+export class LiveOrder {
+  constructor() {
+    this.pushes = 0;
+  }
+
+  heard() {
+    this.pushes += 1;
+  }
+
+  async answer(request) {
+    const before = this.pushes;
+    const result = await request();
+    return this.pushes === before ? result : null;
+  }
+}
+
 export async function api(method, path, body) {
   return (await request(method, path, body)).data;
 }

@@ -3,7 +3,7 @@
 // an answered call: listen in, whisper to the agent, barge in (POST /calls/{id}/supervise:
 // the switch dials the supervisor's phone; the same buttons change the mode).
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, LiveOrder } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { fmtDuration, t, tOr, tParts } from "./i18n.js";
 import { loadPhones, phone } from "./phones.js";
@@ -15,7 +15,7 @@ const GONE_AFTER = 5000; // ms an ended call stays in the table, said ended
 export class LiveCallsPanel {
   constructor() {
     this.calls = new Map();
-    this.heardCount = 0; // live records seen: an answer older than one is not shown
+    this.order = new LiveOrder(); // an answer older than a live record is not shown
     this.body = h("div", { class: "calls-list" });
     this.status = h("p", { role: "status", class: "supervise-status" });
     this.phone = h("input", {
@@ -61,7 +61,7 @@ export class LiveCallsPanel {
   // A live `call` record.
   async heard(record) {
     if (this.off) return;
-    this.heardCount += 1;
+    this.order.heard();
     if (!this.calls.has(record.id)) await loadPhones([record.from, record.to].filter((n) => n && n.startsWith("+")));
     this.calls.set(record.id, record);
     if (record.state === "ended") setTimeout(() => this.forget(record.id), GONE_AFTER);
@@ -149,12 +149,11 @@ export class LiveCallsPanel {
     const mine = this.phone.value.trim();
     if (mine) body.phone = mine;
     this.status.textContent = t("calls.dialing", { mode: t(`calls.mode_${mode}`) });
-    const before = this.heardCount;
     try {
-      const record = await api("POST", `/calls/${encodeURIComponent(c.id)}/supervise`, body);
       // a live record that came meanwhile is newer (the phone answered before the reply)
-      if (this.heardCount === before) this.calls.set(record.id, record);
-      const on = this.calls.get(record.id)?.supervisor?.answered;
+      const record = await this.order.answer(() => api("POST", `/calls/${encodeURIComponent(c.id)}/supervise`, body));
+      if (record) this.calls.set(record.id, record);
+      const on = this.calls.get(c.id)?.supervisor?.answered;
       this.status.textContent = t(on ? "calls.now" : "calls.supervising", { mode: t(`calls.mode_${mode}`) });
       this.render();
     } catch (err) {

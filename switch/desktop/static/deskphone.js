@@ -10,7 +10,7 @@
 // JsSIP (vendored under /static, with the /phone page's wrapper) is loaded only here,
 // once the agent is signed in: the sign-in page stays small.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, LiveOrder } from "./api.js";
 import { field, h, uid } from "./dom.js";
 import { t } from "./i18n.js";
 import { loadPhones, phone as readable } from "./phones.js";
@@ -34,7 +34,7 @@ export class DeskPhone {
     this.stopped = false;
     this.transferCall = null; // the call whose transfer she started, until it is over
     this.pending = false; // that transfer rings or she consults: hers to finish
-    this.heard = 0; // live call records seen: a request's answer older than one is dropped
+    this.order = new LiveOrder(); // a request's answer older than a live record is dropped
     this.element = this.build();
     this.setControls();
   }
@@ -268,7 +268,7 @@ export class DeskPhone {
   // call she transferred keeps coming (the feed sends it to who transferred it) until
   // its transfer is over: its state shows here.
   setCall(record, live = true) {
-    if (live) this.heard += 1;
+    if (live) this.order.heard();
     if (record.agent === this.me && record.state !== "ended") this.callId = record.id;
     else if (record.id === this.callId) this.callId = null;
     if (record.id === this.transferCall) this.showTransfer(record);
@@ -285,7 +285,7 @@ export class DeskPhone {
     this.transferStatus.textContent = t("transfer.sending");
     this.transferCall = this.callId;
     try {
-      const record = await this.latest(() => api("POST", `/calls/${encodeURIComponent(this.callId)}/transfer`, body));
+      const record = await this.order.answer(() => api("POST", `/calls/${encodeURIComponent(this.callId)}/transfer`, body));
       this.note.value = "";
       if (record) this.setCall(record, false);
     } catch (err) {
@@ -299,21 +299,13 @@ export class DeskPhone {
     if (!callId) return;
     for (const button of Object.values(this.finish)) button.disabled = true;
     try {
-      const record = await this.latest(() => api("POST", `/calls/${encodeURIComponent(callId)}/transfer/${how}`));
+      const record = await this.order.answer(() => api("POST", `/calls/${encodeURIComponent(callId)}/transfer/${how}`));
       if (record) this.setCall(record, false);
     } catch (err) {
       this.transferStatus.textContent = t("transfer.failed", { why: err.message });
     } finally {
       for (const button of Object.values(this.finish)) button.disabled = false;
     }
-  }
-
-  // A request's answer (a call record), or null when a live record came while it was on
-  // its way: that one is newer (a target who answers at once is heard before the reply).
-  async latest(request) {
-    const before = this.heard;
-    const record = await request();
-    return this.heard === before ? record : null;
   }
 
   // The transfer of the call she moves, in words; the bar while it is hers to finish.

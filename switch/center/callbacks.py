@@ -11,6 +11,7 @@ call it had in progress died with the switch: it goes back to its place).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -222,21 +223,23 @@ class Callbacks:
     async def listing(self) -> list[dict[str, Any]]:
         """Every callback not done or failed, with its position (waiting ones first, in
         their queue's order)."""
-        rows = []
-        for key, record in self.core.store.scan(CALLBACK_NS):
-            if record["state"] in cb.LIVE:
-                rows.append(await self.view(key))
+        rows = await self._live(lambda record: True)
         never = len(rows) + 1
         rows.sort(key=lambda r: (r["position"] or never, r["queued_at"] or "", r["id"]))
         return rows
 
     async def of_phones(self, phones: set[str]) -> list[dict[str, Any]]:
         """The callbacks not finished for any of ``phones`` (E.164), oldest first."""
+        rows = await self._live(lambda record: record["phone"] in phones)
+        rows.sort(key=lambda r: (r["requested_at"] or "", r["id"]))
+        return rows
+
+    async def _live(self, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The views of the callbacks not finished whose record is ``wanted``."""
         rows = []
         for key, record in self.core.store.scan(CALLBACK_NS):
-            if record["state"] in cb.LIVE and record["phone"] in phones:
+            if record["state"] in cb.LIVE and wanted(record):
                 rows.append(await self.view(key))
-        rows.sort(key=lambda r: (r["requested_at"] or "", r["id"]))
         return rows
 
     async def recover(self) -> int:

@@ -181,19 +181,15 @@ class LiveFeed:
         journey = journey_view(events)
         csat_events, _ = core.store.events_page(actors, kinds=frozenset({"csat"}), limit=20)
         wrap_ups, _ = core.store.events_page(actors, kinds=frozenset({"wrap_up"}), limit=50)
-        phones = {i.removeprefix("phone:") for i in state.identities if i.startswith("phone:")}
-        callbacks = await core.callbacks.of_phones(phones) if phones else []
+        phones = [i.removeprefix("phone:") for i in state.identities if i.startswith("phone:")]
+        callbacks = await core.callbacks.of_phones(set(phones)) if phones else []
         region = core.config.numbers.default_region
         ivr = [e for e in journey if e["kind"] == "ivr_choice"]
         if call_id is not None:
             ivr = [e for e in ivr if e.get("call_id") in (None, call_id)]
         return {
             **contact_view(state).model_dump(),
-            "numbers": [
-                display_forms(i.removeprefix("phone:"), region)
-                for i in state.identities
-                if i.startswith("phone:")
-            ],
+            "numbers": [display_forms(number, region) for number in phones],
             "last_contacts": [e for e in journey if e["kind"] in _CONTACT_KINDS][-LAST_CONTACTS:],
             "ivr": ivr[-5:],
             "csat": journey_view(csat_events),
